@@ -1,0 +1,3 @@
+from gradmath.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,330 @@
+"""The activation catalogue: one object per nonlinearity, symbolic and numeric together.
+
+Each :class:`Activation` holds its SymPy expression in the real symbol ``z`` (the single
+source of truth), a vectorised NumPy function and derivative written for numerical
+stability (tested against the lambdified SymPy forms), its parameters, and the points
+where it is not smooth (used to split quadratures).
+
+Derivative convention at a kink: the value of the flat (left or outer) side, as PyTorch's
+autograd does: relu'(0) = 0, leaky_relu'(0) = slope, elu'(0) = alpha, hard_tanh'(±1) = 0.
+The SymPy expressions encode the same convention through their ``Piecewise`` conditions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import special
+
+from gradmath._registry import Registry, real_param
+from gradmath.errors import GradmathError
+
+if TYPE_CHECKING:
+    import sympy
+
+__all__ = ["Activation", "activation", "activations"]
+
+Array = NDArray[np.floating[Any]]
+
+#: Klambauer et al. (2017), "Self-Normalizing Neural Networks", eq. 14 (the published digits).
+SELU_LAMBDA = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def _as_float_array(z: ArrayLike) -> Array:
+    a = np.asarray(z)
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float64)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Activation:
+    """An elementwise nonlinearity φ with its exact and numeric forms.
+
+    Attributes:
+        name: catalogue name (``gradmath.activations()`` lists them).
+        params: the parameters it was built with, e.g. ``{"slope": 0.01}``.
+        kinks: points where φ or a low derivative is not smooth (φ' jumps for relu and
+            hard_tanh, φ'' for elu and softsign); Gaussian quadratures split there.
+        reference: where the function is defined (paper or framework).
+
+    >>> act = activation("sigmoid")
+    >>> float(act.deriv(0.0))
+    0.25
+    >>> act.expr
+    1/(1 + exp(-z))
+    """
+
+    name: str
+    params: dict[str, float]
+    fn_numpy: Callable[[Array], Array] = field(repr=False)
+    deriv_numpy: Callable[[Array], Array] = field(repr=False)
+    expr_builder: Callable[..., sympy.Expr] = field(repr=False)
+    kinks: tuple[float, ...] = ()
+    reference: str = ""
+
+    def __call__(self, z: ArrayLike) -> Array:
+        """φ(z), elementwise, finite for every finite input."""
+        return self.fn_numpy(_as_float_array(z))
+
+    def deriv(self, z: ArrayLike) -> Array:
+        """φ'(z), elementwise, finite for every finite input (kink convention in module doc)."""
+        return self.deriv_numpy(_as_float_array(z))
+
+    @staticmethod
+    def symbol() -> sympy.Symbol:
+        """The real symbol ``z`` every catalogue expression is written in."""
+        import sympy
+
+        return sympy.Symbol("z", real=True)
+
+    @cached_property
+    def expr(self) -> sympy.Expr:
+        """φ as an exact SymPy expression in :meth:`symbol` (parameters as exact rationals)."""
+        import sympy
+
+        exact = {k: sympy.Rational(repr(v)) for k, v in self.params.items()}
+        return self.expr_builder(self.symbol(), **exact)
+
+    @property
+    def key(self) -> tuple[str, tuple[tuple[str, float], ...]]:
+        return self.name, tuple(sorted(self.params.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Activation) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"Activation({self.name!r}{', ' + args if args else ''})"
+
+
+# --------------------------------------------------------------------------- registry
+
+_CATALOGUE: Registry[Activation] = Registry("activation")
+_register = _CATALOGUE.register
+
+
+def activations() -> tuple[str, ...]:
+    """The canonical names in the catalogue (aliases such as ``logistic`` not repeated)."""
+    return _CATALOGUE.names()
+
+
+def activation(name: str | Activation, **params: float) -> Activation:
+    """Look up an activation by name (case-insensitive, aliases accepted) and build it.
+
+    >>> activation("leaky_relu", slope=0.2).params
+    {'slope': 0.2}
+    >>> activation("swish").name
+    'silu'
+    """
+    if isinstance(name, Activation):
+        if params:
+            raise GradmathError("Parameters go with a name, not with an Activation object.")
+        return name
+    return _CATALOGUE.build(name, **params)
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+def _sech2(z: Array) -> Array:
+    # 1/cosh² = 4 e^{-2|z|} / (1 + e^{-2|z|})²: no overflow and full relative accuracy in the tails.
+    e = np.exp(-2.0 * np.abs(z))
+    return 4.0 * e / (1.0 + e) ** 2
+
+
+def _elu(z: Array, alpha: float) -> Array:
+    return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
+
+
+def _elu_deriv(z: Array, alpha: float) -> Array:
+    return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0))).astype(z.dtype)
+
+
+def _npdf(z: Array) -> Array:
+    return np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+@_register("linear", "identity")
+def _linear() -> Activation:
+    return Activation(
+        "linear", {}, lambda z: z.copy(), np.ones_like, lambda z: z, reference="φ(z) = z"
+    )
+
+
+@_register("sigmoid", "logistic")
+def _sigmoid() -> Activation:
+    return Activation(
+        "sigmoid",
+        {},
+        special.expit,
+        lambda z: special.expit(z) * special.expit(-z),
+        lambda z: 1 / (1 + _sp().exp(-z)),
+        reference="logistic sigmoid σ(z) = 1/(1+e^{-z})",
+    )
+
+
+@_register("tanh")
+def _tanh() -> Activation:
+    return Activation("tanh", {}, np.tanh, _sech2, lambda z: _sp().tanh(z), reference="tanh")
+
+
+@_register("relu")
+def _relu() -> Activation:
+    return Activation(
+        "relu",
+        {},
+        lambda z: np.maximum(z, 0.0),
+        lambda z: (z > 0).astype(z.dtype),
+        lambda z: _sp().Piecewise((0, z <= 0), (z, True)),
+        kinks=(0.0,),
+        reference="Nair & Hinton (2010); Glorot, Bordes & Bengio (2011)",
+    )
+
+
+@_register("leaky_relu", "lrelu")
+def _leaky_relu(slope: float = 0.01) -> Activation:
+    s = real_param("slope", slope, 0.0, 1.0, "in [0, 1] (the negative-side slope)")
+    return Activation(
+        "leaky_relu",
+        {"slope": s},
+        lambda z: np.where(z > 0, z, s * z),
+        lambda z: np.where(z > 0, 1.0, s).astype(z.dtype),
+        lambda z, slope: _sp().Piecewise((slope * z, z <= 0), (z, True)),
+        kinks=(0.0,),
+        reference="Maas, Hannun & Ng (2013); PyTorch nn.LeakyReLU (negative_slope=0.01)",
+    )
+
+
+@_register("elu")
+def _elu_factory(alpha: float = 1.0) -> Activation:
+    a = real_param("alpha", alpha, 0.0, math.inf, "finite and >= 0")
+    return Activation(
+        "elu",
+        {"alpha": a},
+        lambda z: _elu(z, a),
+        lambda z: _elu_deriv(z, a),
+        lambda z, alpha: _sp().Piecewise((alpha * (_sp().exp(z) - 1), z <= 0), (z, True)),
+        kinks=(0.0,),
+        reference="Clevert, Unterthiner & Hochreiter (2016)",
+    )
+
+
+@_register("selu")
+def _selu(scale: float = SELU_LAMBDA, alpha: float = SELU_ALPHA) -> Activation:
+    lam = real_param("scale", scale, 0.0, math.inf, "finite and > 0")
+    a = real_param("alpha", alpha, 0.0, math.inf, "finite and >= 0")
+    return Activation(
+        "selu",
+        {"scale": lam, "alpha": a},
+        lambda z: lam * _elu(z, a),
+        lambda z: lam * _elu_deriv(z, a),
+        lambda z, scale, alpha: _selu_const(scale, SELU_LAMBDA)
+        * _sp().Piecewise((_selu_const(alpha, SELU_ALPHA) * (_sp().exp(z) - 1), z <= 0), (z, True)),
+        kinks=(0.0,),
+        reference="Klambauer et al. (2017), 'Self-Normalizing Neural Networks', eq. 2 and 14",
+    )
+
+
+def _selu_const(value: sympy.Rational, published: float) -> sympy.Expr:
+    # The published constants keep all 32 digits of the paper rather than a float's 17.
+    sp = _sp()
+    if value == sp.Rational(repr(published)):
+        return sp.Float(_SELU_DIGITS[published], 32)
+    return value
+
+
+_SELU_DIGITS = {
+    SELU_LAMBDA: "1.0507009873554804934193349852946",
+    SELU_ALPHA: "1.6732632423543772848170429916717",
+}
+
+
+@_register("gelu")
+def _gelu() -> Activation:
+    return Activation(
+        "gelu",
+        {},
+        lambda z: z * special.ndtr(z),
+        lambda z: special.ndtr(z) + z * _npdf(z),
+        lambda z: z * (1 + _sp().erf(z / _sp().sqrt(2))) / 2,
+        reference="Hendrycks & Gimpel (2016), exact form z·Φ(z)",
+    )
+
+
+@_register("silu", "swish")
+def _silu() -> Activation:
+    return Activation(
+        "silu",
+        {},
+        lambda z: z * special.expit(z),
+        lambda z: special.expit(z) + z * special.expit(z) * special.expit(-z),
+        lambda z: z / (1 + _sp().exp(-z)),
+        reference="Elfwing et al. (2018); Ramachandran et al. (2017) swish with β = 1",
+    )
+
+
+@_register("softplus")
+def _softplus() -> Activation:
+    return Activation(
+        "softplus",
+        {},
+        lambda z: np.logaddexp(0.0, z),
+        special.expit,
+        lambda z: _sp().log(1 + _sp().exp(z)),
+        reference="softplus log(1 + e^z) (Dugas et al. 2001)",
+    )
+
+
+@_register("erf")
+def _erf() -> Activation:
+    return Activation(
+        "erf",
+        {},
+        special.erf,
+        lambda z: (2.0 / math.sqrt(math.pi)) * np.exp(-z * z),
+        lambda z: _sp().erf(z),
+        reference="error function; Williams (1997) arcsin kernel",
+    )
+
+
+@_register("hard_tanh", "hardtanh")
+def _hard_tanh() -> Activation:
+    return Activation(
+        "hard_tanh",
+        {},
+        lambda z: np.clip(z, -1.0, 1.0),
+        lambda z: ((z > -1.0) & (z < 1.0)).astype(z.dtype),
+        lambda z: _sp().Piecewise((-1, z <= -1), (1, z >= 1), (z, True)),
+        kinks=(-1.0, 1.0),
+        reference="Collobert (2004); PyTorch nn.Hardtanh",
+    )
+
+
+@_register("softsign")
+def _softsign() -> Activation:
+    return Activation(
+        "softsign",
+        {},
+        lambda z: z / (1.0 + np.abs(z)),
+        lambda z: 1.0 / (1.0 + np.abs(z)) ** 2,
+        lambda z: z / (1 + _sp().Abs(z)),
+        kinks=(0.0,),
+        reference="Bergstra et al. (2009); Glorot & Bengio (2010)",
+    )
+
+
+def _sp() -> Any:
+    import sympy
+
+    return sympy

@@ -1,0 +1,45 @@
+"""The ``gradmath`` command line: parses arguments and calls the library (nothing more).
+
+Each subcommand lives in ``gradmath/commands/<name>.py`` with ``register(subparsers)``;
+engines are imported inside the command's ``run`` so that ``gradmath --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from gradmath.errors import GradmathError
+
+COMMANDS = ("derive", "predict", "phase", "validate", "notes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gradmath",
+        description="Explain, predict and check vanishing and exploding gradients.",
+    )
+    parser.add_argument("--version", action="version", version="gradmath 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"gradmath.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except GradmathError as exc:
+        print(f"gradmath {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,9 @@
+"""`gradmath derive`: not yet implemented (placeholder so the CLI parses)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sub.add_parser("derive", help="(not yet available)")

@@ -1,0 +1,39 @@
+"""The one exception type gradmath raises for bad input and failed solves."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["GradmathError", "check_positive", "suggest"]
+
+
+class GradmathError(ValueError):
+    """Bad input or a computation that cannot give a finite, trustworthy answer.
+
+    The message says what was wrong and what is allowed. Solvers that fail to converge
+    attach their last estimate as ``partial`` (as emcee's ``AutocorrError`` does).
+    """
+
+    def __init__(self, message: str, *, partial: object = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """A ``did you mean …?`` clause for an unknown ``name`` (empty if nothing is close)."""
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float if it is finite and positive (or zero when allowed)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise GradmathError(f"`{name}` (={value!r}) must be a real number.") from None
+    ok = v >= 0 if allow_zero else v > 0
+    if not (ok and v < float("inf")):
+        allowed = "finite and >= 0" if allow_zero else "finite and > 0"
+        raise GradmathError(f"`{name}` (={value!r}) must be {allowed}.")
+    return v

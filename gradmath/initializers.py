@@ -1,0 +1,363 @@
+"""The initializer catalogue: weight distributions with their exact variances and sources.
+
+Fan convention. gradmath's weight matrices follow the theory and PyTorch: ``W`` has shape
+``(fan_out, fan_in)`` and a layer computes ``h = W @ x + b`` (layout ``"out_in"``). Keras
+stores kernels as ``(fan_in, fan_out)`` and computes ``x @ K``; pass ``layout="in_out"`` to
+:meth:`Initializer.sample` and :func:`fans` to use that orientation. Only the fans differ:
+the same initializer gives the same variance for the same (fan_in, fan_out) either way.
+
+Every variance here is the variance of the distribution actually sampled. For Keras'
+truncated normals that is ``scale/fan · T / 0.87962566103423978²`` with T the variance of a
+standard normal truncated at ±2, which is 1 to within 1e-16 (Keras' correction is T^½ rounded).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradmath._registry import Registry, real_param
+from gradmath.errors import GradmathError
+
+__all__ = [
+    "KERAS_TRUNCATED_NORMAL_CORRECTION",
+    "TRUNCATED_NORMAL_2SD_VARIANCE",
+    "Initializer",
+    "calculate_gain",
+    "fans",
+    "initializer",
+    "initializers",
+]
+
+Distribution = Literal["normal", "truncated_normal", "uniform", "orthogonal"]
+Mode = Literal["fan_in", "fan_out", "fan_avg"]
+Layout = Literal["out_in", "in_out"]
+
+#: Var of N(0, 1) truncated to [−2, 2]: 1 − 4φ(2)/(2Φ(2) − 1).
+TRUNCATED_NORMAL_2SD_VARIANCE = 0.7737413035499232
+#: Keras ``VarianceScaling``: stddev = sqrt(scale / n) / .87962566103423978 (keras/initializers).
+KERAS_TRUNCATED_NORMAL_CORRECTION = 0.87962566103423978
+
+
+def fans(shape: tuple[int, ...], layout: Layout = "out_in") -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of ``shape`` (last two axes; leading axes are a batch).
+
+    >>> fans((300, 100))                   # PyTorch nn.Linear(100, 300).weight
+    (100, 300)
+    >>> fans((100, 300), layout="in_out")  # Keras Dense(300) kernel on 100 inputs
+    (100, 300)
+    """
+    if len(shape) < 2:
+        raise GradmathError(f"A weight shape needs two axes (rows, columns), got {shape!r}.")
+    rows, cols = int(shape[-2]), int(shape[-1])
+    if layout == "out_in":
+        return cols, rows
+    if layout == "in_out":
+        return rows, cols
+    raise GradmathError(f"`layout` (={layout!r}) must be 'out_in' (PyTorch) or 'in_out' (Keras).")
+
+
+def _check_fans(fan_in: int, fan_out: int) -> None:
+    for name, v in (("fan_in", fan_in), ("fan_out", fan_out)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise GradmathError(f"`{name}` (={v!r}) must be a positive integer.")
+
+
+@dataclass(frozen=True)
+class Initializer:
+    """A weight distribution with zero mean and variance ``scale / fan(mode)``.
+
+    Attributes:
+        name: catalogue name.
+        distribution: ``normal``, ``truncated_normal`` (Keras: ±2 std, std corrected),
+            ``uniform`` (U(−a, a), a = √(3·Var)) or ``orthogonal`` (gain × a semi-orthogonal
+            matrix; Saxe et al. 2014).
+        scale: the numerator of the variance (gain² for the PyTorch-style entries).
+        mode: which fan divides: ``fan_in``, ``fan_out`` or ``fan_avg`` = (fan_in + fan_out)/2.
+        bias_scale: bias variance × fan_in (0 except PyTorch's ``nn.Linear`` default, 1/3).
+        params: the parameters it was built with.
+        reference: paper and equation, or the framework function it reproduces.
+
+    >>> he = initializer("he_normal")
+    >>> he.variance(fan_in=256, fan_out=512) * 256
+    2.0
+    """
+
+    name: str
+    distribution: Distribution
+    scale: float
+    mode: Mode
+    reference: str
+    bias_scale: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def _fan(self, fan_in: int, fan_out: int) -> float:
+        _check_fans(fan_in, fan_out)
+        if self.distribution == "orthogonal":
+            # A semi-orthogonal (fan_out, fan_in) matrix has unit rows (fan_out <= fan_in)
+            # or unit columns, so E[W_ij²] = 1 / max(fan_in, fan_out).
+            return float(max(fan_in, fan_out))
+        return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[
+            self.mode
+        ]
+
+    def variance(self, fan_in: int, fan_out: int) -> float:
+        """Var[W_ij] of the distribution sampled, for a layer with these fans."""
+        v = self.scale / self._fan(fan_in, fan_out)
+        if self.distribution == "truncated_normal":
+            v *= TRUNCATED_NORMAL_2SD_VARIANCE / KERAS_TRUNCATED_NORMAL_CORRECTION**2
+        return v
+
+    def sigma_w2(self, fan_in: int, fan_out: int) -> float:
+        """The mean-field weight scale σ_w² = fan_in · Var[W] (Poole et al. 2016)."""
+        return fan_in * self.variance(fan_in, fan_out)
+
+    def bias_variance(self, fan_in: int) -> float:
+        """Var[b_i] of the framework's own bias init (zero unless ``bias_scale`` is set)."""
+        _check_fans(fan_in, 1)
+        return self.bias_scale / fan_in
+
+    def sample(
+        self,
+        rng: np.random.Generator,
+        shape: tuple[int, ...],
+        *,
+        layout: Layout = "out_in",
+        dtype: type[np.floating[Any]] | np.dtype[Any] = np.float64,
+    ) -> NDArray[np.floating[Any]]:
+        """Draw a weight of ``shape``; leading axes index independent matrices.
+
+        ``layout="out_in"`` (default, PyTorch and gradmath) or ``"in_out"`` (Keras kernels)
+        says which axis is fan_in.
+        """
+        if not isinstance(rng, np.random.Generator):
+            raise GradmathError(
+                f"`rng` must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                f"got {type(rng).__name__}."
+            )
+        fan_in, fan_out = fans(tuple(shape), layout)
+        var = self.variance(fan_in, fan_out)
+        dt = np.dtype(dtype)
+        if self.distribution == "normal":
+            return rng.standard_normal(shape, dtype=dt) * dt.type(math.sqrt(var))
+        if self.distribution == "uniform":
+            a = math.sqrt(3.0 * var)
+            return (rng.random(shape, dtype=dt) * dt.type(2 * a) - dt.type(a)).astype(dt)
+        if self.distribution == "truncated_normal":
+            std = math.sqrt(self.scale / self._fan(fan_in, fan_out))
+            return _truncated_standard_normal(rng, shape, dt) * dt.type(
+                std / KERAS_TRUNCATED_NORMAL_CORRECTION
+            )
+        return _orthogonal(rng, shape, dt) * dt.type(math.sqrt(self.scale))
+
+
+def _truncated_standard_normal(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype[Any]
+) -> NDArray[np.floating[Any]]:
+    # Rejection outside ±2 (as tf.random.truncated_normal): 4.6% of draws are redrawn.
+    x = rng.standard_normal(shape, dtype=dtype)
+    bad = np.abs(x) > 2
+    while bad.any():
+        x[bad] = rng.standard_normal(int(bad.sum()), dtype=dtype)
+        bad = np.abs(x) > 2
+    return x
+
+
+def _orthogonal(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype[Any]
+) -> NDArray[np.floating[Any]]:
+    # QR of a Gaussian matrix with the signs of diag(R) folded in gives a Haar-distributed
+    # (semi-)orthogonal matrix (Mezzadri 2007), as torch.nn.init.orthogonal_ does.
+    rows, cols = shape[-2], shape[-1]
+    tall = rows >= cols
+    a = rng.standard_normal((*shape[:-2], max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    return (q if tall else np.swapaxes(q, -1, -2)).astype(dtype)
+
+
+# --------------------------------------------------------------------------- registry
+
+_CATALOGUE: Registry[Initializer] = Registry("initializer")
+_register = _CATALOGUE.register
+
+
+def initializers() -> tuple[str, ...]:
+    """The canonical names in the catalogue."""
+    return _CATALOGUE.names()
+
+
+def initializer(name: str | Initializer, **params: Any) -> Initializer:
+    """Look up an initializer by its framework spelling (aliases accepted) and build it.
+
+    >>> initializer("kaiming_normal_", mode="fan_out").mode
+    'fan_out'
+    >>> initializer("torch_linear_default").variance(fan_in=300, fan_out=100) * 300
+    0.3333333333333333
+    """
+    if isinstance(name, Initializer):
+        if params:
+            raise GradmathError("Parameters go with a name, not with an Initializer object.")
+        return name
+    return _CATALOGUE.build(name, **params)
+
+
+_GAINS = {"linear": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0, "sigmoid": 1.0}
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """PyTorch's ``torch.nn.init.calculate_gain``: the recommended gain for a nonlinearity.
+
+    linear/conv/sigmoid 1, tanh 5/3, relu √2, leaky_relu √(2/(1 + a²)) (a = 0.01 when not
+    given), selu 3/4 (PyTorch docs, torch/nn/init.py).
+
+    >>> calculate_gain("leaky_relu", 0.2) ** 2
+    1.923076923076923
+    """
+    key = str(nonlinearity).lower()
+    if key in _GAINS:
+        return _GAINS[key]
+    if key == "tanh":
+        return 5.0 / 3.0
+    if key == "relu":
+        return math.sqrt(2.0)
+    if key == "leaky_relu":
+        a = 0.01 if param is None else real_param("param", param, -math.inf, math.inf, "real")
+        return math.sqrt(2.0 / (1.0 + a * a))
+    if key == "selu":
+        return 3.0 / 4.0
+    allowed = ", ".join([*_GAINS, "tanh", "relu", "leaky_relu", "selu"])
+    raise GradmathError(f"No gain for nonlinearity {nonlinearity!r}; allowed: {allowed}.")
+
+
+def _mode(mode: str, allowed: tuple[str, ...] = ("fan_in", "fan_out")) -> Mode:
+    if mode not in allowed:
+        raise GradmathError(f"`mode` (={mode!r}) must be one of {', '.join(allowed)}.")
+    return mode  # type: ignore[return-value]
+
+
+def _gain(gain: float) -> float:
+    return real_param("gain", gain, 0.0, math.inf, "finite and > 0")
+
+
+_KERAS = "Keras keras.initializers.{} (VarianceScaling scale={}, mode={}, {})"
+_GLOROT = "Glorot & Bengio (2010), eq. 12 (Var = 2/(fan_in + fan_out))"
+_HE = "He et al. (2015), 'Delving deep into rectifiers', eq. 10 (Var = 2/fan_in)"
+_LECUN = "LeCun et al. (1998), 'Efficient BackProp' (Var = 1/fan_in)"
+
+
+def _keras(name: str, scale: float, mode: Mode, dist: Distribution, paper: str) -> Initializer:
+    camel = "".join(p.capitalize() for p in name.split("_"))
+    ref = f"{paper}; " + _KERAS.format(camel, scale, mode, dist)
+    return Initializer(name, dist, scale, mode, ref)
+
+
+@_register("glorot_normal", "GlorotNormal")
+def _glorot_normal() -> Initializer:
+    return _keras("glorot_normal", 1.0, "fan_avg", "truncated_normal", _GLOROT)
+
+
+@_register("glorot_uniform", "GlorotUniform")
+def _glorot_uniform() -> Initializer:
+    return _keras("glorot_uniform", 1.0, "fan_avg", "uniform", _GLOROT)
+
+
+@_register("he_normal", "HeNormal")
+def _he_normal() -> Initializer:
+    return _keras("he_normal", 2.0, "fan_in", "truncated_normal", _HE)
+
+
+@_register("he_uniform", "HeUniform")
+def _he_uniform() -> Initializer:
+    return _keras("he_uniform", 2.0, "fan_in", "uniform", _HE)
+
+
+@_register("lecun_normal", "LecunNormal")
+def _lecun_normal() -> Initializer:
+    return _keras("lecun_normal", 1.0, "fan_in", "truncated_normal", _LECUN)
+
+
+@_register("lecun_uniform", "LecunUniform")
+def _lecun_uniform() -> Initializer:
+    return _keras("lecun_uniform", 1.0, "fan_in", "uniform", _LECUN)
+
+
+@_register("xavier_normal", "xavier_normal_")
+def _xavier_normal(gain: float = 1.0) -> Initializer:
+    g = _gain(gain)
+    ref = f"{_GLOROT}; torch.nn.init.xavier_normal_(gain={g})"
+    return Initializer("xavier_normal", "normal", g * g, "fan_avg", ref, params={"gain": g})
+
+
+@_register("xavier_uniform", "xavier_uniform_")
+def _xavier_uniform(gain: float = 1.0) -> Initializer:
+    g = _gain(gain)
+    ref = f"{_GLOROT}; torch.nn.init.xavier_uniform_(gain={g})"
+    return Initializer("xavier_uniform", "uniform", g * g, "fan_avg", ref, params={"gain": g})
+
+
+def _kaiming(dist: Distribution, a: float, mode: str, nonlinearity: str) -> Initializer:
+    m = _mode(mode)
+    gain = calculate_gain(nonlinearity, a)
+    name = f"kaiming_{dist}"
+    ref = (
+        f"{_HE}, eq. 14 for mode='fan_out'; torch.nn.init.{name}_(a={a}, mode={m!r}, "
+        f"nonlinearity={nonlinearity!r})"
+    )
+    params = {"a": a, "mode": m, "nonlinearity": nonlinearity}
+    return Initializer(name, dist, gain * gain, m, ref, params=params)
+
+
+@_register("kaiming_normal", "kaiming_normal_")
+def _kaiming_normal(
+    a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+) -> Initializer:
+    return _kaiming("normal", a, mode, nonlinearity)
+
+
+@_register("kaiming_uniform", "kaiming_uniform_")
+def _kaiming_uniform(
+    a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+) -> Initializer:
+    return _kaiming("uniform", a, mode, nonlinearity)
+
+
+@_register("orthogonal", "orthogonal_", "Orthogonal")
+def _orthogonal_init(gain: float = 1.0) -> Initializer:
+    g = _gain(gain)
+    ref = f"Saxe, McClelland & Ganguli (2014); torch.nn.init.orthogonal_(gain={g})"
+    return Initializer("orthogonal", "orthogonal", g * g, "fan_in", ref, params={"gain": g})
+
+
+@_register("torch_linear_default", "pytorch_default", "torch_default")
+def _torch_linear_default() -> Initializer:
+    ref = (
+        "PyTorch nn.Linear.reset_parameters: kaiming_uniform_(a=√5) ⇒ U(±1/√fan_in), "
+        "Var = 1/(3·fan_in); bias U(±1/√fan_in), Var = 1/(3·fan_in)"
+    )
+    return Initializer("torch_linear_default", "uniform", 1.0 / 3.0, "fan_in", ref, 1.0 / 3.0)
+
+
+@_register("normal", "mean_field")
+def _normal(sigma_w2: float = 1.0, mode: str = "fan_in") -> Initializer:
+    s = real_param("sigma_w2", sigma_w2, 0.0, math.inf, "finite and >= 0")
+    ref = "N(0, σ_w²/fan_in): the mean-field parameterisation (Poole et al. 2016, §2)"
+    return Initializer("normal", "normal", s, _mode(mode), ref, params={"sigma_w2": s})
+
+
+@_register("variance_scaling", "VarianceScaling")
+def _variance_scaling(
+    scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal"
+) -> Initializer:
+    s = real_param("scale", scale, 0.0, math.inf, "finite and > 0")
+    dists = ("normal", "truncated_normal", "uniform")
+    if distribution not in dists:
+        raise GradmathError(f"`distribution` (={distribution!r}) must be one of {dists}.")
+    m = _mode(mode, ("fan_in", "fan_out", "fan_avg"))
+    ref = _KERAS.format("VarianceScaling", s, m, distribution)
+    params = {"scale": s, "mode": m, "distribution": distribution}
+    return Initializer("variance_scaling", distribution, s, m, ref, params=params)  # type: ignore[arg-type]
