@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
 
 from gradmath._registry import Registry, real_param
 from gradmath.errors import GradmathError
@@ -151,8 +150,25 @@ def _elu_deriv(z: Array, alpha: float) -> Array:
     return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0))).astype(z.dtype)
 
 
+def _special() -> Any:
+    # scipy.special costs ~0.4 s to import; load it on first evaluation, not on `import gradmath`.
+    from scipy import special
+
+    return special
+
+
+def _expit(z: Array) -> Array:
+    return _special().expit(z)
+
+
+def _gauss(z: Array, a: float) -> Array:
+    # exp(-a z²) underflows to 0 for |z| > 40 anyway; clipping first keeps z² from overflowing.
+    c = np.clip(z, -40.0, 40.0)
+    return np.exp(-a * c * c)
+
+
 def _npdf(z: Array) -> Array:
-    return np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return _gauss(z, 0.5) / math.sqrt(2.0 * math.pi)
 
 
 @_register("linear", "identity")
@@ -167,8 +183,8 @@ def _sigmoid() -> Activation:
     return Activation(
         "sigmoid",
         {},
-        special.expit,
-        lambda z: special.expit(z) * special.expit(-z),
+        _expit,
+        lambda z: _expit(z) * _expit(-z),
         lambda z: 1 / (1 + _sp().exp(-z)),
         reference="logistic sigmoid σ(z) = 1/(1+e^{-z})",
     )
@@ -229,8 +245,12 @@ def _selu(scale: float = SELU_LAMBDA, alpha: float = SELU_ALPHA) -> Activation:
         {"scale": lam, "alpha": a},
         lambda z: lam * _elu(z, a),
         lambda z: lam * _elu_deriv(z, a),
-        lambda z, scale, alpha: _selu_const(scale, SELU_LAMBDA)
-        * _sp().Piecewise((_selu_const(alpha, SELU_ALPHA) * (_sp().exp(z) - 1), z <= 0), (z, True)),
+        lambda z, scale, alpha: (
+            _selu_const(scale, SELU_LAMBDA)
+            * _sp().Piecewise(
+                (_selu_const(alpha, SELU_ALPHA) * (_sp().exp(z) - 1), z <= 0), (z, True)
+            )
+        ),
         kinks=(0.0,),
         reference="Klambauer et al. (2017), 'Self-Normalizing Neural Networks', eq. 2 and 14",
     )
@@ -255,8 +275,8 @@ def _gelu() -> Activation:
     return Activation(
         "gelu",
         {},
-        lambda z: z * special.ndtr(z),
-        lambda z: special.ndtr(z) + z * _npdf(z),
+        lambda z: z * _special().ndtr(z),
+        lambda z: _special().ndtr(z) + z * _npdf(z),
         lambda z: z * (1 + _sp().erf(z / _sp().sqrt(2))) / 2,
         reference="Hendrycks & Gimpel (2016), exact form z·Φ(z)",
     )
@@ -267,8 +287,8 @@ def _silu() -> Activation:
     return Activation(
         "silu",
         {},
-        lambda z: z * special.expit(z),
-        lambda z: special.expit(z) + z * special.expit(z) * special.expit(-z),
+        lambda z: z * _expit(z),
+        lambda z: _expit(z) + z * _expit(z) * _expit(-z),
         lambda z: z / (1 + _sp().exp(-z)),
         reference="Elfwing et al. (2018); Ramachandran et al. (2017) swish with β = 1",
     )
@@ -280,7 +300,7 @@ def _softplus() -> Activation:
         "softplus",
         {},
         lambda z: np.logaddexp(0.0, z),
-        special.expit,
+        _expit,
         lambda z: _sp().log(1 + _sp().exp(z)),
         reference="softplus log(1 + e^z) (Dugas et al. 2001)",
     )
@@ -291,8 +311,8 @@ def _erf() -> Activation:
     return Activation(
         "erf",
         {},
-        special.erf,
-        lambda z: (2.0 / math.sqrt(math.pi)) * np.exp(-z * z),
+        lambda z: _special().erf(z),
+        lambda z: (2.0 / math.sqrt(math.pi)) * _gauss(z, 1.0),
         lambda z: _sp().erf(z),
         reference="error function; Williams (1997) arcsin kernel",
     )
@@ -317,7 +337,7 @@ def _softsign() -> Activation:
         "softsign",
         {},
         lambda z: z / (1.0 + np.abs(z)),
-        lambda z: 1.0 / (1.0 + np.abs(z)) ** 2,
+        lambda z: (1.0 / (1.0 + np.abs(z))) ** 2,
         lambda z: z / (1 + _sp().Abs(z)),
         kinks=(0.0,),
         reference="Bergstra et al. (2009); Glorot & Bengio (2010)",

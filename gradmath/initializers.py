@@ -101,9 +101,7 @@ class Initializer:
             # A semi-orthogonal (fan_out, fan_in) matrix has unit rows (fan_out <= fan_in)
             # or unit columns, so E[W_ij²] = 1 / max(fan_in, fan_out).
             return float(max(fan_in, fan_out))
-        return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[
-            self.mode
-        ]
+        return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
 
     def variance(self, fan_in: int, fan_out: int) -> float:
         """Var[W_ij] of the distribution sampled, for a layer with these fans."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, cast
 
 from gradmath.activations import Activation, activation
 from gradmath.errors import GradmathError
@@ -13,13 +13,11 @@ from gradmath.initializers import Initializer, initializer
 
 __all__ = ["MLP", "Layer"]
 
-T = TypeVar("T")
-
 
 class Layer(NamedTuple):
     """Layer l (1-based): h^l = W^l x^{l−1} + b^l with W^l of shape (fan_out, fan_in)."""
 
-    index: int
+    number: int
     fan_in: int
     fan_out: int
     activation: Activation
@@ -33,7 +31,9 @@ class Layer(NamedTuple):
         return self.fan_in * self.weight_var
 
 
-def _per_layer(name: str, value: T | Sequence[T], depth: int, single: type | tuple) -> tuple:
+def _per_layer(
+    name: str, value: Any, depth: int, single: type | tuple[type, ...]
+) -> tuple[Any, ...]:
     if isinstance(value, single):
         return (value,) * depth
     if isinstance(value, Sequence) and not isinstance(value, str):
@@ -128,19 +128,12 @@ class MLP:
     @property
     def layers(self) -> tuple[Layer, ...]:
         """Per-layer view: fans, activation, initializer and the exact weight variance."""
+        acts = cast(tuple[Activation, ...], self.activation)
+        inits = cast(tuple[Initializer, ...], self.init)
+        biases = cast(tuple[float, ...], self.bias_var)
         out = []
         for i in range(self.depth):
             fan_in, fan_out = self.widths[i], self.widths[i + 1]
-            init = self.init[i]  # type: ignore[index]
-            out.append(
-                Layer(
-                    i + 1,
-                    fan_in,
-                    fan_out,
-                    self.activation[i],  # type: ignore[index]
-                    init,
-                    init.variance(fan_in, fan_out),
-                    self.bias_var[i],  # type: ignore[index]
-                )
-            )
+            var = inits[i].variance(fan_in, fan_out)
+            out.append(Layer(i + 1, fan_in, fan_out, acts[i], inits[i], var, biases[i]))
         return tuple(out)
