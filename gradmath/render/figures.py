@@ -1,0 +1,375 @@
+"""Lecture figures: one matplotlib function per picture, one style, byte-for-byte reproducible.
+
+Every plotting function takes ``ax=`` (a new figure is made when it is ``None``) and returns
+the axes, so figures compose into grids. Figures are built on :class:`matplotlib.figure.Figure`
+directly, never through ``pyplot``: nothing global is touched (no backend switch, no window,
+no figure registry), which keeps the functions safe in servers, tests and process pools.
+
+The look lives in one place, :data:`STYLE`, applied with the :func:`style` context manager
+while artists are made and saved (never written into the global ``rcParams``).
+:func:`save` writes PDF (vector) and PNG (raster) with fixed metadata, so the same input
+gives the same bytes on the same matplotlib version.
+
+Quantities on profile axes are plotted as log10 of the stored natural logs, so depth-10,000
+nets whose moments leave float range still plot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gradmath.activations import Activation, activation, activations
+from gradmath.errors import GradmathError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from gradmath.profile import Profile
+
+__all__ = [
+    "QUANTITY_LABELS",
+    "STYLE",
+    "activation_derivative",
+    "activation_grid",
+    "depth_profile",
+    "depth_scale",
+    "new_axes",
+    "new_figure",
+    "phase_diagram",
+    "save",
+    "style",
+]
+
+#: Okabe & Ito (2008) colour-blind-safe palette.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+#: The one place the look of every gradmath figure is set.
+STYLE: dict[str, Any] = {
+    "figure.figsize": (5.5, 3.4),
+    "figure.dpi": 100,
+    "savefig.dpi": 200,
+    "font.size": 9.0,
+    "axes.titlesize": 10.0,
+    "axes.labelsize": 9.0,
+    "legend.fontsize": 8.0,
+    "legend.frameon": False,
+    "xtick.labelsize": 8.0,
+    "ytick.labelsize": 8.0,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.6,
+    "lines.markersize": 4.0,
+    "mathtext.fontset": "cm",
+    # Type 3 subsets: small, stable files (type 42 makes fontTools log timestamp noise).
+    "pdf.fonttype": 3,
+    "svg.fonttype": "path",
+    "svg.hashsalt": "gradmath",
+    "image.cmap": "viridis",
+}
+
+#: Fixed metadata per format: no dates or versions that would change the bytes between runs.
+_METADATA: dict[str, dict[str, Any]] = {
+    "pdf": {"CreationDate": None, "ModDate": None, "Producer": "gradmath", "Creator": "gradmath"},
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": "gradmath"},
+}
+
+#: Axis labels of the per-layer quantities of a :class:`~gradmath.Profile`.
+QUANTITY_LABELS = {
+    "q": r"$\log_{10}\,\mathbb{E}[(h^l_i)^2]$",
+    "grad_q": r"$\log_{10}\,\mathbb{E}[(\partial L/\partial h^l_i)^2]$",
+    "wgrad_q": r"$\log_{10}\,\mathbb{E}[(\partial L/\partial W^l_{ij})^2]$",
+}
+
+_LN10 = math.log(10.0)
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """Apply :data:`STYLE` (and the palette) for the duration of a ``with`` block."""
+    import matplotlib
+    from cycler import cycler
+
+    params: Any = {**STYLE, "axes.prop_cycle": cycler(color=list(PALETTE))}
+    with matplotlib.rc_context(params):
+        yield
+
+
+def new_figure(
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None
+) -> tuple[Figure, Any]:
+    """A styled, pyplot-free :class:`~matplotlib.figure.Figure` and its array of axes.
+
+    Returns ``(fig, axes)`` with ``axes`` a 2-D NumPy array of shape (nrows, ncols).
+    """
+    from matplotlib.figure import Figure
+
+    with style():
+        fig = Figure(figsize=figsize, layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def new_axes(ax: Axes | None = None, *, figsize: tuple[float, float] | None = None) -> Axes:
+    """``ax`` itself, or the single axes of a new styled figure when ``ax`` is ``None``."""
+    if ax is not None:
+        return ax
+    _, axes = new_figure(figsize=figsize)
+    return axes[0, 0]  # type: ignore[no-any-return, unused-ignore]
+
+
+def save(
+    fig: Figure,
+    stem: str | Path,
+    *,
+    formats: Sequence[str] = ("pdf", "png"),
+    dpi: int = 200,
+) -> tuple[Path, ...]:
+    """Write ``fig`` to ``stem.<fmt>`` for each format; the same figure gives the same bytes.
+
+    PDF and SVG are vector output, PNG raster at ``dpi`` (at least 150). Metadata that would
+    change between runs (creation date, software version) is fixed; SVG ids use the fixed
+    ``svg.hashsalt`` of :data:`STYLE`.
+    """
+    if dpi < 150:
+        raise GradmathError(f"`dpi` (={dpi!r}) must be at least 150 for lecture-quality PNGs.")
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        if fmt not in _METADATA:
+            raise GradmathError(f"`formats` contains {fmt!r}; allowed: {', '.join(_METADATA)}.")
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        with style():
+            fig.savefig(path, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
+        written.append(path)
+    return tuple(written)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def activation_derivative(
+    act: str | Activation,
+    ax: Axes | None = None,
+    *,
+    z_max: float = 6.0,
+    n: int = 1201,
+    legend: bool = True,
+) -> Axes:
+    """φ(z) and φ'(z) on [−z_max, z_max], with the largest |φ'| on the plot marked.
+
+    The peak is read off the curve itself (an odd ``n`` puts z = 0 on the grid, so the
+    sigmoid's maximum σ'(0) = 1/4 is hit exactly); it is the γ = sup|φ'| of the chain-rule
+    bound |∂L/∂w_1| ≤ |∂L/∂a_L| |a_0| ∏ γ|w_l| (theory.md, "Symbolic facts"). A plateau (ReLU)
+    is labelled without a point; a maximum at the edge of the plot is labelled as such.
+    """
+    act = activation(act)
+    if n % 2 == 0:
+        raise GradmathError(f"`n` (={n!r}) must be odd so that z = 0 is on the grid.")
+    z = np.linspace(-z_max, z_max, n)
+    phi, dphi = act(z), act.deriv(z)
+    with style():
+        ax = new_axes(ax)
+        ax.plot(z, phi, color=PALETTE[0], label=r"$\varphi(z)$")
+        ax.plot(z, dphi, color=PALETTE[1], label=r"$\varphi'(z)$")
+        ax.text(0.03, 0.97, _peak_text(ax, z, dphi), transform=ax.transAxes, va="top",
+                color=PALETTE[1], fontsize=7)  # fmt: skip
+        ax.axhline(0.0, color="0.5", linewidth=0.6)
+        ax.set_title(_act_title(act))
+        ax.set_xlabel("$z$")
+        ax.set_xlim(-z_max, z_max)
+        lo, hi = min(phi.min(), dphi.min(), 0.0), max(phi.max(), dphi.max())
+        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.3 * (hi - lo))  # headroom for the label
+        if legend:
+            ax.legend(loc="center right")
+    return ax
+
+
+def _peak_text(ax: Axes, z: np.ndarray, dphi: np.ndarray) -> str:
+    size = np.abs(dphi)
+    i = int(np.argmax(size))
+    peak = float(size[i])
+    ties = int(np.count_nonzero(size >= peak * (1.0 - 1e-12)))
+    if ties > 1:
+        return f"max $|\\varphi'|$ = {peak:.4g}"
+    if i in (0, z.size - 1):
+        return f"$|\\varphi'| \\leq$ {peak:.4g} on the plot"
+    ax.plot([z[i]], [dphi[i]], "o", color=PALETTE[1], zorder=3)
+    return f"max $|\\varphi'|$ = {peak:.4g} at z = {float(z[i]):.3g}"
+
+
+def _act_title(act: Activation) -> str:
+    args = ", ".join(f"{k}={v:.4g}" for k, v in act.params.items())
+    return f"{act.name}({args})" if args else act.name
+
+
+def activation_grid(
+    names: Sequence[str | Activation] | None = None, *, ncols: int = 4, z_max: float = 5.0
+) -> Figure:
+    """A grid of :func:`activation_derivative` panels, by default over the whole catalogue."""
+    acts = [activation(a) for a in (activations() if names is None else names)]
+    if not acts:
+        raise GradmathError("`names` is empty; give at least one activation.")
+    nrows = -(-len(acts) // ncols)
+    fig, axes = new_figure(nrows, ncols, figsize=(1.9 * ncols, 1.6 * nrows))
+    with style():
+        for ax, act in zip(axes.flat, acts, strict=False):
+            activation_derivative(act, ax, z_max=z_max, legend=False)
+            ax.set_xlabel("")
+            ax.tick_params(labelsize=6)
+            ax.title.set_fontsize(8)
+        for ax in list(axes.flat)[len(acts) :]:
+            ax.set_visible(False)
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=2)
+    return fig
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def _log10(profile: Profile, quantity: str) -> tuple[np.ndarray, np.ndarray | None]:
+    if quantity not in QUANTITY_LABELS:
+        raise GradmathError(f"`quantity` (={quantity!r}) must be one of {list(QUANTITY_LABELS)}.")
+    se = getattr(profile, f"log_{quantity}_se")
+    values = getattr(profile, f"log_{quantity}") / _LN10
+    return values, None if se is None else se / _LN10
+
+
+def depth_profile(
+    theory: Profile | None = None,
+    sim: Profile | None = None,
+    *,
+    quantity: str = "grad_q",
+    ax: Axes | None = None,
+    label: str | None = None,
+    color: str | None = None,
+    n_se: float = 2.0,
+) -> Axes:
+    """A per-layer second moment against depth: theory as a line, simulation as points.
+
+    ``quantity`` is ``"q"`` (forward), ``"grad_q"`` (backward δ^l) or ``"wgrad_q"`` (weight
+    gradient), plotted as log10. Simulation points carry error bars of ``n_se`` standard
+    errors (the profile's ``log_*_se``, the Monte-Carlo standard error of the log).
+    """
+    if theory is None and sim is None:
+        raise GradmathError("Give a `theory` profile, a `sim` profile, or both.")
+    with style():
+        ax = new_axes(ax)
+        if color is None:
+            color = ax._get_lines.get_next_color()  # type: ignore[attr-defined]
+        if theory is not None:
+            y, _ = _log10(theory, quantity)
+            ax.plot(np.arange(1, theory.depth + 1), y, "-", color=color, label=label)
+        if sim is not None:
+            y, se = _log10(sim, quantity)
+            layers = np.arange(1, sim.depth + 1)
+            ax.errorbar(
+                layers,
+                y,
+                yerr=None if se is None else n_se * se,
+                fmt="o",
+                color=color,
+                markersize=3,
+                capsize=1.5,
+                elinewidth=0.8,
+                label=None if theory is not None else label,
+            )
+        ax.set_xlabel("layer $l$")
+        ax.set_ylabel(QUANTITY_LABELS[quantity])
+    return ax
+
+
+# --------------------------------------------------------------------------- mean field
+
+
+def phase_diagram(pd: Any, ax: Axes | None = None, *, xi_max: float = 1e3) -> Axes:
+    """The (σ_w², σ_b²) phase diagram: depth scale ξ_c as colour and the critical line χ₁ = 1.
+
+    ``pd`` is a :class:`gradmath.meanfield.PhaseDiagram` (fields ``sigma_w2``, ``sigma_b2``,
+    ``chi1``, ``xi_c`` indexed [i_b, i_w], ``critical_sigma_w2`` over ``sigma_b2``).
+    Ordered phase χ₁ < 1, chaotic χ₁ > 1 (Poole et al. 2016; Schoenholz et al. 2017, fig. 1);
+    ξ_c diverges on the line, so colours are log10 ξ_c clipped at ``xi_max``.
+    """
+    sw, sb = np.asarray(pd.sigma_w2, float), np.asarray(pd.sigma_b2, float)
+    chi1, xi = np.asarray(pd.chi1, float), np.asarray(pd.xi_c, float)
+    if chi1.shape != (sb.size, sw.size) or xi.shape != chi1.shape:
+        raise GradmathError(
+            f"PhaseDiagram arrays must be indexed [i_b, i_w] = {(sb.size, sw.size)}; "
+            f"got chi1 {chi1.shape}, xi_c {xi.shape}."
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        color = np.log10(np.clip(np.where(np.isfinite(xi), xi, xi_max), 1e-3, xi_max))
+    with style():
+        ax = new_axes(ax)
+        mesh = ax.pcolormesh(sw, sb, color, shading="nearest", rasterized=True)
+        ax.figure.colorbar(mesh, ax=ax, label=r"$\log_{10}\,\xi_c$")
+        crit = np.asarray(pd.critical_sigma_w2, float)
+        ok = np.isfinite(crit)
+        ax.plot(crit[ok], sb[ok], color="white", linewidth=2.0, label=r"critical line $\chi_1=1$")
+        regions = ((chi1 < 1, "ordered\n$\\chi_1<1$"), (chi1 > 1, "chaotic\n$\\chi_1>1$"))
+        for region, text in regions:
+            ib, iw = np.nonzero(region)
+            if ib.size:
+                ax.text(
+                    float(np.median(sw[iw])),
+                    float(np.median(sb[ib])),
+                    text,
+                    ha="center",
+                    va="center",
+                    color="white",
+                    fontsize=9,
+                )
+        ax.set_xlabel(r"$\sigma_w^2$")
+        ax.set_ylabel(r"$\sigma_b^2$")
+        ax.set_xlim(sw[0], sw[-1])
+        ax.set_ylim(sb[0], sb[-1])
+        ax.set_title(f"{_act_title(activation(pd.activation))}: phase diagram")
+        ax.grid(False)
+        ax.legend(loc="upper left", labelcolor="white")
+    return ax
+
+
+def depth_scale(
+    pd: Any,
+    ax: Axes | None = None,
+    *,
+    sigma_b2: Sequence[float] | None = None,
+    trainable_factor: float = 6.0,
+) -> Axes:
+    """ξ_c against σ_w² for rows of a phase diagram, with each row's critical σ_w² dashed.
+
+    Schoenholz et al. (2017), eq. 9 and §5: ξ_c diverges at χ₁ = 1 and a net trains only when
+    its depth is below about ``trainable_factor``·ξ_c (shown on a twin scale in the legend).
+    ``sigma_b2`` picks the rows nearest to the given values (default: three rows).
+    """
+    sw, sb = np.asarray(pd.sigma_w2, float), np.asarray(pd.sigma_b2, float)
+    xi, crit = np.asarray(pd.xi_c, float), np.asarray(pd.critical_sigma_w2, float)
+    if sigma_b2 is None:
+        rows = sorted({0, sb.size // 2, sb.size - 1})
+    else:
+        rows = [int(np.argmin(np.abs(sb - float(s)))) for s in sigma_b2]
+    with style():
+        ax = new_axes(ax)
+        for i, color in zip(rows, PALETTE, strict=False):
+            y = np.where(np.isfinite(xi[i]) & (xi[i] > 0), xi[i], np.nan)
+            ax.plot(sw, y, color=color, label=rf"$\sigma_b^2 = {sb[i]:.3g}$")
+            if np.isfinite(crit[i]):
+                ax.axvline(crit[i], color=color, linestyle="--", linewidth=0.8)
+        ax.set_yscale("log")
+        ax.set_xlabel(r"$\sigma_w^2$")
+        ax.set_ylabel(rf"depth scale $\xi_c$ (trains up to $\approx {trainable_factor:g}\,\xi_c$)")
+        ax.set_title(f"{_act_title(activation(pd.activation))}: correlation depth scale")
+        ax.legend()
+    return ax

@@ -1,0 +1,314 @@
+"""LaTeX output: fragments (amsmath, booktabs) and the document that holds them.
+
+A :class:`~gradmath.symbolic.Derivation` and a :class:`~gradmath.validate.Comparison` render
+themselves (their ``.latex()``); this module adds what belongs to no engine: the table of a
+:class:`~gradmath.Profile`, generic booktabs tables, number formatting from natural logs
+(so that e^{5000} prints as 10^{2171.5…} instead of overflowing), escaping of plain text,
+and the preamble and document assembly shared by the notes build and the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gradmath.errors import GradmathError
+
+if TYPE_CHECKING:
+    from gradmath.profile import Profile
+
+__all__ = [
+    "PACKAGES",
+    "UNICODE_MATH",
+    "document",
+    "escape",
+    "figure",
+    "fmt_log",
+    "fmt_num",
+    "math_expr",
+    "preamble",
+    "profile_table",
+    "render",
+    "table",
+]
+
+#: The LaTeX packages every fragment may rely on (all in TeX Live's latex-base/recommended).
+PACKAGES = ("amsmath", "amssymb", "booktabs", "graphicx", "geometry", "hyperref")
+
+#: Unicode that engines and prose use, and the math it stands for. :func:`escape` rewrites
+#: it and the preamble declares it, so a stray σ from any engine still compiles.
+UNICODE_MATH = {
+    "α": r"\alpha",
+    "β": r"\beta",
+    "γ": r"\gamma",
+    "δ": r"\delta",
+    "ε": r"\varepsilon",
+    "θ": r"\theta",
+    "λ": r"\lambda",
+    "μ": r"\mu",
+    "ν": r"\nu",
+    "ξ": r"\xi",
+    "π": r"\pi",
+    "ρ": r"\rho",
+    "σ": r"\sigma",
+    "τ": r"\tau",
+    "φ": r"\varphi",
+    "χ": r"\chi",
+    "ψ": r"\psi",
+    "ω": r"\omega",
+    "Δ": r"\Delta",
+    "Σ": r"\Sigma",
+    "Φ": r"\Phi",
+    "Π": r"\Pi",
+    "∂": r"\partial",
+    "∇": r"\nabla",
+    "∞": r"\infty",
+    "≤": r"\leq",
+    "≥": r"\geq",
+    "≈": r"\approx",
+    "≠": r"\neq",
+    "≲": r"\lesssim",
+    "·": r"\cdot",
+    "×": r"\times",
+    "±": r"\pm",
+    "−": "-",
+    "→": r"\to",
+    "↦": r"\mapsto",
+    "⇒": r"\Rightarrow",
+    "∈": r"\in",
+    "√": r"\surd",
+    "∑": r"\sum",
+    "∏": r"\prod",
+    "∫": r"\int",
+    "‖": r"\|",
+    "°": r"^{\circ}",
+    "′": r"'",
+    "²": "^{2}",
+    "³": "^{3}",
+    "¹": "^{1}",
+    "⁻": "^{-}",
+    "₀": "_{0}",
+    "₁": "_{1}",
+    "₂": "_{2}",
+    "ₗ": "_{l}",
+}
+
+_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "%": r"\%",
+    "_": r"\_",
+    "^": r"\textasciicircum{}",
+    "~": r"\textasciitilde{}",
+}
+
+
+def escape(text: str) -> str:
+    r"""``text`` as LaTeX that prints it literally (specials escaped, Greek and symbols as math).
+
+    >>> escape("50% of σ_w² & more")
+    '50\\% of \\ensuremath{\\sigma}\\_w\\ensuremath{^{2}} \\& more'
+    """
+    out = []
+    for ch in str(text):
+        if ch in _SPECIAL:
+            out.append(_SPECIAL[ch])
+        elif ch in UNICODE_MATH:
+            out.append(r"\ensuremath{" + UNICODE_MATH[ch] + "}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def fmt_num(x: float, digits: int = 4) -> str:
+    r"""A float as LaTeX math (no dollars): plain when moderate, ``m\times10^{e}`` otherwise.
+
+    >>> fmt_num(0.25), fmt_num(1.5e-10), fmt_num(125.0)
+    ('0.25', '1.5\\times10^{-10}', '125')
+    """
+    x = float(x)
+    if math.isnan(x):
+        raise GradmathError("Cannot print NaN as a number; a result left floating range.")
+    if math.isinf(x):
+        return r"\infty" if x > 0 else r"-\infty"
+    if x == 0.0:
+        return "0"
+    return _mantissa_exponent(math.copysign(1.0, x), math.log10(abs(x)), digits)
+
+
+def fmt_log(log_value: float, digits: int = 3) -> str:
+    r"""e^{log_value} as LaTeX math, without ever forming the (possibly overflowing) value.
+
+    >>> fmt_log(math.log(1e-300) * 10)
+    '10^{-3000}'
+    >>> fmt_log(math.log(0.25))
+    '0.25'
+    """
+    v = float(log_value)
+    if not math.isfinite(v):
+        raise GradmathError(f"`log_value` (={v!r}) must be finite.")
+    return _mantissa_exponent(1.0, v / math.log(10.0), digits)
+
+
+def _mantissa_exponent(sign: float, log10_abs: float, digits: int) -> str:
+    e = math.floor(log10_abs)
+    m = 10.0 ** (log10_abs - e)
+    if float(f"{m:.{digits}g}") >= 10.0:  # 9.9996 rounds up to 10: carry into the exponent
+        m, e = m / 10.0, e + 1
+    s = "-" if sign < 0 else ""
+    if -3 <= e <= 4:
+        # Fixed point with `digits` significant figures, never fewer integer digits (1024).
+        fixed = f"{m * 10.0**e:.{max(digits - 1 - e, 0)}f}"
+        return s + (fixed.rstrip("0").rstrip(".") if "." in fixed else fixed)
+    mant = f"{m:.{digits}g}"
+    return s + (f"10^{{{e}}}" if mant == "1" else f"{mant}\\times10^{{{e}}}")
+
+
+def math_expr(expr: Any) -> str:
+    """A SymPy object (or number) as inline math ``$…$`` through SymPy's LaTeX printer."""
+    import sympy
+
+    return "$" + sympy.latex(sympy.sympify(expr)) + "$"
+
+
+def table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    align: str | None = None,
+    caption: str | None = None,
+    label: str | None = None,
+) -> str:
+    """A booktabs table (cells are LaTeX already); a floating ``table`` when captioned."""
+    ncol = len(header)
+    for i, row in enumerate(rows):
+        if len(row) != ncol:
+            raise GradmathError(f"Row {i} has {len(row)} cells; the header has {ncol}.")
+    align = align or "l" + "r" * (ncol - 1)
+    lines = [
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(header) + r" \\",
+        r"\midrule",
+        *(" & ".join(row) + r" \\" for row in rows),
+        r"\bottomrule",
+        r"\end{tabular}",
+    ]
+    body = "\n".join(lines)
+    if caption is None and label is None:
+        return "\\begin{center}\n" + body + "\n\\end{center}\n"
+    cap = f"\\caption{{{caption}}}\n" if caption else ""
+    lab = f"\\label{{{label}}}\n" if label else ""
+    return f"\\begin{{table}}[htbp]\n\\centering\n{cap}{lab}{body}\n\\end{{table}}\n"
+
+
+def _rows_to_show(depth: int, max_rows: int) -> list[int]:
+    if depth <= max_rows:
+        return list(range(depth))
+    return sorted({round(i) for i in np.linspace(0, depth - 1, max_rows)})
+
+
+_PROFILE_COLUMNS = {
+    "q": r"$\mathbb{E}[(h^l_i)^2]$",
+    "grad_q": r"$\mathbb{E}[(\partial L/\partial h^l_i)^2]$",
+    "wgrad_q": r"$\mathbb{E}[(\partial L/\partial W^l_{ij})^2]$",
+}
+
+
+def profile_table(
+    profile: Profile,
+    *,
+    quantities: Sequence[str] = ("q", "grad_q", "wgrad_q"),
+    max_rows: int = 12,
+    digits: int = 3,
+    caption: str | None = None,
+    label: str | None = None,
+) -> str:
+    r"""A :class:`~gradmath.Profile` as a booktabs table: one row per layer (evenly thinned to
+    ``max_rows`` for deep nets), one column per quantity.
+
+    Values print from the stored logs (:func:`fmt_log`), so any depth prints. A simulated
+    profile adds its Monte-Carlo error: the standard error of the log is the relative
+    standard error of the value, printed as ``±x%``.
+    """
+    for q in quantities:
+        if q not in _PROFILE_COLUMNS:
+            raise GradmathError(f"`quantities` has {q!r}; allowed: {list(_PROFILE_COLUMNS)}.")
+    widths = profile.mlp.widths
+    header = ["layer $l$", "$n_l$", *(_PROFILE_COLUMNS[q] for q in quantities)]
+    rows = []
+    for i in _rows_to_show(profile.depth, max_rows):
+        cells = [str(i + 1), str(widths[i + 1])]
+        for q in quantities:
+            cell = fmt_log(float(getattr(profile, f"log_{q}")[i]), digits)
+            se = getattr(profile, f"log_{q}_se")
+            if se is not None:
+                cell += rf" \pm {100.0 * float(se[i]):.2g}\%"
+            cells.append(f"${cell}$")
+        rows.append(cells)
+    return table(header, rows, caption=caption, label=label)
+
+
+def render(obj: Any) -> str:
+    """The LaTeX fragment of any gradmath result: its own ``.latex()`` (Derivation,
+    Comparison), :func:`profile_table` for a Profile, SymPy's printer for expressions."""
+    from gradmath.profile import Profile
+
+    if isinstance(obj, Profile):
+        return profile_table(obj)
+    method = getattr(obj, "latex", None)
+    if callable(method):
+        return str(method())
+    if isinstance(obj, str):
+        return escape(obj)
+    return math_expr(obj)
+
+
+def figure(path: str, caption: str, *, label: str | None = None, width: str = r"\linewidth") -> str:
+    """A floating figure that includes ``path`` (relative to the document)."""
+    lab = f"\\label{{{label}}}\n" if label else ""
+    return (
+        "\\begin{figure}[htbp]\n\\centering\n"
+        f"\\includegraphics[width={width}]{{{path}}}\n"
+        f"\\caption{{{caption}}}\n{lab}\\end{{figure}}\n"
+    )
+
+
+def preamble(title: str | None = None, author: str | None = None) -> str:
+    """The document class, packages and Unicode declarations every gradmath document uses."""
+    unicode = "\n".join(
+        rf"\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{\ensuremath{{{tex}}}}}"
+        for ch, tex in UNICODE_MATH.items()
+    )
+    lines = [
+        r"\documentclass[11pt,a4paper]{article}",
+        r"\usepackage[utf8]{inputenc}",
+        r"\usepackage{amsmath,amssymb}",
+        r"\usepackage{booktabs}",
+        r"\usepackage{graphicx}",
+        r"\usepackage[margin=2.5cm]{geometry}",
+        r"\usepackage[hidelinks]{hyperref}",
+        unicode,
+        r"\setlength{\parskip}{0.5ex}",
+        r"\renewcommand{\arraystretch}{1.25}",  # room for fractions in table cells
+        r"\allowdisplaybreaks",
+    ]
+    if title is not None:
+        lines.append(rf"\title{{{title}}}")
+        lines.append(rf"\author{{{author or ''}}}")
+        lines.append(r"\date{}")
+    return "\n".join(lines) + "\n"
+
+
+def document(body: str, *, title: str | None = None, author: str | None = None) -> str:
+    """A complete, compilable document around ``body`` (a title page block when titled)."""
+    head = preamble(title, author)
+    top = "\\maketitle\n\\tableofcontents\n\n" if title is not None else ""
+    return f"{head}\\begin{{document}}\n{top}{body}\n\\end{{document}}\n"

@@ -1,0 +1,98 @@
+"""Figures: they draw, they take and return an ``ax``, and the same figure gives the same bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gradmath
+from gradmath.render import figures
+
+
+def _bytes(paths: tuple[Path, ...]) -> dict[str, bytes]:
+    return {p.suffix: p.read_bytes() for p in paths}
+
+
+def test_activation_derivative_marks_the_sigmoid_quarter() -> None:
+    ax = figures.activation_derivative("sigmoid")
+    texts = [t.get_text() for t in ax.texts]
+    assert any("= 0.25 at z = 0" in t for t in texts), texts
+    # the marked point is (0, 1/4) exactly
+    (dot,) = [line for line in ax.lines if line.get_marker() == "o"]
+    assert (float(dot.get_xdata()[0]), float(dot.get_ydata()[0])) == (0.0, 0.25)
+
+
+def test_ax_is_used_and_returned() -> None:
+    _, axes = figures.new_figure(1, 2)
+    assert figures.activation_derivative("tanh", axes[0, 1]) is axes[0, 1]
+    assert len(axes[0, 0].lines) == 0 and len(axes[0, 1].lines) > 0
+
+
+def test_figures_do_not_touch_global_state() -> None:
+    import matplotlib
+
+    before = dict(matplotlib.rcParams)
+    figures.activation_grid(["relu", "tanh"])
+    assert dict(matplotlib.rcParams) == before
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "png", "svg"])
+def test_save_is_deterministic(tmp_path: Path, fmt: str) -> None:
+    a = figures.save(figures.activation_grid(["sigmoid", "relu"]), tmp_path / "a", formats=[fmt])
+    b = figures.save(figures.activation_grid(["sigmoid", "relu"]), tmp_path / "b", formats=[fmt])
+    assert _bytes(a) == _bytes(b)
+
+
+def test_save_rejects_low_dpi_and_unknown_format(tmp_path: Path) -> None:
+    fig = figures.new_figure()[0]
+    with pytest.raises(gradmath.GradmathError, match="dpi"):
+        figures.save(fig, tmp_path / "x", dpi=72)
+    with pytest.raises(gradmath.GradmathError, match="formats"):
+        figures.save(fig, tmp_path / "x", formats=["bmp"])
+
+
+def test_depth_profile_lines_and_error_bars() -> None:
+    net = gradmath.MLP.square(8, 5, activation="tanh", init="glorot_normal")
+    logs = -np.arange(5.0)
+    theory = gradmath.Profile(net, logs, logs, logs)
+    sim = gradmath.Profile(net, logs + 0.1, logs, logs, np.full(5, 0.1), np.full(5, 0.2),
+                           np.full(5, 0.1), source="simulation")  # fmt: skip
+    ax = figures.depth_profile(theory, sim, quantity="grad_q", label="tanh")
+    line = ax.lines[0]
+    np.testing.assert_allclose(line.get_ydata(), logs / np.log(10.0))
+    assert len(ax.containers) == 1  # one errorbar container for the simulation
+    with pytest.raises(gradmath.GradmathError, match="quantity"):
+        figures.depth_profile(theory, quantity="nope")
+    with pytest.raises(gradmath.GradmathError, match="theory"):
+        figures.depth_profile()
+
+
+class _FakePhaseDiagram:
+    """The fields of gradmath.meanfield.PhaseDiagram, for ReLU where all are closed forms."""
+
+    def __init__(self) -> None:
+        self.activation = "relu"
+        self.sigma_w2 = np.linspace(1.0, 3.0, 21)
+        self.sigma_b2 = np.linspace(0.0, 0.5, 11)
+        sw, _ = np.meshgrid(self.sigma_w2, self.sigma_b2)
+        self.chi1 = sw / 2.0
+        with np.errstate(divide="ignore"):
+            self.xi_c = np.abs(1.0 / np.log(self.chi1))
+        self.q_star = np.ones_like(sw)
+        self.critical_sigma_w2 = np.full(self.sigma_b2.size, 2.0)
+
+
+def test_phase_diagram_and_depth_scale() -> None:
+    pd = _FakePhaseDiagram()
+    ax = figures.phase_diagram(pd)
+    crit = [line for line in ax.lines if "critical" in str(line.get_label())]
+    assert len(crit) == 1 and np.all(crit[0].get_xdata() == 2.0)
+    texts = {t.get_text().split("\n")[0] for t in ax.texts}
+    assert {"ordered", "chaotic"} <= {t.split("\n")[0] for t in texts}
+    ax = figures.depth_scale(pd, sigma_b2=[0.0, 0.5])
+    assert len([line for line in ax.lines if line.get_linestyle() == "--"]) == 2
+    pd.chi1 = pd.chi1[:, :3]
+    with pytest.raises(gradmath.GradmathError, match=r"\[i_b, i_w\]"):
+        figures.phase_diagram(pd)

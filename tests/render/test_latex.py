@@ -1,0 +1,103 @@
+"""LaTeX fragments: exact strings for canonical cases, and that they compile."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import gradmath
+from gradmath.render import latex
+from gradmath.render.notes import compile_pdf, tex_engine
+
+needs_tex = pytest.mark.skipif(tex_engine() is None, reason="no latexmk/pdflatex on PATH")
+
+
+def _profile(depth: int = 3, se: bool = False) -> gradmath.Profile:
+    net = gradmath.MLP.square(8, depth, activation="tanh", init="glorot_normal")
+    logs = np.log(np.arange(1.0, depth + 1.0))
+    extra = {"log_q_se": np.full(depth, 0.01), "log_grad_q_se": np.full(depth, 0.02),
+             "log_wgrad_q_se": np.full(depth, 0.03)} if se else {}  # fmt: skip
+    return gradmath.Profile(net, logs, -logs, logs - 1.0, source="test", **extra)
+
+
+def test_escape_specials_and_unicode() -> None:
+    assert latex.escape("a_b & 50% #1 {x} $y ~ ^") == (
+        r"a\_b \& 50\% \#1 \{x\} \$y \textasciitilde{} \textasciicircum{}"
+    )
+    assert latex.escape("σ′(0) ≤ ¼") == r"\ensuremath{\sigma}\ensuremath{'}(0) \ensuremath{\leq} ¼"
+
+
+@pytest.mark.parametrize(
+    ("x", "text"),
+    [(0.25, "0.25"), (125.0, "125"), (1024.0, "1024"), (1.5e-10, r"1.5\times10^{-10}"),
+     (-2.0e7, r"-2\times10^{7}"), (1e-300, "10^{-300}"), (0.0, "0"), (9.99996, "10")],
+)  # fmt: skip
+def test_fmt_num(x: float, text: str) -> None:
+    assert latex.fmt_num(x) == text
+
+
+def test_fmt_log_never_forms_the_value() -> None:
+    # e^{10000} overflows a float; its print does not.
+    assert latex.fmt_log(10000.0) == r"8.81\times10^{4342}"
+    assert latex.fmt_log(math.log(125.0)) == "125"
+
+
+def test_bad_numbers_raise() -> None:
+    with pytest.raises(gradmath.GradmathError, match="NaN"):
+        latex.fmt_num(float("nan"))
+    with pytest.raises(gradmath.GradmathError, match="log_value"):
+        latex.fmt_log(float("inf"))
+
+
+def test_table_shape_is_checked() -> None:
+    with pytest.raises(gradmath.GradmathError, match="Row 0 has 1 cells"):
+        latex.table(["a", "b"], [["x"]])
+
+
+def test_profile_table_exact() -> None:
+    text = latex.profile_table(_profile(2), quantities=("q",))
+    assert text == (
+        "\\begin{center}\n\\begin{tabular}{lrr}\n\\toprule\n"
+        "layer $l$ & $n_l$ & $\\mathbb{E}[(h^l_i)^2]$ \\\\\n\\midrule\n"
+        "1 & 8 & $1$ \\\\\n2 & 8 & $2$ \\\\\n\\bottomrule\n\\end{tabular}\n\\end{center}\n"
+    )
+
+
+def test_profile_table_errors_and_thinning() -> None:
+    text = latex.profile_table(_profile(30, se=True), max_rows=5, caption="c", label="tab:p")
+    assert text.count(r"\\") == 6  # header + 5 rows
+    assert r"\pm 3\%" in text and r"\label{tab:p}" in text
+    with pytest.raises(gradmath.GradmathError, match="quantities"):
+        latex.profile_table(_profile(), quantities=("nope",))
+
+
+def test_render_dispatch() -> None:
+    import sympy
+
+    assert latex.render(sympy.Rational(1, 4)) == r"$\frac{1}{4}$"
+    assert latex.render("50%") == r"50\%"
+    assert latex.render(_profile()).startswith("\\begin{center}")
+
+    class HasLatex:
+        def latex(self) -> str:
+            return "X"
+
+    assert latex.render(HasLatex()) == "X"
+
+
+@needs_tex
+def test_fragments_compile(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    body = "\n".join(
+        [
+            latex.escape("Unicode from engines: σ_w² ≤ χ₁ · ξ → ∞, 50% & #"),
+            "Stray unicode too: σ′(z) ≤ 1/4, ‖∇W‖.",
+            latex.profile_table(_profile(4, se=True), caption="A profile", label="tab:p"),
+            latex.math_expr("Rational(1, 4) * z**2"),
+        ]
+    )
+    tex = tmp_path / "fragments.tex"
+    tex.write_text(latex.document(body, title="T"), encoding="utf-8")
+    pdf, pages = compile_pdf(tex)
+    assert pdf.exists() and pages == 1
