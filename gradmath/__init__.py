@@ -15,6 +15,12 @@ from typing import Any
 from gradmath.activations import Activation as Activation
 from gradmath.activations import activation as activation
 from gradmath.activations import activations as activations
+
+# Imported eagerly on purpose: `gradmath.diagnose` is both a submodule and the function of that
+# name, and importing the submodule (e.g. `from gradmath.diagnose import Diagnosis`) would bind
+# the attribute to the module if the function were lazy. The module needs only NumPy (~1 ms).
+from gradmath.diagnose import Diagnosis as Diagnosis
+from gradmath.diagnose import diagnose as diagnose
 from gradmath.errors import GradmathError as GradmathError
 from gradmath.initializers import Initializer as Initializer
 from gradmath.initializers import calculate_gain as calculate_gain
@@ -31,6 +37,7 @@ _LAZY_MODULES = ("symbolic", "meanfield", "numeric", "validate", "render", "clip
 __all__ = [
     "MLP",
     "Activation",
+    "Diagnosis",
     "GradmathError",
     "Initializer",
     "Layer",
@@ -38,6 +45,7 @@ __all__ = [
     "activation",
     "activations",
     "calculate_gain",
+    "diagnose",
     "initializer",
     "initializers",
     *_LAZY_MODULES,
