@@ -17,7 +17,7 @@ nets whose moments leave float range still plot.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,9 @@ __all__ = [
     "STYLE",
     "activation_derivative",
     "activation_grid",
+    "clipping_geometry",
     "depth_profile",
+    "depth_profiles",
     "depth_scale",
     "new_axes",
     "new_figure",
@@ -291,6 +293,34 @@ def depth_profile(
     return ax
 
 
+def depth_profiles(
+    curves: Mapping[str, tuple[Profile | None, Profile | None]],
+    *,
+    quantity: str = "grad_q",
+    ax: Axes | None = None,
+    n_se: float = 2.0,
+    legend: bool = True,
+) -> Axes:
+    """Several :func:`depth_profile` curves on one axes: ``{label: (theory, sim)}``.
+
+    Lines are theory, points with ``n_se`` standard-error bars are simulation; one colour per
+    label. The legend says which is which.
+    """
+    with style():
+        ax = new_axes(ax)
+        for (label, (theory, sim)), color in zip(curves.items(), _cycle(), strict=False):
+            depth_profile(theory, sim, quantity=quantity, ax=ax, label=label, color=color,
+                          n_se=n_se)  # fmt: skip
+        if legend:
+            ax.legend(title=f"lines: theory; points: simulation ±{n_se:g} SE", title_fontsize=7)
+    return ax
+
+
+def _cycle() -> Iterator[str]:
+    while True:
+        yield from PALETTE
+
+
 # --------------------------------------------------------------------------- mean field
 
 
@@ -373,3 +403,61 @@ def depth_scale(
         ax.set_title(f"{_act_title(activation(pd.activation))}: correlation depth scale")
         ax.legend()
     return ax
+
+
+# --------------------------------------------------------------------------- remedies
+
+
+def clipping_geometry(
+    g: Sequence[float] = (0.9, 100.0), threshold: float = 1.0, ax: Axes | None = None
+) -> Axes:
+    """A 2-D gradient ``g`` and its two clipped versions (Pascanu et al. 2013, Algorithm 1).
+
+    Clip by value (each component into [−c, c]) can turn the direction: [0.9, 100] becomes
+    [0.9, 1]; clip by norm (g ← c·g/‖g‖ when ‖g‖ > c) keeps it. Both come from
+    :mod:`gradmath.clipping`, as do the angles printed in the legend. ``g`` is usually far
+    outside the picture, so it is drawn as a ray along its direction; the box is the
+    value-clipping region and the circle the norm-clipping ball.
+    """
+    from gradmath.clipping import clip_by_norm, clip_by_value, direction_change
+
+    g_ = np.asarray(g, dtype=float)
+    if g_.shape != (2,):
+        raise GradmathError(f"`g` (={g!r}) must be a 2-vector.")
+    c = float(threshold)
+    clipped = {
+        "clip by value": (np.asarray(clip_by_value(g_, c)), PALETTE[1]),
+        "clip by norm": (np.asarray(clip_by_norm(g_, c)), PALETTE[0]),
+    }
+    with style():
+        ax = new_axes(ax, figsize=(4.2, 4.0))
+        lim = 1.6 * c
+        ax.add_patch(_rectangle((-c, -c), 2 * c, 2 * c))
+        t = np.linspace(0.0, 2.0 * math.pi, 361)
+        ax.plot(
+            c * np.cos(t), c * np.sin(t), color="0.6", linewidth=0.8, label=f"$\\|g\\| = {c:g}$"
+        )
+        ray = g_ / np.linalg.norm(g_) * lim * 1.2
+        ax.plot([0, ray[0]], [0, ray[1]], "--", color=PALETTE[7],
+                label=f"direction of $g = ({g_[0]:g}, {g_[1]:g})$")  # fmt: skip
+        for text, (vec, color) in clipped.items():
+            ax.annotate("", vec, (0.0, 0.0), arrowprops={"arrowstyle": "-|>", "color": color,
+                                                         "linewidth": 1.8})  # fmt: skip
+            turn = math.degrees(direction_change(g_, vec))
+            label = f"{text}: $({vec[0]:.3g}, {vec[1]:.3g})$, {turn:.1f}° from $g$"
+            ax.plot([], [], color=color, label=label)
+        ax.set_xlim(-0.3 * c, lim)
+        ax.set_ylim(-0.3 * c, lim)
+        ax.set_aspect("equal")
+        ax.set_xlabel("$g_1$")
+        ax.set_ylabel("$g_2$")
+        ax.set_title(f"gradient clipping at $c = {c:g}$")
+        ax.legend(loc="upper right", fontsize=6.5)
+    return ax
+
+
+def _rectangle(xy: tuple[float, float], w: float, h: float) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(xy, w, h, facecolor=PALETTE[4], alpha=0.15, edgecolor=PALETTE[4],
+                     label="$|g_i| \\leq c$")  # fmt: skip

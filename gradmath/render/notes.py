@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import math
 import multiprocessing
 import os
 import re
@@ -226,6 +228,14 @@ def _tex_errors(tex: Path, stdout: str) -> str:
 # --------------------------------------------------------------------------- the build
 
 
+def _read_timings(path: Path) -> dict[str, float]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
 def _progress(total: int, enabled: bool | None) -> Any:
     from tqdm import tqdm
 
@@ -287,6 +297,10 @@ def build(
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     tasks = [("chapter", p) for p in chapter_paths] + [("figure", p) for p in figure_paths]
+    # Longest first (timings of the last build in `out`), so two workers finish together.
+    timings_path = out_dir / "timings.json"
+    last = _read_timings(timings_path)
+    tasks.sort(key=lambda t: -last.get(f"{t[0]}:{t[1].stem}", math.inf))
     jobs = min(2, os.cpu_count() or 1) if jobs is None else int(jobs)
     if jobs < 1:
         raise GradmathError(f"`jobs` (={jobs!r}) must be a positive integer.")
@@ -326,6 +340,8 @@ def build(
                     for (kind, path), r in failed
                 )
             )
+        timings = {f"{k}:{p.stem}": round(r["seconds"], 3) for (k, p), r in results.items()}
+        timings_path.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
         chapters = [(p.stem, results[("chapter", p)]) for p in chapter_paths]
         figures = [(p.stem, results[("figure", p)]) for p in figure_paths]
         tex = out_dir / "notes.tex"
