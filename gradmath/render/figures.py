@@ -42,11 +42,13 @@ __all__ = [
     "depth_profile",
     "depth_profiles",
     "depth_scale",
+    "layer_change",
     "new_axes",
     "new_figure",
     "phase_diagram",
     "save",
     "style",
+    "training_curves",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
@@ -461,3 +463,54 @@ def _rectangle(xy: tuple[float, float], w: float, h: float) -> Any:
 
     return Rectangle(xy, w, h, facecolor=PALETTE[4], alpha=0.15, edgecolor=PALETTE[4],
                      label="$|g_i| \\leq c$")  # fmt: skip
+
+
+def training_curves(
+    runs: Mapping[str, Any], ax: Axes | None = None, *, metric: str = "loss"
+) -> Axes:
+    """``metric`` (``"loss"`` or ``"accuracy"``) per epoch for labelled training runs.
+
+    ``runs`` maps a label to a :class:`gradmath.numeric.train.TrainResult` (anything with
+    per-epoch ``loss``/``accuracy`` arrays, epoch 0 first, and ``divergence``). A run that
+    diverged ends in a cross at the epoch where its loss or gradient became non-finite.
+    """
+    if metric not in ("loss", "accuracy"):
+        raise GradmathError(f"`metric` (={metric!r}) must be 'loss' or 'accuracy'.")
+    with style():
+        ax = new_axes(ax)
+        for (label, run), color in zip(runs.items(), _cycle(), strict=False):
+            y = np.asarray(getattr(run, metric), dtype=float)
+            epochs = np.arange(y.size)
+            ok = np.isfinite(y)
+            ax.plot(epochs[ok], y[ok], color=color, label=label)
+            if getattr(run, "divergence", None) is not None:
+                last = int(np.flatnonzero(ok)[-1]) if ok.any() else 0
+                ax.plot([last + 1], [y[ok][-1] if ok.any() else 0.0], "x", color=color,
+                        markersize=8, markeredgewidth=2)  # fmt: skip
+        if metric == "loss":
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training " + metric + (" (× marks divergence)" if metric == "loss" else ""))
+        ax.legend()
+    return ax
+
+
+def layer_change(runs: Mapping[str, Any], ax: Axes | None = None) -> Axes:
+    """Relative weight change ‖W_T − W_0‖/‖W_0‖ per layer at the end of training (log scale).
+
+    The visible symptom of vanishing gradients: the lower layers of a deep sigmoid net barely
+    move while its top layers learn (``runs`` as in :func:`training_curves`; each needs a
+    ``weight_change`` array of shape (epochs + 1, L)).
+    """
+    with style():
+        ax = new_axes(ax)
+        for (label, run), color in zip(runs.items(), _cycle(), strict=False):
+            change = np.asarray(run.weight_change, dtype=float)[-1]
+            layers = np.arange(1, change.size + 1)
+            ok = np.isfinite(change) & (change > 0)
+            ax.plot(layers[ok], change[ok], "o-", color=color, label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("layer $l$")
+        ax.set_ylabel(r"$\|W^l_T - W^l_0\| / \|W^l_0\|$")
+        ax.legend()
+    return ax

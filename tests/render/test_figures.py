@@ -96,3 +96,34 @@ def test_phase_diagram_and_depth_scale() -> None:
     pd.chi1 = pd.chi1[:, :3]
     with pytest.raises(gradmath.GradmathError, match=r"\[i_b, i_w\]"):
         figures.phase_diagram(pd)
+
+
+class _FakeRun:
+    """The fields of gradmath.numeric.train.TrainResult that the training figures read."""
+
+    def __init__(self, loss: list[float], diverged: bool = False) -> None:
+        self.loss = np.array(loss)
+        self.accuracy = np.linspace(0.3, 0.9, len(loss))
+        self.weight_change = np.outer(np.ones(len(loss)), [1e-6, 1e-3, 1e-1])
+        self.divergence = "nan at epoch 3" if diverged else None
+
+
+def test_training_curves_mark_divergence() -> None:
+    runs = {"ok": _FakeRun([1.0, 0.5, 0.2, 0.1]), "bad": _FakeRun([1.0, 3.0, np.nan], True)}
+    ax = figures.training_curves(runs)
+    crosses = [line for line in ax.lines if line.get_marker() == "x"]
+    assert len(crosses) == 1 and float(crosses[0].get_xdata()[0]) == 2.0
+    assert ax.get_yscale() == "log"
+    with pytest.raises(gradmath.GradmathError, match="metric"):
+        figures.training_curves(runs, metric="nope")
+    ax = figures.layer_change(runs)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1e-6, 1e-3, 1e-1])
+
+
+def test_depth_profiles_one_colour_per_label() -> None:
+    net = gradmath.MLP.square(8, 4)
+    logs = np.zeros(4)
+    p = gradmath.Profile(net, logs, logs, logs)
+    ax = figures.depth_profiles({"a": (p, None), "b": (p, None)})
+    assert ax.lines[0].get_color() != ax.lines[1].get_color()
+    assert ax.get_legend() is not None
