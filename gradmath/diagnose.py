@@ -77,6 +77,8 @@ class Diagnosis:
             the largest layer's.
         notes: extra facts from a training record (e.g. when the loss became non-finite).
         thresholds: the parameters the verdict used.
+        time_unit: what a row of 2-D input is: ``"step"``, or ``"epoch"`` for a training
+            record (row i is epoch i + 1; the failing step of a diverged run is the last row).
     """
 
     verdict: Verdict
@@ -92,6 +94,7 @@ class Diagnosis:
     stalled_layers: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     thresholds: dict[str, float] = field(default_factory=dict)
+    time_unit: Literal["step", "epoch"] = "step"
 
     @property
     def depth(self) -> int:
@@ -107,10 +110,11 @@ class Diagnosis:
         """One sentence per piece of evidence, most decisive first."""
         out: list[str] = []
         if self.nonfinite:
-            step, layer = self.first_nonfinite or (0, 0)
+            row, layer = self.first_nonfinite or (0, 0)
+            when = f"epoch {row + 1}" if self.time_unit == "epoch" else f"step {row}"
             out.append(
                 f"non-finite gradient norms: {self.n_nan} NaN and {self.n_inf} ±inf, the first "
-                f"at step {step}, layer {layer}"
+                f"in {when}, layer {layer}"
             )
         out.extend(self.notes)
         if self.log_growth is not None and self.log_growth > math.log(
@@ -197,7 +201,8 @@ def _from_record(record: Any) -> tuple[FloatArray, FloatArray | None, tuple[str,
     notes: list[str] = []
     div = record.divergence
     if div is not None:
-        norms = np.vstack([norms, np.asarray(div.grad_rms, dtype=np.float64)[None, :]])
+        if div.grad_rms is not None:  # the failing step's gradients, NaN/inf included
+            norms = np.vstack([norms, np.asarray(div.grad_rms, dtype=np.float64)[None, :]])
         notes.append(str(div))
     return norms, (wc[-1] if wc.shape[0] > 1 else None), tuple(notes)
 
@@ -246,8 +251,10 @@ def diagnose(
 
     notes: tuple[str, ...] = ()
     wc: FloatArray | None = None
+    unit: Literal["step", "epoch"] = "step"
     if hasattr(record_or_norms, "grad_rms") and hasattr(record_or_norms, "divergence"):
         raw, wc, notes = _from_record(record_or_norms)
+        unit = "epoch"
     else:
         try:
             raw = np.asarray(record_or_norms, dtype=np.float64)
@@ -326,4 +333,5 @@ def diagnose(
         stalled_layers=stalled,
         notes=notes,
         thresholds={"factor": f, "max_growth": g_max, "stall_fraction": stall},
+        time_unit=unit,
     )

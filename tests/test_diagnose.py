@@ -80,7 +80,7 @@ def test_nonfinite_norms_are_evidence_of_explosion(bad: float) -> None:
     assert d.verdict == "exploding" and d.nonfinite
     assert d.first_nonfinite == (3, 2)
     assert (d.n_nan, d.n_inf) == ((1, 0) if np.isnan(bad) else (0, 1))
-    assert "step 3, layer 2" in str(d)
+    assert "in step 3, layer 2" in str(d)
     assert np.all(np.isfinite(d.layer_norms))  # fitted on the finite steps
 
 
@@ -139,3 +139,43 @@ def test_log_slope_bad_input() -> None:
     for bad in ([1.0], [1.0, 0.0], [1.0, np.nan]):
         with pytest.raises(GradmathError, match="norms"):
             log_slope(bad)
+
+
+# --------------------------------------------------------------------------- training records
+
+
+def _train_deep(activation: str, init: object, **kw: object) -> object:
+    # TODO(C): drop the skip once gradmath/numeric/network.py (engineer N) has landed.
+    pytest.importorskip("gradmath.numeric.network")
+    from gradmath import MLP
+    from gradmath.numeric.train import make_task, train
+
+    net = MLP((4, *(32,) * 8, 3), activation=activation, init=init)  # type: ignore[arg-type]
+    return train(net, data=make_task(128, 4, 3, seed=0), epochs=60, seed=0, **kw)  # type: ignore[arg-type]
+
+
+def test_deep_sigmoid_run_is_vanishing_with_stalled_lower_layers() -> None:
+    d = diagnose(_train_deep("sigmoid", "glorot_uniform", lr=1.0))
+    assert d.verdict == "vanishing"
+    assert d.log_ratio is not None and d.log_ratio < -3 * math.log(10)  # measured ≈ −4.2 decades
+    assert 1 in d.stalled_layers and d.depth not in d.stalled_layers
+    assert "stalled layer(s) 1" in str(d)
+
+
+def test_relu_he_run_is_healthy() -> None:
+    d = diagnose(_train_deep("relu", "he_normal", lr=0.1))
+    assert d.verdict == "healthy" and not d.stalled_layers and not d.nonfinite
+
+
+def test_exploding_run_is_exploding_and_says_where() -> None:
+    from gradmath import initializer
+
+    r = _train_deep("relu", initializer("normal", sigma_w2=4.0), lr=0.1)
+    d = diagnose(r)
+    assert d.verdict == "exploding"
+    assert d.log_growth is not None and d.log_growth > math.log(1e6)
+    assert r.divergence is not None and str(r.divergence) in str(d)
+    clipped = diagnose(
+        _train_deep("relu", initializer("normal", sigma_w2=4.0), lr=0.1, clip={"norm": 1.0})
+    )
+    assert not clipped.nonfinite
