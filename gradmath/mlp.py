@@ -76,6 +76,7 @@ class MLP:
     bias_var: tuple[float, ...] | float | Sequence[float] = 0.0
     residual: float | None = None
     batchnorm: bool = False
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         widths = self.widths
@@ -104,6 +105,12 @@ class MLP:
                 )
         if not isinstance(self.batchnorm, bool):
             raise GradmathError(f"`batchnorm` (={self.batchnorm!r}) must be True or False.")
+        b = self.batch_size
+        if b is not None and (isinstance(b, bool) or not isinstance(b, int) or b < 2):
+            raise GradmathError(
+                f"`batch_size` (={b!r}) must be an integer >= 2 (batch statistics need two "
+                "examples) or None (the large-batch limit)."
+            )
         object.__setattr__(self, "widths", tuple(widths))
         object.__setattr__(self, "activation", tuple(activation(a) for a in acts))
         object.__setattr__(self, "init", tuple(initializer(i) for i in inits))
