@@ -337,22 +337,22 @@ def _exact_positive(name: str, c: Any) -> Any:
 def _angle_steps(g: Any, gc: Any, Step: Any) -> tuple[list[Any], Any]:
     import sympy
 
-    dot = sympy.nsimplify(g.dot(gc))
-    cos = sympy.radsimp(dot / (g.norm() * gc.norm()))
-    theta = sympy.acos(cos)
+    theta = sympy.Symbol("theta", real=True)
+    cos = sympy.radsimp(sympy.nsimplify(g.dot(gc)) / (g.norm() * gc.norm()))
+    angle = sympy.acos(cos)
     steps = [
         Step(
             r"\cos\theta = \frac{\langle g, g'\rangle}{\lVert g\rVert\,\lVert g'\rVert}",
-            sympy.Eq(sympy.Symbol(r"\cos\theta"), cos),
+            sympy.Eq(sympy.cos(theta), cos),
             "the angle between the update directions before and after clipping",
         ),
         Step(
             r"\theta = \arccos(\cdot)",
-            sympy.Eq(sympy.Symbol(r"\theta"), theta),
-            f"≈ {math.degrees(float(theta)):.4f}°",
+            sympy.Eq(theta, angle),
+            f"≈ {math.degrees(float(angle)):.4f}°",
         ),
     ]
-    return steps, theta
+    return steps, angle
 
 
 def value_clip_derivation(g: Sequence[Any] = (0.9, 100.0), clip_value: Any = 1) -> Derivation:
