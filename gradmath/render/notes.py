@@ -244,7 +244,7 @@ def _progress(total: int, enabled: bool | None) -> Any:
         total=total,
         desc="gradmath notes",
         unit="step",
-        disable=None if enabled else True,
+        disable=None if enabled is None else not enabled,
         file=sys.stderr,
     )
 
