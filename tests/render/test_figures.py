@@ -127,3 +127,12 @@ def test_depth_profiles_one_colour_per_label() -> None:
     ax = figures.depth_profiles({"a": (p, None), "b": (p, None)})
     assert ax.lines[0].get_color() != ax.lines[1].get_color()
     assert ax.get_legend() is not None
+
+
+def test_clipping_geometry_classic_example() -> None:
+    ax = figures.clipping_geometry((0.9, 100.0), 1.0)
+    labels = [str(line.get_label()) for line in ax.lines]
+    assert any(label.startswith("clip by value: $(0.9, 1)$, 41.5°") for label in labels), labels
+    assert any(label.startswith("clip by norm:") and "0.0°" in label for label in labels)
+    with pytest.raises(gradmath.GradmathError, match="2-vector"):
+        figures.clipping_geometry((1.0, 2.0, 3.0))
