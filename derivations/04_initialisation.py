@@ -13,6 +13,7 @@ from fractions import Fraction
 import sympy
 
 import gradmath
+import gradmath.meanfield as mf
 from gradmath.initializers import KERAS_TRUNCATED_NORMAL_CORRECTION, TRUNCATED_NORMAL_2SD_VARIANCE
 from gradmath.render import latex
 
@@ -21,6 +22,7 @@ TITLE = "Initialisation: choosing the variance of the weights"
 FAN_IN = sympy.Symbol(r"n_{\mathrm{in}}", positive=True)
 FAN_OUT = sympy.Symbol(r"n_{\mathrm{out}}", positive=True)
 EXAMPLE_FANS = (256, 512)
+DEPTH_EXAMPLE = 10
 
 
 def _exact(x: float) -> sympy.Rational:
@@ -104,6 +106,11 @@ def _gain_table() -> str:
 
 def chapter(quick: bool = False) -> str:
     torch = gradmath.initializer("torch_linear_default")
+    # E[relu(√q z)²]/q and E[relu'(√q z)²] do not depend on q; q = 1 is as good as any.
+    relu_phi2 = _exact(float(mf.mean_phi2("relu", 1.0)))
+    relu_dphi2 = _exact(float(mf.mean_dphi2("relu", 1.0)))
+    fan = EXAMPLE_FANS[0]
+    torch_relu = _exact(torch.variance(fan, fan) * fan * float(relu_phi2))
     keras_gap = abs(TRUNCATED_NORMAL_2SD_VARIANCE / KERAS_TRUNCATED_NORMAL_CORRECTION**2 - 1.0)
     return rf"""
 The product of local factors in Section~\ref{{ch:01_problem}} has one factor per layer; for a
@@ -130,8 +137,10 @@ Keeping the forward second moment constant asks for $n_{{\mathrm{{in}}}}\mathrm{
 asks for $n_{{\mathrm{{out}}}}\mathrm{{Var}}[W]=1$. Both hold only when
 $n_{{\mathrm{{in}}}} = n_{{\mathrm{{out}}}}$; Glorot and Bengio (2010, eq.~12) take the
 compromise $\mathrm{{Var}}[W] = 2/(n_{{\mathrm{{in}}}}+n_{{\mathrm{{out}}}})$. For ReLU half the
-units are off, $\mathbb{{E}}[\mathrm{{relu}}(h)^2] = \mathbb{{E}}[h^2]/2$ and
-$\mathbb{{E}}[\mathrm{{relu}}'(h)^2]=1/2$, so He et al. (2015, eq.~10) double the variance.
+units are off: for Gaussian $h$,
+$\mathbb{{E}}[\mathrm{{relu}}(h)^2] = {sympy.latex(relu_phi2)}\,\mathbb{{E}}[h^2]$ and
+$\mathbb{{E}}[\mathrm{{relu}}'(h)^2] = {sympy.latex(relu_dphi2)}$, so He et al.\ (2015,
+eq.~10) double the variance.
 LeCun's $1/n_{{\mathrm{{in}}}}$ is the forward condition for a linear unit; the self-normalising
 SELU was designed around it (Klambauer et al.\ 2017).
 
@@ -157,7 +166,11 @@ ${latex.fmt_num(keras_gap, 2)}$: the nominal formulas of Table~\ref{{tab:init-cl
 \texttt{{kaiming\_uniform\_(a=}}$\sqrt5$\texttt{{)}}, that is
 $U(\pm 1/\sqrt{{n_{{\mathrm{{in}}}}}})$ with variance {_m(variance_expr(torch))}, a third of
 LeCun's, and its bias with the same uniform distribution
-(bias variance {_m(_exact(torch.bias_scale) / FAN_IN)}), not zero. The \texttt{{torch.nn.init}}
+(bias variance {_m(_exact(torch.bias_scale) / FAN_IN)}), not zero. Followed by ReLU, each such
+layer multiplies the forward second moment by
+$n_{{\mathrm{{in}}}}\mathrm{{Var}}[W]\cdot{sympy.latex(relu_phi2)} = {sympy.latex(torch_relu)}$
+(plus the small bias term): after {DEPTH_EXAMPLE} layers the signal has shrunk by
+${latex.fmt_num(float(torch_relu) ** DEPTH_EXAMPLE, 3)}$. The \texttt{{torch.nn.init}}
 functions take a \emph{{gain}} $g$ and use variance $g^2/n$; \texttt{{calculate\_gain}} recommends:
 
 {_gain_table()}
