@@ -230,6 +230,11 @@ def _network() -> Any:
     return network
 
 
+def _logits(cache: Any) -> FloatArray:
+    # h^L of network.forward's cache, shape (batch, n_L): the only field train() reads.
+    return np.asarray(cache.logits, dtype=np.float64)
+
+
 def _check_data(mlp: MLP, data: Any) -> tuple[FloatArray, IntArray]:
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise GradmathError("`data` must be a pair (x, y), e.g. make_task(...), or None.")
@@ -279,7 +284,7 @@ def _evaluate(
     net: Any, mlp: MLP, params: Sequence[tuple[FloatArray, FloatArray]], x: FloatArray, y: IntArray
 ) -> tuple[float, float]:
     with np.errstate(all="ignore"):
-        logits = net.forward(mlp, params, x).logits
+        logits = _logits(net.forward(mlp, params, x))
     loss, _, acc = softmax_cross_entropy(logits, y)
     return loss, acc
 
@@ -385,7 +390,7 @@ def train(
             idx = order[start : start + bs]
             with np.errstate(all="ignore"):
                 cache = net.forward(mlp, params, x[idx])
-                loss, grad_out, _ = softmax_cross_entropy(cache.logits, y[idx])
+                loss, grad_out, _ = softmax_cross_entropy(_logits(cache), y[idx])
                 grads = net.backward(mlp, params, cache, grad_out)
                 flat: list[FloatArray] = []
                 for (w, _), (gw, gb) in zip(params, grads, strict=True):
