@@ -1,0 +1,153 @@
+"""Derivations as objects: ordered steps with SymPy expressions, an exact result, LaTeX.
+
+A :class:`Derivation` is what every function of :mod:`gradmath.symbolic` returns (and what
+other engines use for their own worked derivations). It renders itself as plain text
+(:meth:`Derivation.text`, ``str()``) and as a LaTeX fragment (:meth:`Derivation.latex`,
+amsmath; ``_repr_latex_`` for Jupyter), with every expression printed by SymPy's printers.
+
+Text convention for ``title``, ``Step.statement`` and ``Step.why``: prose in plain text
+(Unicode math such as σ′ or ≤ is fine); inline math goes between ``$…$`` and is passed to
+LaTeX verbatim (in plain text the dollars are dropped). A statement that is a bare LaTeX
+formula (it contains a backslash command and no ``$``) is typeset as math as a whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Derivation", "Step"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a derivation.
+
+    Attributes:
+        statement: what the step establishes, in words (see the module doc for math).
+        expr: the SymPy object it establishes (usually an ``Eq`` or a relation), or None
+            for a step that is words only.
+        why: a one-line justification: the rule used, or the source (paper, equation).
+    """
+
+    statement: str
+    expr: Any = None
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Derivation:
+    r"""An ordered list of :class:`Step` and an exact result.
+
+    Attributes:
+        title: what is derived.
+        steps: the steps, in order.
+        result: the final answer as a SymPy object (exact: ``Rational(1, 4)``, not 0.25,
+            unless ``exact`` is False).
+        exact: False when ``result`` is a certified numeric bound rather than an exact
+            value (the steps say how it was certified; ``data`` holds the enclosure).
+        data: named by-products a caller may need besides ``result`` (each function of
+            :mod:`gradmath.symbolic` documents its keys).
+
+    >>> import sympy
+    >>> d = Derivation("One half", (Step("halve one", sympy.Rational(1, 2), "arithmetic"),),
+    ...                sympy.Rational(1, 2))
+    >>> print(d.latex())
+    \paragraph{One half.}
+    \begin{enumerate}
+    \item halve one. \emph{arithmetic.}
+    \[ \frac{1}{2} \]
+    \end{enumerate}
+    \noindent Result: $\frac{1}{2}$
+    <BLANKLINE>
+    >>> print(d.text())
+    One half
+      1. halve one (arithmetic)
+           1/2
+      Result: 1/2
+    """
+
+    title: str
+    steps: tuple[Step, ...]
+    result: Any
+    exact: bool = True
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Callers may pass a list; a frozen object should hold a tuple.
+        object.__setattr__(self, "steps", tuple(self.steps))
+
+    # ------------------------------------------------------------------ LaTeX
+
+    def latex(self) -> str:
+        """The derivation as a LaTeX fragment (needs only amsmath): a titled paragraph, the
+        steps as an enumerated list with each expression displayed, then the result."""
+        import sympy
+
+        lines = [rf"\paragraph{{{_tex_text(_full_stop(self.title))}}}", r"\begin{enumerate}"]
+        for step in self.steps:
+            item = r"\item " + _tex_text(_full_stop(step.statement), formula=True)
+            if step.why:
+                item += r" \emph{" + _tex_text(_full_stop(step.why)) + "}"
+            lines.append(item)
+            if step.expr is not None:
+                lines.append(r"\[ " + sympy.latex(step.expr) + r" \]")
+        lines.append(r"\end{enumerate}")
+        label = "Result" if self.exact else "Result (certified numeric bound)"
+        lines.append(rf"\noindent {label}: ${sympy.latex(self.result)}$")
+        return "\n".join(lines) + "\n"
+
+    def _repr_latex_(self) -> str:
+        # Jupyter renders Markdown+MathJax, which has no \paragraph/enumerate: give it the
+        # math only, one aligned block.
+        import sympy
+
+        rows = [rf"&\text{{{_plain(step.statement)}}}\\ &\quad {sympy.latex(step.expr)}"
+                for step in self.steps if step.expr is not None]  # fmt: skip
+        rows.append(rf"&\text{{Result: }} {sympy.latex(self.result)}")
+        return "$$\\begin{aligned}" + r"\\ ".join(rows) + r"\end{aligned}$$"
+
+    # ------------------------------------------------------------------ plain text
+
+    def text(self) -> str:
+        """The derivation as plain text (expressions by SymPy's one-line printer)."""
+        import sympy
+
+        lines = [_plain(self.title)]
+        for i, step in enumerate(self.steps, 1):
+            why = f" ({_plain(step.why)})" if step.why else ""
+            lines.append(f"  {i}. {_plain(step.statement)}{why}")
+            if step.expr is not None:
+                lines.append("       " + sympy.sstr(step.expr))
+        label = "Result" if self.exact else "Result (certified numeric bound)"
+        lines.append(f"  {label}: {sympy.sstr(self.result)}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+_MATH = re.compile(r"\$([^$]*)\$")
+
+
+def _full_stop(s: str) -> str:
+    s = s.strip()
+    return s if not s or s[-1] in ".?!:$" else s + "."
+
+
+def _plain(s: str) -> str:
+    return _MATH.sub(lambda m: m.group(1), s)
+
+
+def _tex_text(s: str, *, formula: bool = False) -> str:
+    """Prose with ``$…$`` math as LaTeX: text escaped, math verbatim."""
+    from gradmath.render.latex import escape
+
+    if formula and "$" not in s and "\\" in s:
+        return "$" + s.rstrip(".") + "$" + ("." if s.endswith(".") else "")
+    parts = s.split("$")
+    if len(parts) % 2 == 0:  # an unmatched $ is text, not math
+        return escape(s)
+    return "".join(escape(p) if i % 2 == 0 else f"${p}$" for i, p in enumerate(parts))
