@@ -1,0 +1,163 @@
+"""Batch-norm mean-field theory: exact ReLU and linear cases, the published large-batch rate,
+the spherical quadrature against closed forms and Monte Carlo, and agreement with simulated
+networks (Yang, Pennington, Rao, Sohl-Dickstein, Schoenholz 2019)."""
+
+from __future__ import annotations
+
+import doctest
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradmath import MLP, GradmathError, activation, activations
+from gradmath.meanfield import batchnorm
+from gradmath.meanfield.batchnorm import (
+    batch_moments,
+    gradient_growth,
+    predict_batchnorm,
+)
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(batchnorm, raise_on_error=False).failed == 0
+
+
+def _relu_sphere_exact(B: int) -> tuple[float, ...]:
+    """The six moments for ReLU on the batch sphere, in closed form (independent reference).
+
+    ReLU is positively homogeneous, so with u ~ N(0, P) (P = I − 11ᵀ/B) and h = √B u/‖u‖
+    (‖u‖ independent of h): degree-0 moments equal Gaussian ones (orthant probability
+    1/4 + arcsin(ρ)/(2π), Sheppard) and degree-2 moments are B/(B−1) times the Gaussian ones
+    (arc-cosine kernel, Cho & Saul 2009). u has variance (B−1)/B and correlation ρ = −1/(B−1).
+    """
+    rho = -1.0 / (B - 1)
+    theta = math.acos(rho)
+    o = (math.sin(theta) + (math.pi - theta) * rho) / (2 * math.pi)  # (B/(B−1))·s·k(ρ), s=(B−1)/B
+    both = 0.25 + math.asin(rho) / (2 * math.pi)
+    return 0.5, o, 0.5, both, 0.5, o
+
+
+@pytest.mark.parametrize("B", [4, 5, 6, 7, 16, 64, 399, 400, 1000, 100_000])
+def test_relu_sphere_moments_exact(B: int) -> None:
+    got = batch_moments("relu", B)
+    np.testing.assert_allclose(got, _relu_sphere_exact(B), rtol=0, atol=1e-12)
+
+
+@settings(max_examples=25)
+@given(st.integers(4, 5000))
+def test_relu_sphere_moments_exact_any_batch(B: int) -> None:
+    np.testing.assert_allclose(batch_moments("relu", B), _relu_sphere_exact(B), rtol=0, atol=1e-11)
+
+
+def test_relu_large_batch_rate_is_pi_over_pi_minus_one() -> None:
+    # Yang et al. (2019): ReLU, B → ∞: the squared gradient grows by π/(π−1) per layer.
+    assert gradient_growth("relu") == pytest.approx(math.pi / (math.pi - 1), rel=1e-13)
+    assert gradient_growth("relu", 10**7) == pytest.approx(math.pi / (math.pi - 1), rel=1e-6)
+
+
+def test_relu_rate_at_batch_64_matches_quoted_value() -> None:
+    # theory.md quotes ≈ 1.49 for ReLU at B = 64 from the paper.
+    assert round(gradient_growth("relu", 64), 2) == 1.49
+
+
+@pytest.mark.parametrize("B", [4, 5, 10, 33, 500])
+def test_linear_rate(B: int) -> None:
+    # φ = id: T = (B−2)/(B−1), d − o = B/(B−1) ⇒ λ_B = (B−2)/(B−3).
+    assert gradient_growth("linear", B) == pytest.approx((B - 2) / (B - 3), rel=1e-12)
+    assert gradient_growth("linear") == 1.0
+
+
+def test_rate_decreases_with_batch_size() -> None:
+    for name in ("relu", "tanh"):
+        rates = [gradient_growth(name, B) for B in (4, 8, 16, 64, 256, 4096)]
+        assert all(a > b for a, b in itertools.pairwise(rates))
+        assert rates[-1] > gradient_growth(name) > 1.0
+
+
+@pytest.mark.parametrize("name", activations())
+def test_finite_batch_tends_to_gaussian_limit(name: str) -> None:
+    # Sphere law → N(0, 1) as B → ∞; the gap is O(1/B), so at B = 10⁶ it is ~1e-6.
+    big, limit = batch_moments(name, 10**6), batch_moments(name)
+    np.testing.assert_allclose(big, limit, rtol=0, atol=2e-5)
+
+
+def test_sphere_moments_match_monte_carlo() -> None:
+    # h = √B Pg/‖Pg‖, g ~ N(0, I): 200,000 seeded draws; |z| < 4 on each of 6 moments × 2 acts.
+    B, n = 12, 200_000
+    rng = np.random.default_rng(20190221)
+    g = rng.standard_normal((n, B))
+    g -= g.mean(axis=1, keepdims=True)
+    h = math.sqrt(B) * g / np.linalg.norm(g, axis=1, keepdims=True)
+    h1, h2 = h[:, 0], h[:, 1]
+    for name in ("tanh", "hard_tanh", "elu"):
+        act = activation(name)
+        p1, p2, f1, f2 = act(h1), act(h2), act.deriv(h1), act.deriv(h2)
+        samples = np.stack([p1 * p1, p1 * p2, f1 * f1, f1 * f2, (h1 * f1) ** 2, h1 * f1 * h2 * f2])
+        z = (samples.mean(axis=1) - np.array(batch_moments(name, B))) / (
+            samples.std(axis=1, ddof=1) / math.sqrt(n)
+        )
+        assert np.all(np.abs(z) < 4), (name, z)
+
+
+@pytest.mark.parametrize("name", ["tanh", "gelu", "hard_tanh", "softsign"])
+def test_sphere_quadrature_converged(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = np.array(batch_moments(name, 24))
+    monkeypatch.setattr(batchnorm, "RADIAL_NODES", 2 * batchnorm.RADIAL_NODES)
+    monkeypatch.setattr(batchnorm, "ANGLE_BASE", 2 * batchnorm.ANGLE_BASE)
+    monkeypatch.setattr(batchnorm, "ANGLE_PER_RADIUS", 2 * batchnorm.ANGLE_PER_RADIUS)
+    np.testing.assert_allclose(batch_moments(name, 24), base, rtol=0, atol=1e-10)
+
+
+def test_forward_is_pinned_and_rate_is_the_profile_slope() -> None:
+    B, depth = 32, 12
+    net = MLP.square(256, depth, activation="tanh", init="glorot_normal", batchnorm=True,
+                     batch_size=B)  # fmt: skip
+    p = predict_batchnorm(net)
+    assert np.all(p.log_q == 0.0)
+    steps = -np.diff(p.log_grad_q)
+    # Inside the net every layer multiplies q̃ by λ_B; the top step differs (δ^L is not φ'⊙…).
+    np.testing.assert_allclose(steps[:-1], math.log(gradient_growth("tanh", B)), atol=1e-12)
+    # Weight gradients (layers 2 … L−1) follow the same geometric law.
+    np.testing.assert_allclose(np.diff(p.log_wgrad_q)[1:-1], -steps[1:-1], atol=1e-12)
+
+
+def test_scale_and_bias_invariance() -> None:
+    # BN divides out σ_w and removes the bias: ∂L/∂h does not depend on either, and
+    # ∂L/∂W scales as 1/σ_w (the net is invariant under W → cW, so ∂L/∂(cW) = ∂L/∂W / c).
+    kw = {"activation": "relu", "batchnorm": True, "batch_size": 16}
+    net_a = MLP.square(64, 6, init="he_normal", **kw)  # type: ignore[arg-type]
+    net_b = MLP.square(64, 6, init="lecun_uniform", bias_var=0.3, **kw)  # type: ignore[arg-type]
+    a, b = predict_batchnorm(net_a), predict_batchnorm(net_b)
+    np.testing.assert_allclose(a.log_grad_q, b.log_grad_q, atol=1e-13)
+    np.testing.assert_allclose(a.log_wgrad_q - b.log_wgrad_q, -math.log(2.0), atol=1e-13)
+
+
+def test_depth_10000_stays_finite() -> None:
+    net = MLP.square(64, 10_000, activation="relu", batchnorm=True)
+    p = predict_batchnorm(net)
+    assert p.log_grad_q[0] == pytest.approx(9_999 * math.log(math.pi / (math.pi - 1)), rel=1e-12)
+    with pytest.raises(GradmathError, match="grad_q"):
+        _ = p.grad_q
+
+
+@pytest.mark.parametrize("B", [2, 3])
+def test_small_batches_have_no_finite_gradient_moment(B: int) -> None:
+    with pytest.raises(GradmathError, match="batch_size"):
+        gradient_growth("relu", B)
+    with pytest.raises(GradmathError, match="batch_size"):
+        predict_batchnorm(MLP.square(8, 3, batchnorm=True, batch_size=B))
+
+
+def test_bad_input_raises() -> None:
+    with pytest.raises(GradmathError, match="batchnorm=False"):
+        predict_batchnorm(MLP.square(8, 3))
+    with pytest.raises(GradmathError, match="residual"):
+        predict_batchnorm(MLP.square(8, 3, batchnorm=True, residual=1.0))
+    with pytest.raises(GradmathError, match="input_q"):
+        predict_batchnorm(MLP.square(8, 3, batchnorm=True), input_q=0.0)
+    with pytest.raises(GradmathError, match="batch_size"):
+        MLP.square(8, 3, batchnorm=True, batch_size=1)
