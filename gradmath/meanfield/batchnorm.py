@@ -21,7 +21,7 @@ unit, which has d on the diagonal and o off it (exchangeable examples), so P a_{
 P = I − 11ᵀ/B, s² = n_{l−1} v_l (d − o) (layer 1: s² = n_0 v_1 input_q). Isotropy gives:
 
 - h^l_{·j} = √B Pa/‖Pa‖ is uniform on the sphere of radius √B in 1^⊥ — the batch-symmetric
-  fixed point of Yang et al. (2019, §3; "BSB1"), reached already at layer 1 for i.i.d. inputs;
+  ("BSB1") fixed point of Yang et al. (2019), reached already at layer 1 for i.i.d. inputs;
   one coordinate h_b = √(B−1)·ω₁ with ω uniform on S^{B−2}, so h_b → N(0, 1) as B → ∞;
 - σ_j² = ‖Pa‖²/B ~ s² χ²_{B−1}/B, independent of h_{·j}, and E[1/σ_j²] = B/((B−3) s²) for
   B ≥ 4 (infinite for B ≤ 3, so no finite mean-field gradient exists there).
@@ -30,7 +30,7 @@ d = E[φ(h_1)²], o = E[φ(h_1)φ(h_2)] and the four gradient moments m_f = E[φ
 c_f = E[φ'(h_1)φ'(h_2)], m_g = E[(h_1φ'(h_1))²], c_g = E[h_1φ'(h_1) h_2φ'(h_2)] are taken
 under this spherical law (:func:`batch_moments`).
 
-**Backward (gradient independence, Yang et al. 2019, Axiom 3.2 / §4).** Through BN,
+**Backward (under the gradient-independence assumption, as in Yang et al. 2019).** Through BN,
 ∂L/∂a_{·j} = σ_j^{−1} P_h δ_{·j} with P_h = P − h hᵀ/B, the projection off span(1, h_{·j})
 (rank B − 2). With W^l in the backward pass independent of the forward pass, the columns of
 ∂L/∂x^{l−1} are N(0, n_l v_l Γ_a^l) and independent of h^{l−1}; Γ_a^l = γ_a^l P at every layer
@@ -52,7 +52,7 @@ independent of σ_w² and σ_b² (BN is scale invariant and removes the bias). L
 - B → ∞: h_b → N(0, 1), T → E[φ'(z)²], d − o → Var φ(z), so λ_∞ = E[φ'(z)²] / Var[φ(z)]
   (Gaussian expectations through :mod:`gradmath.meanfield.gaussian`). ReLU:
   (1/2)/(1/2 − 1/(2π)) = π/(π − 1) ≈ 1.4669, the value Yang et al. (2019) give for ReLU at
-  large B; tanh: ≈ 1.1653 (see the tests).
+  large B; tanh: E[sech⁴ z]/E[tanh² z] ≈ 1.17781 (mpmath check in the tests).
 - ReLU at B = 64: 1.4931, matching the ≈ 1.49 that theory.md quotes from the paper.
 - φ = identity: T = (B−2)/(B−1), d − o = B/(B−1), λ_B = (B−2)/(B−3).
 

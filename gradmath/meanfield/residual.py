@@ -10,8 +10,9 @@ with W^l_ij i.i.d., zero mean, Var = v_l, b^l_i ~ N(0, σ_{b,l}²), and σ_{w,l}
 layer l − 1 (as x^{l−1} = φ_{l−1}(h^{l−1}) in a plain net). The profile is about the stream
 h^l, δ^l = ∂L/∂h^l and ∂L/∂W^l_ij = α δ^l_i φ_{l−1}(h^{l−1}_j) for l ≥ 2.
 
-Recursions (Yang & Schoenholz 2017, "Mean Field Residual Networks: On the Edge of Chaos",
-§3, the "full residual network" with the branch W φ(x) + b; theory.md "Residual networks"):
+Recursions (theory.md "Residual networks", after Yang & Schoenholz 2017, "Mean Field
+Residual Networks: On the Edge of Chaos", whose residual blocks are parametrised slightly
+differently; the mean-field argument is the same: the cross term vanishes in expectation):
 
     q^1     = n_0 v_1 · input_q + σ_{b,1}²
     q^l     = q^{l−1} + α² ( σ_{w,l}² E[φ_{l−1}(√q^{l−1} z)²] + σ_{b,l}² )
@@ -30,7 +31,7 @@ What is exact at finite width, and what is assumed:
 - Backward: δ^{l−1} = δ^l + α φ'(h^{l−1}) ⊙ (W^lᵀ δ^l). The cross term
   2α E[δ^l_j φ'(h^{l−1}_j) (W^lᵀ δ^l)_j] and the factorisation of the last term need W^l in
   the backward pass to be independent of the forward pass: the gradient-independence
-  assumption (Yang & Schoenholz 2017, Axiom 3.2; Schoenholz et al. 2017 §4). It is exact for
+  assumption (an axiom in Yang & Schoenholz 2017; Schoenholz et al. 2017 §4). It is exact for
   the top block (∂L/∂h^L is drawn independently of the net) and exact as width → ∞; below
   the top block δ^l depends on W^l through h^l, which gives O(1/n) corrections per block.
 
@@ -54,7 +55,7 @@ __all__ = ["predict_residual"]
 
 
 def predict_residual(mlp: MLP, input_q: float = 1.0, output_grad_q: float = 1.0) -> Profile:
-    """Mean-field profile of a residual MLP (Yang & Schoenholz 2017, §3; module docstring).
+    """Mean-field profile of a residual MLP (Yang & Schoenholz 2017; module docstring).
 
     ``mlp.residual`` is the branch scale α; layer 1 is the plain map from the input and
     layers 2 … L are residual blocks. Returns log q^l, log q̃^l = log E[(∂L/∂h^l_i)²] and
@@ -133,6 +134,6 @@ def predict_residual(mlp: MLP, input_q: float = 1.0, output_grad_q: float = 1.0)
         "alpha": alpha,
         "input_q": input_q,
         "output_grad_q": output_grad_q,
-        "reference": "Yang & Schoenholz (2017), Mean Field Residual Networks, §3",
+        "reference": "Yang & Schoenholz (2017), Mean Field Residual Networks: On the Edge of Chaos",
     }
     return Profile(mlp, log_q, log_grad, log_wgrad, source="theory", meta=meta)

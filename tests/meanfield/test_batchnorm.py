@@ -7,7 +7,9 @@ from __future__ import annotations
 import doctest
 import itertools
 import math
+from typing import Any
 
+import mpmath as mp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -57,6 +59,25 @@ def test_relu_large_batch_rate_is_pi_over_pi_minus_one() -> None:
     # Yang et al. (2019): ReLU, B → ∞: the squared gradient grows by π/(π−1) per layer.
     assert gradient_growth("relu") == pytest.approx(math.pi / (math.pi - 1), rel=1e-13)
     assert gradient_growth("relu", 10**7) == pytest.approx(math.pi / (math.pi - 1), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "phi", "dphi"),
+    [
+        ("tanh", mp.tanh, lambda z: mp.sech(z) ** 2),
+        ("erf", mp.erf, lambda z: 2 / mp.sqrt(mp.pi) * mp.exp(-z * z)),
+        ("sigmoid", lambda z: 1 / (1 + mp.exp(-z)), lambda z: mp.exp(-z) / (1 + mp.exp(-z)) ** 2),
+    ],
+)
+def test_large_batch_rate_matches_mpmath(name: str, phi: Any, dphi: Any) -> None:
+    # λ_∞ = E[φ'(z)²]/Var φ(z), z ~ N(0, 1), at 30 digits.
+    mp.mp.dps = 30
+
+    def gauss(f: Any) -> Any:
+        return mp.quad(lambda z: f(z) * mp.npdf(z), [-mp.inf, 0, mp.inf])
+
+    want = gauss(lambda z: dphi(z) ** 2) / (gauss(lambda z: phi(z) ** 2) - gauss(phi) ** 2)
+    assert gradient_growth(name) == pytest.approx(float(want), rel=1e-10)
 
 
 def test_relu_rate_at_batch_64_matches_quoted_value() -> None:

@@ -103,7 +103,8 @@ def test_depth_10000_stays_finite() -> None:
 
 def test_tanh_alpha_one_grows_linearly() -> None:
     # Bounded φ: q^l − q^{l−1} = σ_w² E[tanh²] + σ_b² ∈ (0, σ_w² + σ_b²), so q^l ≈ l (LeCun,
-    # E[tanh²] → 1). The gradient grows like exp(Θ(√L)) (Yang & Schoenholz 2017, §4): with
+    # E[tanh²] → 1). The gradient grows like exp(Θ(√L)), subexponentially (as Yang & Schoenholz
+    # 2017 find for tanh): with
     # E[tanh'(√q z)²] ≈ c/√q, c = (4/3)/√(2π) = ∫sech⁴/√(2π), log q̃^1 ≈ Σ_l c/√l ≈ 2c√L.
     depth = 400
     net = MLP.square(100, depth, activation="tanh", init="lecun_normal", residual=1.0)
