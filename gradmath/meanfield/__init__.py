@@ -13,20 +13,48 @@ from gradmath.meanfield import gaussian as gaussian
 from gradmath.meanfield.gaussian import dkernel as dkernel
 from gradmath.meanfield.gaussian import expect as expect
 from gradmath.meanfield.gaussian import expect2 as expect2
+from gradmath.meanfield.gaussian import expect_shifted as expect_shifted
 from gradmath.meanfield.gaussian import kernel as kernel
 from gradmath.meanfield.gaussian import log_mean_dphi2 as log_mean_dphi2
 from gradmath.meanfield.gaussian import log_mean_phi2 as log_mean_phi2
 from gradmath.meanfield.gaussian import mean_dphi2 as mean_dphi2
 from gradmath.meanfield.gaussian import mean_phi2 as mean_phi2
+from gradmath.meanfield.maps import DepthScales as DepthScales
+from gradmath.meanfield.maps import PhaseDiagram as PhaseDiagram
+from gradmath.meanfield.maps import chi1 as chi1
+from gradmath.meanfield.maps import correlation_fixed_point as correlation_fixed_point
+from gradmath.meanfield.maps import correlation_map as correlation_map
+from gradmath.meanfield.maps import critical_sigma_w2 as critical_sigma_w2
+from gradmath.meanfield.maps import depth_scales as depth_scales
+from gradmath.meanfield.maps import fixed_point as fixed_point
+from gradmath.meanfield.maps import length_map as length_map
+from gradmath.meanfield.maps import phase_diagram as phase_diagram
+from gradmath.meanfield.predict import predict as predict
+from gradmath.meanfield.selu import selu_map as selu_map
+from gradmath.meanfield.selu import selu_parameters as selu_parameters
 
 __all__ = [
+    "DepthScales",
+    "PhaseDiagram",
+    "chi1",
+    "correlation_fixed_point",
+    "correlation_map",
+    "critical_sigma_w2",
+    "depth_scales",
     "dkernel",
     "expect",
     "expect2",
+    "expect_shifted",
+    "fixed_point",
     "gaussian",
     "kernel",
+    "length_map",
     "log_mean_dphi2",
     "log_mean_phi2",
     "mean_dphi2",
     "mean_phi2",
+    "phase_diagram",
+    "predict",
+    "selu_map",
+    "selu_parameters",
 ]

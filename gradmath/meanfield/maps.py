@@ -1,0 +1,621 @@
+"""Length and correlation maps, their fixed points, χ₁, depth scales and phase diagrams.
+
+Poole, Lahiri, Raghu, Sohl-Dickstein & Ganguli (2016), "Exponential expressivity in deep
+neural networks through transient chaos", eqs. 3–7, and Schoenholz, Gilmer, Ganguli &
+Sohl-Dickstein (2017), "Deep Information Propagation", eqs. 2–9, for a net with weight scale
+σ_w² (= fan_in·Var[W]) and bias variance σ_b²:
+
+- length map  q ↦ σ_w² ∫Dz φ(√q z)² + σ_b²                      (Poole eq. 3, Schoenholz eq. 2)
+- χ₁ = σ_w² ∫Dz φ'(√q* z)²                                     (Poole eq. 7, Schoenholz eq. 5)
+- correlation map c ↦ (σ_w² ∫Dz₁Dz₂ φ(u₁)φ(u₂) + σ_b²)/q*       (Poole eq. 5, Schoenholz eq. 3)
+- ξ_q⁻¹ = −log(χ₁ + σ_w² ∫Dz φ''(√q* z) φ(√q* z))                (Schoenholz eqs. 6–7)
+- ξ_c⁻¹ = −log(σ_w² ∫Dz₁Dz₂ φ'(u₁)φ'(u₂)) at c = c*              (Schoenholz eqs. 8–9)
+
+The bracket in ξ_q is the slope of the length map at q*; gradmath evaluates it in Stein's form
+σ_w² ∫Dz z φ(√q* z) φ'(√q* z)/√q*, which needs no φ'' and is right for kinked activations
+(hard_tanh's φ'' has point masses at ±1 that the pointwise φ'' misses).
+
+Which fixed point. q* is the limit of the length map iterated from ``q0`` (default 1): the
+first fixed point above q0 if the map increases q there, else the first below it (q* = 0 when
+σ_b² = 0 and φ(0) = 0 and nothing stops the decay). When the map grows without bound (ReLU with
+σ_w² > 2) there is no q*; :func:`fixed_point` raises and :func:`phase_diagram` records ∞.
+c* is the stable fixed point of the correlation map in [0, 1]: c* = 1 when χ₁ ≤ 1 (ordered),
+else the unique fixed point below 1 (chaotic; the map is increasing and convex on [0, 1] since
+its Hermite coefficients are squares).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from gradmath.activations import Activation, activation
+from gradmath.errors import GradmathError
+from gradmath.meanfield import gaussian as gs
+
+__all__ = [
+    "DepthScales",
+    "PhaseDiagram",
+    "chi1",
+    "correlation_fixed_point",
+    "correlation_map",
+    "critical_sigma_w2",
+    "depth_scales",
+    "fixed_point",
+    "length_map",
+    "phase_diagram",
+]
+
+Array = NDArray[np.float64]
+
+# The table that brackets fixed points: log-spaced q over [1e-13, 1e13] (and q0).
+_TABLE_LOG_RANGE = (math.log(1e-13), math.log(1e13))
+_TABLE_STEP = 0.05
+# Residual |L(q) − q| accepted as converged, relative to q + σ_b² (the test asks for < 1e-12).
+_RESIDUAL_TOL = 2e-14
+_MAX_ITER = 80
+
+
+def _act(act: Activation | str) -> Activation:
+    return act if isinstance(act, Activation) else activation(act)
+
+
+def _variances(sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> tuple[Array, Array]:
+    sw = gs._as_array("sigma_w2", sigma_w2, 0.0, math.inf, "finite and >= 0 (fan_in·Var[W])")
+    sb = gs._as_array("sigma_b2", sigma_b2, 0.0, math.inf, "finite and >= 0 (a variance)")
+    return np.broadcast_arrays(sw, sb)  # type: ignore[return-value]
+
+
+def _out(x: Array) -> Any:
+    return float(x) if x.ndim == 0 else x
+
+
+def length_map(
+    act: Activation | str, q: ArrayLike, sigma_w2: ArrayLike, sigma_b2: ArrayLike
+) -> Any:
+    """q ↦ σ_w² ∫Dz φ(√q z)² + σ_b² (Poole et al. 2016, eq. 3), vectorised.
+
+    >>> length_map("relu", 2.0, 2.0, 0.1)
+    2.1
+    """
+    a = _act(act)
+    sw, sb = _variances(sigma_w2, sigma_b2)
+    return _out(sw * gs.mean_phi2(a, q) + sb)
+
+
+# --------------------------------------------------------------------------- fixed point q*
+
+
+class _Solved(NamedTuple):
+    q: Array  # q* (inf where the map grows without bound)
+    moments: gs._Moments  # E[φ²], E[φ'²], d/dq E[φ²] at q* (limits where q* = ∞)
+
+
+def _limit_moments(act: Activation, shape: tuple[int, ...]) -> gs._Moments:
+    """E[φ'²] and the slope of E[φ²] as q → ∞ (linear growth: constants)."""
+    pl = gs._piecewise_linear(act)
+    if pl is not None:
+        c2 = 0.5 * (pl[0] ** 2 + pl[1] ** 2)
+        d2 = s2 = c2
+    else:
+        lim = gs._limits(act)
+        d2, s2 = lim.dphi2_hi, lim.phi2_hi / gs.Q_HIGH
+    return gs._Moments(np.full(shape, np.inf), np.full(shape, d2), np.full(shape, s2))
+
+
+MomentFn = Callable[[Array], gs._Moments]
+
+
+def _interpolated(act: Activation) -> MomentFn:
+    """Moments from a :class:`~gradmath.meanfield._table.MomentTable` (error < 1e-13)."""
+    from gradmath.meanfield._table import MomentTable
+
+    table = MomentTable(act)
+    lim = gs._limits(act)
+
+    def moments(q: Array) -> gs._Moments:
+        pos = q > 0
+        with np.errstate(divide="ignore"):
+            lp, ld, dl = table(np.log(np.where(pos, q, 1.0)))
+        f = np.exp(lp)
+        return gs._Moments(
+            np.where(pos, f, lim.phi0_2),
+            np.where(pos, np.exp(ld), lim.d0),
+            np.where(pos, dl * f / np.where(pos, q, 1.0), lim.d0),
+        )
+
+    return moments
+
+
+def _solve(act: Activation, sw: Array, sb: Array, q0: float, *, fast: bool = False) -> _Solved:
+    """q* for every (σ_w², σ_b²) pair at once (see the module docstring for which root).
+
+    ``fast``: Newton on interpolated moments (:mod:`_table`) instead of the direct quadrature.
+    """
+    shape = sw.shape
+    sw, sb = sw.ravel(), sb.ravel()
+    pl = gs._piecewise_linear(act)
+    mfun = (
+        _interpolated(act)
+        if fast and pl is None and act.name != "erf"
+        else (lambda q: gs._moments_with_slope(act, q))
+    )
+    if pl is not None:
+        q = _solve_linear(0.5 * (pl[0] ** 2 + pl[1] ** 2), sw, sb, q0)
+    else:
+        q = _solve_table(act, sw, sb, q0, mfun)
+    m = _moments_or_limits(act, q, mfun)
+    return _Solved(q.reshape(shape), gs._Moments(*(x.reshape(shape) for x in m)))
+
+
+def _moments_or_limits(act: Activation, q: Array, mfun: MomentFn) -> gs._Moments:
+    finite = np.isfinite(q)
+    if np.all(finite):
+        return mfun(q)
+    m = mfun(np.where(finite, q, 1.0))
+    lim = _limit_moments(act, q.shape)
+    return gs._Moments(*(np.where(finite, a, b) for a, b in zip(m, lim, strict=True)))
+
+
+def _solve_linear(c2: float, sw: Array, sb: Array, q0: float) -> Array:
+    # E[φ²] = c2·q exactly: q* = σ_b²/(1 − c2σ_w²) when c2σ_w² < 1; growth when > 1; at = 1 every
+    # q is fixed without bias (stays at q0) and a bias grows it by σ_b² per layer.
+    k = c2 * sw
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(k < 1, sb / (1 - k), np.inf)
+    return np.where((k == 1) & (sb == 0), q0, q)
+
+
+def _solve_table(act: Activation, sw: Array, sb: Array, q0: float, mfun: MomentFn) -> Array:
+    lo_t, hi_t = min(_TABLE_LOG_RANGE[0], math.log(q0)), max(_TABLE_LOG_RANGE[1], math.log(q0))
+    t = np.arange(lo_t, hi_t + _TABLE_STEP, _TABLE_STEP)
+    t = np.sort(np.append(t, math.log(q0)))
+    tq = np.exp(t)
+    tab = mfun(tq)
+    k0 = int(np.searchsorted(t, math.log(q0)))
+    lim = gs._limits(act)
+    d0 = sw * lim.phi0_2 + sb  # D(0) = L(0) − 0
+    q = np.empty_like(sw)
+    lo = np.empty_like(sw)
+    hi = np.empty_like(sw)
+    guess = np.empty_like(sw)
+    for sl in gs._chunks(sw.size, t.size):
+        s_w, s_b = sw[sl, None], sb[sl, None]
+        D = s_w * tab.phi2 + s_b - tq  # D(q) = L(q) − q on the table
+        up = D[:, k0] > 0
+        # First passage in the direction the iteration moves from q0.
+        above = D[:, k0:] <= 0
+        below = D[:, : k0 + 1][:, ::-1] >= 0
+        k_up = k0 + np.argmax(above, axis=1)
+        k_dn = k0 - np.argmax(below, axis=1)
+        found = np.where(up, above.any(axis=1), below.any(axis=1))
+        # Bracket [a, b] with D(a) ≥ 0 ≥ D(b).
+        ia = np.where(up, np.maximum(k_up - 1, 0), k_dn)
+        ib = np.where(up, k_up, np.minimum(k_dn + 1, t.size - 1))
+        rows = np.arange(D.shape[0])
+        Da, Db = D[rows, ia], D[rows, ib]
+        # dD/dt = q (σ_w² S − 1) at the table nodes, for a cubic Hermite guess in t = log q.
+        Sa = tq[ia] * (sw[sl] * tab.slope[ia] - 1)
+        Sb = tq[ib] * (sw[sl] * tab.slope[ib] - 1)
+        g = _hermite_root(t[ia], t[ib], Da, Db, Sa, Sb)
+        exact = (Da == 0) | (Db == 0)
+        g = np.where(Da == 0, t[ia], np.where(Db == 0, t[ib], g))
+        guess[sl] = np.where(found, np.exp(g), np.nan)
+        lo[sl], hi[sl] = tq[ia], tq[ib]
+        q[sl] = np.where(found & exact, guess[sl], np.nan)
+        # Outside the table the moments are in their asymptotic regimes, where E[φ²] is affine
+        # in q (module gaussian): solve that exactly.
+        nf = ~found
+        if np.any(nf):
+            upn = up & nf
+            slope_inf = lim.phi2_hi / gs.Q_HIGH if lim.unbounded else 0.0
+            const_inf = 0.0 if lim.unbounded else lim.phi2_hi
+            k = sw[sl][upn] * slope_inf
+            with np.errstate(divide="ignore", invalid="ignore"):
+                qi = np.where(k < 1, (sw[sl][upn] * const_inf + sb[sl][upn]) / (1 - k), np.inf)
+            sub = q[sl]
+            sub[upn] = qi
+            dn = ~up & nf
+            kd = sw[sl][dn] * lim.d0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                qd = np.where(d0[sl][dn] == 0, 0.0, d0[sl][dn] / (1 - kd))
+            sub[dn] = qd
+            q[sl] = sub
+    todo = np.isnan(q)
+    if np.any(todo):
+        q[todo] = _newton(act, mfun, sw[todo], sb[todo], guess[todo], lo[todo], hi[todo])
+    return q
+
+
+def _hermite_root(ta: Array, tb: Array, Da: Array, Db: Array, Sa: Array, Sb: Array) -> Array:
+    """Root in [ta, tb] of the cubic Hermite interpolant of D (values D, slopes S in t)."""
+    h = tb - ta
+    x = np.clip(Da / np.where(Da - Db != 0, Da - Db, 1.0), 0.0, 1.0)  # secant start
+    for _ in range(6):
+        x2, x3 = x * x, x * x * x
+        p = (
+            (2 * x3 - 3 * x2 + 1) * Da
+            + (x3 - 2 * x2 + x) * h * Sa
+            + (-2 * x3 + 3 * x2) * Db
+            + (x3 - x2) * h * Sb
+        )
+        dp = (6 * x2 - 6 * x) * Da + (3 * x2 - 4 * x + 1) * h * Sa + (6 * x - 6 * x2) * Db
+        dp = dp + (3 * x2 - 2 * x) * h * Sb
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.clip(np.where(dp != 0, x - p / dp, x), 0.0, 1.0)
+    return ta + np.nan_to_num(x, nan=0.5) * h
+
+
+def _newton(
+    act: Activation, mfun: MomentFn, sw: Array, sb: Array, q: Array, lo: Array, hi: Array
+) -> Array:
+    """Safeguarded Newton on D(q) = σ_w² E[φ(√q z)²] + σ_b² − q inside [lo, hi], vectorised."""
+    q, lo, hi = q.copy(), lo.copy(), hi.copy()
+    out = np.full_like(q, np.nan)
+    active = np.arange(q.size)
+    for _ in range(_MAX_ITER):
+        m = mfun(q[active])
+        s_w, s_b = sw[active], sb[active]
+        D = s_w * m.phi2 + s_b - q[active]
+        dD = s_w * m.slope - 1
+        done = np.abs(D) <= _RESIDUAL_TOL * (q[active] + s_b)
+        lo[active] = np.where(D > 0, q[active], lo[active])
+        hi[active] = np.where(D < 0, q[active], hi[active])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(dD < 0, D / dD, np.nan)
+        new = q[active] - step
+        a, b = lo[active], hi[active]
+        bad = ~((new > a) & (new < b))
+        mid = np.where(a > 0, np.sqrt(a * b), 0.5 * (a + b))
+        new = np.where(bad, mid, new)
+        tiny = np.abs(new - q[active]) <= 1e-15 * np.abs(q[active])
+        done |= tiny | (b - a <= 1e-15 * b)
+        out[active[done]] = q[active[done]]
+        q[active] = new
+        active = active[~done]
+        if active.size == 0:
+            return out
+    raise GradmathError(
+        f"The fixed-point solver for {act!r} did not converge in {_MAX_ITER} iterations "
+        f"(residuals still above {_RESIDUAL_TOL:g}).",
+        partial=np.where(np.isnan(out), q, out),
+    )
+
+
+def fixed_point(
+    act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike, *, q0: float = 1.0
+) -> Any:
+    """q* = σ_w² ∫Dz φ(√q* z)² + σ_b², the length map's fixed point (Poole et al. 2016, eq. 4).
+
+    The one reached by iterating the map from ``q0`` (module docstring). Bracketed on a log
+    table of the map, then safeguarded Newton with the exact slope (Stein's form), to a
+    residual |L(q*) − q*| ≤ 2e-14·(q* + σ_b²). Vectorised over σ_w², σ_b².
+
+    Raises GradmathError when the map grows without bound (no finite q*: ReLU with
+    σ_w² > 2, or = 2 with σ_b² > 0) and when the solver fails (``partial`` = last estimate).
+
+    >>> fixed_point("relu", 1.0, 0.5)   # σ_b²/(1 − σ_w²/2)
+    1.0
+    >>> fixed_point("relu", 1.5, 0.0)
+    0.0
+    """
+    a = _act(act)
+    q0 = gs._as_array("q0", q0, 0.0, math.inf, "finite and > 0").item()
+    if not q0 > 0:
+        raise GradmathError(f"`q0` (={q0!r}) must be finite and > 0.")
+    sw, sb = _variances(sigma_w2, sigma_b2)
+    q = _solve(a, sw, sb, q0).q
+    if not np.all(np.isfinite(q)):
+        i = np.flatnonzero(~np.isfinite(q.ravel()))[0]
+        raise GradmathError(
+            f"The length map of {a!r} with sigma_w2={sw.ravel()[i]!r}, sigma_b2={sb.ravel()[i]!r} "
+            "grows without bound: q^l → ∞, there is no finite fixed point q*.",
+            partial=q,
+        )
+    return _out(q)
+
+
+# --------------------------------------------------------------------------- χ₁ and c*
+
+
+def chi1(act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> Any:
+    """χ₁ = σ_w² ∫Dz φ'(√q* z)² (Poole et al. 2016, eq. 7; Schoenholz et al. 2017, eq. 5).
+
+    The slope of the correlation map at c = 1: ordered phase χ₁ < 1, chaotic χ₁ > 1. Where q*
+    is infinite (the length map grows without bound) it is the q → ∞ limit, σ_w²/2 for ReLU.
+
+    >>> chi1("relu", 3.0, 0.1)
+    1.5
+    """
+    a = _act(act)
+    sw, sb = _variances(sigma_w2, sigma_b2)
+    return _out(sw * _solve(a, sw, sb, 1.0).moments.dphi2)
+
+
+def _corr_terms(act: Activation, c: Array, sw: Array, sb: Array, q: Array) -> tuple[Array, Array]:
+    """(map(c), slope(c)): (σ_w² K(c) + σ_b²)/q* and σ_w² E[φ'(u₁)φ'(u₂)] (Price's theorem).
+
+    Where q* = ∞ the map is its q → ∞ limit: σ_b²/q* → 0 and K(c)/q* → the kernel of the
+    piecewise-linear asymptote of φ (slopes φ(±T)/(±T)), exact for ReLU-like activations.
+    """
+    finite = np.isfinite(q)
+    qf = np.where(finite, q, 1.0)
+    if np.all(finite):
+        k = gs.kernel(act, qf, qf, c)
+        dk = gs.dkernel(act, qf, qf, c)
+        return (sw * k + sb) / qf, sw * dk
+    T = 1e100
+    p, n = (float(x) / T for x in act(np.array([T, -T])) * np.array([1.0, -1.0]))
+    k_inf = gs._pl_kernel(p, n, np.ones_like(c), np.ones_like(c), c, deriv=False)
+    dk_inf = gs._pl_kernel(p, n, np.ones_like(c), np.ones_like(c), c, deriv=True)
+    out_k = np.empty(np.broadcast(c, q).shape)
+    out_d = np.empty_like(out_k)
+    cb, swb, sbb, qb = np.broadcast_arrays(c, sw, sb, q)
+    fb = np.isfinite(qb)
+    if np.any(fb):
+        mk, md = _corr_terms(act, cb[fb], swb[fb], sbb[fb], qb[fb])
+        out_k[fb], out_d[fb] = mk, md
+    nb = ~fb
+    out_k[nb] = swb[nb] * np.broadcast_to(k_inf, cb.shape)[nb]
+    out_d[nb] = swb[nb] * np.broadcast_to(dk_inf, cb.shape)[nb]
+    return out_k, out_d
+
+
+def correlation_map(
+    act: Activation | str,
+    c: ArrayLike,
+    sigma_w2: ArrayLike,
+    sigma_b2: ArrayLike,
+    *,
+    q: ArrayLike | None = None,
+) -> Any:
+    """c ↦ (σ_w² ∫Dz₁Dz₂ φ(u₁)φ(u₂) + σ_b²)/q (Poole et al. 2016, eq. 5), vectorised.
+
+    u₁ = √q z₁, u₂ = √q (c z₁ + √(1−c²) z₂); q defaults to the fixed point q* (Schoenholz et
+    al. 2017, eq. 3), where c = 1 is always a fixed point.
+
+    >>> round(correlation_map("relu", 0.0, 2.0, 0.0), 15) == round(1 / math.pi, 15)
+    True
+    """
+    a = _act(act)
+    sw, sb = _variances(sigma_w2, sigma_b2)
+    ca = gs._as_array("c", c, -1.0, 1.0, "a correlation in [-1, 1]")
+    if q is None:
+        qa = _solve(a, sw, sb, 1.0).q
+    else:
+        qa = gs._check_q("q", q)
+        if np.any(qa == 0):
+            raise GradmathError("`q` (=0) leaves the correlation undefined; it must be > 0.")
+    if np.any(qa == 0):
+        raise GradmathError(
+            "q* = 0 here (σ_b² = 0 and the signal dies out): the correlation map is undefined."
+        )
+    ca, sw, sb, qa = np.broadcast_arrays(ca, sw, sb, qa)
+    return _out(_corr_terms(a, ca, sw, sb, qa)[0])
+
+
+def _c_star(act: Activation, sw: Array, sb: Array, q: Array, chi: Array) -> tuple[Array, Array]:
+    """(c*, χ_c) with χ_c = σ_w² ∫φ'(u₁)φ'(u₂) at c*, vectorised; c* = 1 where χ₁ ≤ 1.
+
+    Chaotic points: Newton on D(c) = map(c) − c from c = 0. D is convex on [0, 1] with
+    D(0) ≥ 0 > D'(c*), so the iterates increase monotonically to c* without overshoot.
+    """
+    c = np.ones_like(sw)
+    chic = chi.copy()
+    idx = np.flatnonzero(chi > 1)
+    x = np.zeros(idx.size)
+    for _ in range(_MAX_ITER):
+        if idx.size == 0:
+            break
+        m, d = _corr_terms(act, x, sw[idx], sb[idx], q[idx])
+        D, dD = m - x, d - 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = np.clip(np.where(dD < 0, x - D / dD, x), 0.0, 1.0)
+        done = (np.abs(new - x) <= 1e-14) | (D <= 0)
+        c[idx[done]], chic[idx[done]] = x[done], d[done]
+        idx, x = idx[~done], new[~done]
+    else:
+        if idx.size:
+            raise GradmathError(
+                f"The correlation fixed point of {act!r} did not converge.", partial=c
+            )
+    return c, chic
+
+
+def correlation_fixed_point(act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> Any:
+    """The stable fixed point c* of the correlation map in [0, 1] (Schoenholz et al. 2017, §3).
+
+    c* = 1 in the ordered phase (χ₁ ≤ 1); in the chaotic phase the unique fixed point below 1
+    (0 for odd φ without bias). Raises where q* = 0 (the correlation is undefined there).
+
+    >>> correlation_fixed_point("tanh", 0.5, 0.1)
+    1.0
+    """
+    a = _act(act)
+    sw, sb = _variances(sigma_w2, sigma_b2)
+    s = _solve(a, sw, sb, 1.0)
+    chi = sw * s.moments.dphi2
+    if np.any((s.q == 0) & (chi > 1)):
+        raise GradmathError("q* = 0 here: the correlation map is undefined.")
+    return _out(_c_star(a, sw.ravel(), sb.ravel(), s.q.ravel(), chi.ravel())[0].reshape(sw.shape))
+
+
+@dataclass(frozen=True)
+class DepthScales:
+    """Schoenholz et al. (2017), eqs. 6–9, at one (σ_w², σ_b²); ∞ where a scale diverges."""
+
+    q_star: float
+    c_star: float
+    chi1: float
+    slope_q: float  # χ₁ + σ_w² ∫φ''φ, the length map's slope at q* (Stein form)
+    chi_c: float  # σ_w² ∫φ'(u₁)φ'(u₂) at c*
+    xi_q: float
+    xi_c: float
+
+
+def _xi(slope: Array) -> Array:
+    with np.errstate(divide="ignore"):
+        return np.where(slope >= 1, np.inf, -1.0 / np.log(np.maximum(slope, 1e-300)))
+
+
+def depth_scales(act: Activation | str, sigma_w2: float, sigma_b2: float) -> DepthScales:
+    """ξ_q and ξ_c (Schoenholz et al. 2017, eqs. 6–9) with the quantities they come from.
+
+    ξ_q⁻¹ = −log(σ_w² ∫Dz z φ(√q* z) φ'(√q* z)/√q*) (the slope χ₁ + σ_w²∫φ''φ of eq. 7 in
+    Stein's form); ξ_c⁻¹ = −log χ_c, χ_c = σ_w² ∫Dz₁Dz₂ φ'(u₁)φ'(u₂) at c* (eq. 9), which is
+    χ₁ in the ordered phase. ξ_c = ∞ on the critical line χ₁ = 1. Raises when there is no
+    finite q* (see :func:`fixed_point`).
+
+    >>> ds = depth_scales("relu", 1.0, 0.5)
+    >>> ds.q_star, ds.chi1, round(ds.xi_c, 12) == round(1 / math.log(2), 12)
+    (1.0, 0.5, True)
+    """
+    a = _act(act)
+    q = float(fixed_point(a, sigma_w2, sigma_b2))
+    sw, sb = _variances(sigma_w2, sigma_b2)
+    m = gs._moments_with_slope(a, np.array([q]))
+    chi = sw.reshape(1) * m.dphi2
+    if q == 0 and chi[0] > 1:  # pragma: no cover - q* = 0 is never stable when chaotic
+        raise GradmathError("q* = 0 with χ₁ > 1: no stable correlation fixed point.")
+    c, chic = _c_star(a, sw.reshape(1), sb.reshape(1), np.array([q]), chi)
+    slope = sw.reshape(1) * m.slope
+    return DepthScales(
+        q, float(c[0]), float(chi[0]), float(slope[0]), float(chic[0]),
+        float(_xi(slope)[0]), float(_xi(chic)[0]),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- critical line
+
+
+def critical_sigma_w2(act: Activation | str, sigma_b2: ArrayLike) -> Any:
+    """σ_w² on the order/chaos boundary χ₁ = 1 for each σ_b² (Schoenholz et al. 2017, fig. 1).
+
+    Parametrised by q* on the line: χ₁ = 1 and q* = L(q*) give σ_w² = 1/∫φ'(√q z)² and
+    σ_b² = q − ∫φ(√q z)²/∫φ'(√q z)²; gradmath solves the second equation for q (bracketing
+    on a log table, then Illinois regula falsi) and returns 1/∫φ'². At σ_b² = 0 and φ(0) = 0
+    the line meets q = 0, so σ_w² = 2/(φ'(0+)² + φ'(0−)²) exactly: 1 for tanh, 2 for ReLU.
+    ∞ where no σ_w² reaches χ₁ = 1 within q* ≤ 1e13.
+
+    >>> critical_sigma_w2("tanh", 0.0)
+    1.0
+    >>> critical_sigma_w2("relu", [0.0, 0.3]).tolist()
+    [2.0, 2.0]
+    """
+    a = _act(act)
+    sb = gs._as_array("sigma_b2", sigma_b2, 0.0, math.inf, "finite and >= 0 (a variance)")
+    flat = sb.ravel()
+    pl = gs._piecewise_linear(a)
+    if pl is not None:
+        return _out(np.full(sb.shape, 2.0 / (pl[0] ** 2 + pl[1] ** 2)))
+    lim = gs._limits(a)
+    h0 = -lim.phi0_2 / lim.d0  # h(0) = 0 − φ(0)²/d0
+    t = np.arange(*_TABLE_LOG_RANGE, _TABLE_STEP)
+    tq = np.exp(t)
+    m = gs._moments_with_slope(a, tq)
+    h = tq - m.phi2 / m.dphi2
+    out = np.full(flat.shape, np.inf)
+    at0 = flat <= h0
+    out[at0 & (flat == h0)] = 1.0 / lim.d0
+    # First table node where h ≥ σ_b² (h increases along the line for the catalogue).
+    hmax = np.maximum.accumulate(h)
+    k = np.searchsorted(hmax, flat, side="left")
+    ok = ~at0 & (k < t.size)
+    if np.any(ok):
+        kk = k[ok]
+        a_q = np.where(kk > 0, tq[np.maximum(kk - 1, 0)], 0.0)
+        ha = np.where(kk > 0, h[np.maximum(kk - 1, 0)], h0)
+        q = _illinois(a, flat[ok], a_q, tq[kk], ha - flat[ok], h[kk] - flat[ok])
+        out[ok] = 1.0 / gs._moments_with_slope(a, q).dphi2
+    return _out(out.reshape(sb.shape))
+
+
+def _illinois(act: Activation, target: Array, a: Array, b: Array, fa: Array, fb: Array) -> Array:
+    """Root of h(q) − target on [a, b] (fa ≤ 0 ≤ fb) by the Illinois method, vectorised."""
+    a, b, fa, fb = a.copy(), b.copy(), fa.copy(), fb.copy()
+    side = np.zeros(a.shape, dtype=int)
+    for _ in range(200):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.where(fb != fa, (a * fb - b * fa) / (fb - fa), 0.5 * (a + b))
+        x = np.where((x > a) & (x < b), x, 0.5 * (a + b))
+        m = gs._moments_with_slope(act, x)
+        fx = x - m.phi2 / m.dphi2 - target
+        left = fx < 0
+        a, fa = np.where(left, x, a), np.where(left, fx, fa)
+        b, fb = np.where(left, b, x), np.where(left, fb, fx)
+        # Illinois: halve the stale end's value when the same end moves twice.
+        fb = np.where(left & (side == 1), 0.5 * fb, fb)
+        fa = np.where(~left & (side == -1), 0.5 * fa, fa)
+        side = np.where(left, 1, -1)
+        if np.all((b - a <= 4e-16 * b) | (fx == 0)):
+            return np.where(fx == 0, x, 0.5 * (a + b))
+    return 0.5 * (a + b)
+
+
+# --------------------------------------------------------------------------- phase diagram
+
+
+@dataclass(frozen=True, eq=False)
+class PhaseDiagram:
+    """q*, χ₁ and ξ_c over a (σ_w², σ_b²) grid; 2-D arrays indexed [i_b, i_w].
+
+    ``q_star`` is ∞ where the length map grows without bound (χ₁ and ξ_c are then the q → ∞
+    limits); ``xi_c`` is ∞ on the critical line, and ``None`` when not computed
+    (``phase_diagram(..., depth_scale=False)``). ``critical_sigma_w2`` is over ``sigma_b2``.
+    """
+
+    activation: Activation
+    sigma_w2: Array
+    sigma_b2: Array
+    q_star: Array
+    chi1: Array
+    xi_c: Array | None
+    critical_sigma_w2: Array
+    c_star: Array | None = None
+    xi_q: Array | None = None
+
+
+def phase_diagram(
+    act: Activation | str,
+    sigma_w2_grid: ArrayLike,
+    sigma_b2_grid: ArrayLike,
+    *,
+    depth_scale: bool = True,
+) -> PhaseDiagram:
+    """The order/chaos phase diagram (Poole et al. 2016, fig. 2; Schoenholz et al. 2017, fig. 1).
+
+    One vectorised solve over the whole grid: q* by table bracketing and Newton across all
+    points at once (see :func:`fixed_point`), χ₁ and ξ_q from the same quadrature, c* and ξ_c
+    (eq. 9) by vectorised Newton on the chaotic points (the bivariate integrals dominate the
+    cost; ``depth_scale=False`` skips them), and the critical line.
+
+    >>> pd = phase_diagram("relu", [1.0, 3.0], [0.0, 0.5])
+    >>> pd.chi1.tolist(), pd.critical_sigma_w2.tolist()
+    ([[0.5, 1.5], [0.5, 1.5]], [2.0, 2.0])
+    """
+    a = _act(act)
+    sw1 = gs._as_array("sigma_w2_grid", sigma_w2_grid, 0.0, math.inf, "finite and >= 0")
+    sb1 = gs._as_array("sigma_b2_grid", sigma_b2_grid, 0.0, math.inf, "finite and >= 0")
+    if sw1.ndim != 1 or sb1.ndim != 1 or sw1.size == 0 or sb1.size == 0:
+        raise GradmathError("`sigma_w2_grid` and `sigma_b2_grid` must be non-empty 1-D arrays.")
+    sw, sb = np.meshgrid(sw1, sb1)
+    s = _solve(a, sw, sb, 1.0, fast=True)
+    chi = sw * s.moments.dphi2
+    xi_q = np.where(np.isfinite(s.q), _xi(sw * s.moments.slope), np.inf)
+    c_star = xi_c = None
+    if depth_scale:
+        live = ~((s.q == 0) & (chi > 1))
+        c, chic = _c_star(a, sw[live], sb[live], s.q[live], chi[live])
+        c_star, chi_c = np.ones_like(sw), chi.copy()
+        c_star[live], chi_c[live] = c, chic
+        xi_c = _xi(chi_c)
+    crit = np.asarray(critical_sigma_w2(a, sb1), dtype=np.float64)
+    for arr in (sw1, sb1, s.q, chi, xi_q, crit, c_star, xi_c):
+        if arr is not None:
+            arr.flags.writeable = False
+    return PhaseDiagram(a, sw1, sb1, s.q, chi, xi_c, crit, c_star, xi_q)
