@@ -102,6 +102,11 @@ class Activation:
     def __hash__(self) -> int:
         return hash(self.key)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The NumPy callables are closures pickle cannot carry; rebuild from the catalogue so
+        # MLPs can travel to process pools and Dask workers (design.md, "outgrow one machine").
+        return (_rebuild_activation, (self.name, dict(self.params)))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"Activation({self.name!r}{', ' + args if args else ''})"
@@ -116,6 +121,11 @@ _register = _CATALOGUE.register
 def activations() -> tuple[str, ...]:
     """The canonical names in the catalogue (aliases such as ``logistic`` not repeated)."""
     return _CATALOGUE.names()
+
+
+def _rebuild_activation(name: str, params: dict[str, float]) -> Activation:
+    """Unpickle an :class:`Activation` by looking it up again (see ``Activation.__reduce__``)."""
+    return activation(name, **params)
 
 
 def activation(name: str | Activation, **params: float) -> Activation:
