@@ -240,13 +240,6 @@ def test_non_numeric_gradient_raises() -> None:
 # --------------------------------------------------------------------------- SymPy derivations
 
 
-@pytest.fixture(autouse=False)
-def _symbolic() -> None:
-    # TODO(C): drop once gradmath/symbolic/derivation.py (engineer S) has landed.
-    pytest.importorskip("gradmath.symbolic.derivation")
-
-
-@pytest.mark.usefixtures("_symbolic")
 def test_value_clip_derivation_is_exact() -> None:
     d = value_clip_derivation()
     expected = sympy.acos(sympy.Integer(10081) / sympy.sqrt(181 * 1000081))
@@ -256,7 +249,6 @@ def test_value_clip_derivation_is_exact() -> None:
     assert d.latex()
 
 
-@pytest.mark.usefixtures("_symbolic")
 def test_norm_clip_derivation_keeps_direction() -> None:
     d = norm_clip_derivation()
     assert d.result == 0
@@ -269,7 +261,6 @@ def test_norm_clip_derivation_keeps_direction() -> None:
     assert list(small.steps[2].expr.rhs) == [sympy.Rational(3, 5), sympy.Rational(4, 5)]
 
 
-@pytest.mark.usefixtures("_symbolic")
 def test_derivation_bad_input() -> None:
     with pytest.raises(GradmathError, match="clip_value"):
         value_clip_derivation(clip_value=0)

@@ -145,8 +145,6 @@ def test_log_slope_bad_input() -> None:
 
 
 def _train_deep(activation: str, init: object, **kw: object) -> object:
-    # TODO(C): drop the skip once gradmath/numeric/network.py (engineer N) has landed.
-    pytest.importorskip("gradmath.numeric.network")
     from gradmath import MLP
     from gradmath.numeric.train import make_task, train
 

@@ -12,9 +12,6 @@ import pytest
 from gradmath import MLP, GradmathError, initializer
 from gradmath.numeric.train import TrainResult, make_task, softmax_cross_entropy, train
 
-# TODO(C): drop once gradmath/numeric/network.py (engineer N) has landed; train() uses it.
-pytest.importorskip("gradmath.numeric.network")
-
 DEEP = (4, *(32,) * 8, 3)  # 9 weight layers, 4 features, 3 classes
 
 
