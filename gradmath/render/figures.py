@@ -327,49 +327,54 @@ def _cycle() -> Iterator[str]:
 
 
 def phase_diagram(pd: Any, ax: Axes | None = None, *, xi_max: float = 1e3) -> Axes:
-    """The (σ_w², σ_b²) phase diagram: depth scale ξ_c as colour and the critical line χ₁ = 1.
+    """The (σ_w², σ_b²) phase diagram with the critical line χ₁ = 1.
 
-    ``pd`` is a :class:`gradmath.meanfield.PhaseDiagram` (fields ``sigma_w2``, ``sigma_b2``,
-    ``chi1``, ``xi_c`` indexed [i_b, i_w], ``critical_sigma_w2`` over ``sigma_b2``).
-    Ordered phase χ₁ < 1, chaotic χ₁ > 1 (Poole et al. 2016; Schoenholz et al. 2017, fig. 1);
-    ξ_c diverges on the line, so colours are log10 ξ_c clipped at ``xi_max``.
+    ``pd`` is a :class:`gradmath.meanfield.PhaseDiagram` (fields ``activation``,
+    ``sigma_w2``, ``sigma_b2``, ``chi1`` and ``xi_c`` indexed [i_b, i_w], ``critical_sigma_w2``
+    over ``sigma_b2``). Ordered phase χ₁ < 1, chaotic χ₁ > 1 (Poole et al. 2016; Schoenholz
+    et al. 2017, fig. 1). The colour is log10 ξ_c (clipped at ``xi_max``; it diverges on the
+    line) when the diagram has depth scales, else log10 χ₁ on a diverging map centred on 1.
     """
     sw, sb = np.asarray(pd.sigma_w2, float), np.asarray(pd.sigma_b2, float)
-    chi1, xi = np.asarray(pd.chi1, float), np.asarray(pd.xi_c, float)
-    if chi1.shape != (sb.size, sw.size) or xi.shape != chi1.shape:
-        raise GradmathError(
-            f"PhaseDiagram arrays must be indexed [i_b, i_w] = {(sb.size, sw.size)}; "
-            f"got chi1 {chi1.shape}, xi_c {xi.shape}."
-        )
+    chi1 = np.asarray(pd.chi1, float)
+    xi = None if getattr(pd, "xi_c", None) is None else np.asarray(pd.xi_c, float)
+    for name, arr in (("chi1", chi1), ("xi_c", xi)):
+        if arr is not None and arr.shape != (sb.size, sw.size):
+            raise GradmathError(
+                f"PhaseDiagram arrays must be indexed [i_b, i_w] = {(sb.size, sw.size)}; "
+                f"got {name} {arr.shape}."
+            )
     with np.errstate(divide="ignore", invalid="ignore"):
-        color = np.log10(np.clip(np.where(np.isfinite(xi), xi, xi_max), 1e-3, xi_max))
+        if xi is not None:
+            color = np.log10(np.clip(np.where(np.isfinite(xi), xi, xi_max), 1e-3, xi_max))
+            cmap, label, lim, text_color = "viridis", r"$\log_{10}\,\xi_c$", None, "white"
+        else:
+            color = np.log10(chi1)
+            finite = np.abs(color[np.isfinite(color)])
+            lim = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+            cmap, label, text_color = "RdBu_r", r"$\log_{10}\,\chi_1$", "black"
     with style():
         ax = new_axes(ax)
-        mesh = ax.pcolormesh(sw, sb, color, shading="nearest", rasterized=True)
-        ax.figure.colorbar(mesh, ax=ax, label=r"$\log_{10}\,\xi_c$")
+        mesh = ax.pcolormesh(sw, sb, color, shading="nearest", rasterized=True, cmap=cmap,
+                             vmin=None if lim is None else -lim, vmax=lim)  # fmt: skip
+        ax.figure.colorbar(mesh, ax=ax, label=label)
         crit = np.asarray(pd.critical_sigma_w2, float)
         ok = np.isfinite(crit)
-        ax.plot(crit[ok], sb[ok], color="white", linewidth=2.0, label=r"critical line $\chi_1=1$")
+        ax.plot(crit[ok], sb[ok], color=text_color, linewidth=2.0,
+                label=r"critical line $\chi_1=1$")  # fmt: skip
         regions = ((chi1 < 1, "ordered\n$\\chi_1<1$"), (chi1 > 1, "chaotic\n$\\chi_1>1$"))
         for region, text in regions:
             ib, iw = np.nonzero(region)
             if ib.size:
-                ax.text(
-                    float(np.median(sw[iw])),
-                    float(np.median(sb[ib])),
-                    text,
-                    ha="center",
-                    va="center",
-                    color="white",
-                    fontsize=9,
-                )
+                x, y = float(np.median(sw[iw])), float(np.median(sb[ib]))
+                ax.text(x, y, text, ha="center", va="center", color=text_color, fontsize=9)
         ax.set_xlabel(r"$\sigma_w^2$")
         ax.set_ylabel(r"$\sigma_b^2$")
         ax.set_xlim(sw[0], sw[-1])
         ax.set_ylim(sb[0], sb[-1])
         ax.set_title(f"{_act_title(activation(pd.activation))}: phase diagram")
         ax.grid(False)
-        ax.legend(loc="upper left", labelcolor="white")
+        ax.legend(loc="upper left", labelcolor=text_color)
     return ax
 
 

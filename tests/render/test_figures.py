@@ -136,3 +136,11 @@ def test_clipping_geometry_classic_example() -> None:
     assert any(label.startswith("clip by norm:") and "0.0°" in label for label in labels)
     with pytest.raises(gradmath.GradmathError, match="2-vector"):
         figures.clipping_geometry((1.0, 2.0, 3.0))
+
+
+def test_phase_diagram_without_depth_scales_colours_chi1() -> None:
+    pd = _FakePhaseDiagram()
+    pd.xi_c = None
+    ax = figures.phase_diagram(pd)
+    mesh = ax.collections[0]
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).ravel(), np.log10(pd.chi1).ravel())
