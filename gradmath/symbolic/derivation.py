@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-__all__ = ["Derivation", "Step"]
+__all__ = ["Derivation", "Step", "named", "text"]
 
 
 @dataclass(frozen=True)
@@ -113,20 +114,72 @@ class Derivation:
 
     def text(self) -> str:
         """The derivation as plain text (expressions by SymPy's one-line printer)."""
-        import sympy
-
         lines = [_plain(self.title)]
         for i, step in enumerate(self.steps, 1):
             why = f" ({_plain(step.why)})" if step.why else ""
             lines.append(f"  {i}. {_plain(step.statement)}{why}")
             if step.expr is not None:
-                lines.append("       " + sympy.sstr(step.expr))
+                lines.append("       " + text(step.expr))
         label = "Result" if self.exact else "Result (certified numeric bound)"
-        lines.append(f"  {label}: {sympy.sstr(self.result)}")
+        lines.append(f"  {label}: {text(self.result)}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.text()
+
+
+@cache
+def _printers() -> tuple[Any, type]:
+    """(a text printer that writes f'(x) for derivatives, a Symbol class with own LaTeX)."""
+    import sympy
+    from sympy.core.function import AppliedUndef
+    from sympy.printing.str import StrPrinter
+
+    class TextPrinter(StrPrinter):
+        def _print_Derivative(self, expr: Any) -> str:
+            (var, count), *more = expr.variable_count
+            f = expr.expr
+            if not more and isinstance(f, AppliedUndef) and f.args == (var,):
+                return f"{f.func.__name__}{chr(39) * int(count)}({self._print(var)})"
+            dvars = "".join(f"∂{self._print(v)}" + (f"^{c}" if c != 1 else "")
+                            for v, c in expr.variable_count)  # fmt: skip
+            order = f"^{expr.derivative_count}" if expr.derivative_count > 1 else ""
+            return f"∂{order}{self.parenthesize(f, 999)}/{dvars}"
+
+        def _print_Function(self, expr: Any) -> str:
+            # Undefined functions named in LaTeX (r"\varphi'") print without the backslash.
+            out = super()._print_Function(expr)
+            return out.lstrip("\\") if isinstance(expr, AppliedUndef) else out
+
+        def _print_Equality(self, expr: Any) -> str:
+            return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
+
+    class Named(sympy.Symbol):
+        """A symbol printed as ``name`` in text and as its own LaTeX."""
+
+        def __new__(cls, name: str, tex: str, **assumptions: Any) -> Any:
+            obj = super().__new__(cls, name, **assumptions)
+            obj._tex = tex
+            return obj
+
+        def __getnewargs_ex__(self) -> Any:
+            return (self.name, self._tex), self.assumptions0
+
+        def _latex(self, printer: Any) -> str:
+            return self._tex
+
+    return TextPrinter(), Named
+
+
+def text(expr: Any) -> str:
+    """A SymPy object as one line of text (derivatives of named functions as f'(x))."""
+    return str(_printers()[0].doprint(expr))
+
+
+def named(name: str, tex: str, **assumptions: Any) -> Any:
+    """A SymPy symbol that prints as ``name`` in text and as ``tex`` in LaTeX, e.g.
+    ``named("dL/dw_1", r"\\frac{\\partial L}{\\partial w_1}")``."""
+    return _printers()[1](name, tex, **assumptions)
 
 
 _MATH = re.compile(r"\$([^$]*)\$")

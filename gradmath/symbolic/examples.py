@@ -1,27 +1,285 @@
-"""Worked examples (in progress)."""
+"""The worked examples of the classic explanation, evaluated exactly.
+
+- a local factor σ'(0)·w = 0.25·500 = 125 > 1 (theory.md, "Symbolic facts");
+- the product of local factors along a path, 300·200·125·1001 = 7 507 500 000;
+- an update α·∂L/∂w = 0.001·2·10⁻¹³… that floating point rounds away, and for which w;
+- the vanishing bound (1/4)^L of a sigmoid chain with |w_l| ≤ 1.
+
+Numbers given as floats are read as the decimals they print as (0.001 → 1/1000), so every
+result is an exact SymPy number.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any
 
-from gradmath.symbolic.derivation import Derivation
+import numpy as np
+
+from gradmath.errors import GradmathError
+from gradmath.symbolic.bounds import derivative_bound
+from gradmath.symbolic.derivation import Derivation, Step, named
+
+__all__ = [
+    "local_factor_example",
+    "path_product_example",
+    "rounds_away_above",
+    "update_rounding_example",
+    "vanishing_bound_example",
+]
+
+
+def _exact(name: str, value: object, *, positive: bool = False) -> Any:
+    """``value`` as an exact SymPy number (floats and strings read as typed decimals)."""
+    import sympy as sp
+
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, (float, np.floating)):
+            if not math.isfinite(float(value)):
+                raise ValueError
+            value = repr(float(value))
+        x = sp.Rational(value) if isinstance(value, (str, int, np.integer)) else sp.S(value)
+    except (TypeError, ValueError, sp.SympifyError):
+        raise GradmathError(f"`{name}` (={value!r}) must be a finite real number.") from None
+    if not (x.is_number and x.is_finite and x.is_real) or (positive and not x > 0):
+        allowed = "a finite positive number" if positive else "a finite real number"
+        raise GradmathError(f"`{name}` (={value!r}) must be {allowed}.")
+    return x
+
+
+def _times(*factors: Any) -> Any:
+    import sympy as sp
+
+    return sp.Mul(*factors, evaluate=False)
 
 
 def local_factor_example(weight: object = 500) -> Derivation:
-    """σ'(0)·w = 0.25·500 = 125."""
-    raise NotImplementedError
+    """One sigmoid layer at its steepest point: σ'(0)·w = (1/4)·500 = 125.
+
+    The local factor φ'(z)·w of the chain rule (theory.md "Symbolic facts": 0.25·500 = 125)
+    exceeds 1 although σ' never does: a large weight can make a sigmoid chain explode.
+
+    >>> local_factor_example().result
+    125
+    """
+    import sympy as sp
+
+    w = _exact("weight", weight)
+    gamma = derivative_bound("sigmoid").result
+    factor = gamma * w
+    sig_prime = sp.Function(r"\sigma'")(0)
+    steps = (
+        Step("the steepest slope of the sigmoid", sp.Eq(sig_prime, gamma), "σ'(z) ≤ 1/4, at z = 0"),
+        Step("the weight", sp.Eq(sp.Symbol("w"), w), "a large weight"),
+        Step(
+            "the local factor",
+            sp.Eq(_times(gamma, w), factor, evaluate=False),
+            "one layer's factor φ'(z)·w in the chain rule",
+        ),
+        Step(
+            "compared with 1",
+            sp.Gt(factor, 1, evaluate=False) if factor > 1 else sp.Le(factor, 1, evaluate=False),
+            "above 1 the layer amplifies the gradient; L such layers multiply it by "
+            f"{sp.sstr(factor)}^L",
+        ),
+    )
+    return Derivation("A local factor: σ'(0)·w", steps, factor, data={"gamma": gamma, "w": w})
 
 
 def path_product_example(factors: Sequence[object] = (300, 200, 125, 1001)) -> Derivation:
-    """300·200·125·1001."""
-    raise NotImplementedError
+    """The gradient along one path is the product of its local factors: 300·200·125·1001.
+
+    = 7 507 500 000 ≈ 7.5·10⁹: moderate factors multiply to an exploding gradient.
+
+    >>> path_product_example().result
+    7507500000
+    """
+    import sympy as sp
+
+    if isinstance(factors, (str, bytes)) or not isinstance(factors, Sequence) or not factors:
+        raise GradmathError(f"`factors` (={factors!r}) must be a non-empty sequence of numbers.")
+    xs = [_exact(f"factors[{i}]", f) for i, f in enumerate(factors)]
+    product = sp.Mul(*xs)
+    steps = [
+        Step(
+            "local factors along the path",
+            sp.Tuple(*xs),
+            "one factor φ'(z_l)·w_l per layer",
+        ),
+        Step(
+            "their product",
+            sp.Eq(_times(*xs), product, evaluate=False),
+            "the chain rule multiplies them",
+        ),
+    ]
+    if product != 0:
+        steps.append(
+            Step(
+                "order of magnitude",
+                sp.Eq(named("log10|prod|", r"\log_{10}\left|\prod\right|"),
+                      sp.log(sp.Abs(product), 10).evalf(6), evaluate=False),
+                "the decimal digits the path gains (or, if negative, loses)",
+            )
+        )  # fmt: skip
+    return Derivation(
+        "The product of local factors along a path", tuple(steps), product, data={"factors": xs}
+    )
 
 
-def update_rounding_example() -> Derivation:
-    """0.001·2·10⁻¹⁰ lost in floating point."""
-    raise NotImplementedError
+def _float_fraction(x: np.floating[Any]) -> Fraction:
+    return Fraction(*x.as_integer_ratio())
+
+
+def rounds_away_above(update: object, dtype: Any) -> tuple[Fraction, Fraction]:
+    """(threshold, update in that format): fl(w − u) == w exactly when w > threshold (w > 0).
+
+    u = |update| as computed in ``dtype`` (round to nearest). For positive w in the binade
+    [2^e, 2^{e+1}) the gap to the next float below w is 2^{e−p+1} (p significand bits),
+    except at w = 2^e where it is 2^{e−p}; round to nearest returns w when u is less than half
+    that gap (IEEE 754 §4.3.1; ties cannot occur unless u is a power of two, which is
+    checked). So the update is lost for every w > 2^E, E the least e with u < 2^{e−p}, and
+    survives for every positive w ≤ 2^E. (For w < 0 the subtraction moves away from zero and
+    the gap above |w| counts: lost for |w| ≥ 2^E.)
+
+    >>> rounds_away_above(2e-13, np.float64)[0]
+    Fraction(2048, 1)
+    """
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise GradmathError(f"`dtype` (={dtype!r}) must be a floating-point type.")
+    u = abs(_float_fraction(dt.type(abs(float(update)))))
+    if u == 0:
+        raise GradmathError(f"`update` (={update!r}) is zero in {dt.name}.")
+    if u.numerator & (u.numerator - 1) == 0 and u.denominator & (u.denominator - 1) == 0:
+        raise GradmathError(f"The update {update!r} is a power of two in {dt.name}: a tie case.")
+    p = np.finfo(dt).nmant + 1
+    e = math.floor(math.log2(u)) + p - 1
+    while not u < Fraction(2) ** (e - p):  # starts below: 2^(e−p) ≤ u/2
+        e += 1
+    return Fraction(2) ** e, u
+
+
+def update_rounding_example(
+    learning_rate: object = "0.001", gradient: object = "2e-10", weight: object = 1
+) -> Derivation:
+    r"""An update α·∂L/∂w = 0.001·2·10⁻¹⁰ = 2·10⁻¹³ and where floating point loses it.
+
+    The exact update is 2·10⁻¹³. The step w ← w − α·∂L/∂w leaves w unchanged when the update is
+    below half the gap between w and the next float (:func:`rounds_away_above`): at w = 1 in
+    float32 (ulp 2⁻²³ ≈ 1.19·10⁻⁷) it is lost, in float64 (ulp 2⁻⁵² ≈ 2.2·10⁻¹⁶) it is *not*:
+    1 − 2·10⁻¹³ ≠ 1. It is lost for positive w > 2⁻¹⁸ ≈ 3.8·10⁻⁶ in float32 and for w > 2¹¹ =
+    2048 in float64. Each claim is checked with NumPy arithmetic in that format.
+
+    ``result`` is the exact update; ``data[dtype_name]`` holds ``"update"`` (the update as
+    that format computes it, a Fraction), ``"ulp_at_w"``, ``"threshold"`` (w above which the
+    update is lost), ``"lost_at_w"`` (bool, from NumPy), and ``data["weight"]``.
+
+    >>> d = update_rounding_example()
+    >>> d.result, d.data["float32"]["lost_at_w"], d.data["float64"]["lost_at_w"]
+    (1/5000000000000, True, False)
+    """
+    import sympy as sp
+
+    alpha = _exact("learning_rate", learning_rate, positive=True)
+    g = _exact("gradient", gradient)
+    w = _exact("weight", weight, positive=True)
+    u = alpha * g
+    if u == 0:
+        raise GradmathError("`gradient` (=0) gives no update to lose.")
+    steps = [
+        Step(
+            "the update",
+            sp.Eq(_times(alpha, g), u, evaluate=False),
+            f"α·∂L/∂w, exactly (= {float(u):.3g})",
+        )
+    ]
+    data: dict[str, Any] = {"weight": w}
+    for dt in (np.float32, np.float64):
+        name = np.dtype(dt).name
+        a32, g32, w32 = dt(float(alpha)), dt(float(g)), dt(float(w))
+        uf = a32 * g32  # the update as that format computes it
+        new = w32 - uf
+        lost = bool(new == w32)
+        threshold, u_exact = rounds_away_above(uf, dt)
+        ulp = _float_fraction(np.spacing(w32))
+        thr_exp = int(math.log2(threshold))
+        # Check the threshold itself in the format: kept at 2^E, lost just above it.
+        at, above = dt(threshold), np.nextafter(dt(threshold), dt(np.inf))
+        if bool(at - uf == at) or not bool(above - uf == above):
+            raise GradmathError(f"Internal check failed: rounding threshold in {name}.")
+        word = "is lost: w − update == w" if lost else "survives: w − update != w"
+        steps.append(
+            Step(
+                f"{name}: at w = {sp.sstr(w)} the update {word}",
+                sp.Eq(named(f"ulp_{name}(w)", rf"\mathrm{{ulp}}_{{\mathrm{{{name}}}}}(w)"),
+                      sp.Rational(ulp.numerator, ulp.denominator)),
+                f"ulp(w) ≈ {float(ulp):.3g}; w − {float(uf):.6g} in {name} gives {float(new)!r}",
+            )
+        )  # fmt: skip
+        steps.append(
+            Step(
+                f"{name}: the update is lost exactly for $w > 2^{{{thr_exp}}}$",
+                sp.Gt(sp.Symbol("w"), sp.Pow(2, thr_exp, evaluate=False)),
+                f"$2^{{{thr_exp}}}$ ≈ {float(threshold):.4g}; above it half the gap below w exceeds "
+                "the update (checked in NumPy at the threshold and the next float above it)",
+            )
+        )
+        data[name] = {
+            "update": u_exact,
+            "ulp_at_w": ulp,
+            "threshold": threshold,
+            "lost_at_w": lost,
+        }
+    return Derivation("An update that rounding loses", tuple(steps), u, data=data)
 
 
 def vanishing_bound_example(depths: Sequence[int] = (10, 20, 50)) -> Derivation:
-    """(1/4)^L."""
-    raise NotImplementedError
+    """The sigmoid chain bound γ^L = (1/4)^L with |w_l| ≤ 1, exactly and as floats.
+
+    (1/4)^10 = 1/1048576 ≈ 9.5·10⁻⁷, (1/4)^20 ≈ 9.1·10⁻¹³, (1/4)^50 ≈ 7.9·10⁻³¹
+    (theory.md "Symbolic facts": vanishing when γ|w| < 1 in every layer).
+
+    ``result`` is a SymPy Tuple of the exact bounds; ``data["values"]`` and
+    ``data["floats"]`` map each depth to its bound.
+
+    >>> vanishing_bound_example((10,)).result
+    (1/1048576,)
+    """
+    import sympy as sp
+
+    if isinstance(depths, (str, bytes)) or not isinstance(depths, Sequence) or not depths:
+        raise GradmathError(f"`depths` (={depths!r}) must be a non-empty sequence of depths.")
+    for d in depths:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+            raise GradmathError(f"`depths` has {d!r}; each depth must be a positive integer.")
+    gamma = derivative_bound("sigmoid").result
+    values = {int(d): gamma ** int(d) for d in depths}
+    floats = {d: float(v) for d, v in values.items()}
+    big_l = sp.Symbol("L", positive=True, integer=True)
+    steps = [
+        Step(
+            "the bound for a sigmoid chain with |w_l| ≤ 1",
+            sp.Le(named("|dL/dw_1|", r"\left|\frac{\partial L}{\partial w_{1}}\right|"),
+                  named("|dL/da_L|·|a_0|", r"\left|\frac{\partial L}{\partial a_{L}}\right|"
+                        r"\,|a_{0}|") * gamma**big_l),
+            "chain_rule with γ = sup σ' = 1/4",
+        )  # fmt: skip
+    ]
+    for d, v in values.items():
+        steps.append(
+            Step(
+                f"L = {d}",
+                sp.Eq(sp.Pow(gamma, d, evaluate=False), v, evaluate=False),
+                f"≈ {floats[d]:.4g}",
+            )
+        )
+    return Derivation(
+        "The vanishing bound (1/4)^L",
+        tuple(steps),
+        sp.Tuple(*values.values()),
+        data={"values": values, "floats": floats, "gamma": gamma},
+    )
