@@ -20,13 +20,14 @@ and the bound is rounded up; the Derivation then has ``exact=False`` and ``data[
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gradmath.activations import Activation, activation
 from gradmath.errors import GradmathError
-from gradmath.symbolic.derivation import Derivation, Step
+from gradmath.symbolic.derivation import Derivation, Step, text
 
 __all__ = ["derivative", "derivative_bound"]
 
@@ -142,7 +143,7 @@ def _kink_step(act: Activation, deriv: Any) -> Step | None:
         f"convention at the kink{'s' if len(values) > 1 else ''}: {at}",
         None,
         "where φ' jumps it has no classical value; gradmath, like PyTorch's autograd, takes "
-        "the value of the branch that contains the kink (activations.py), so relu'(0) = 0",
+        "the value of the branch that contains the kink (activations.py: relu'(0) = 0)",
     )
 
 
@@ -158,6 +159,11 @@ def _exact_number(k: float) -> Any:
 
 def _phi_symbol(act: Activation) -> Any:
     return _fn("sigma" if act.name == "sigmoid" else "varphi")(act.symbol())
+
+
+def _dphi_at(act: Activation, point: Any) -> Any:
+    """φ'(point) as a named value (σ'(0), φ'(√2)) for the steps."""
+    return _fn(r"\sigma'" if act.name == "sigmoid" else r"\varphi'")(point)
 
 
 def derivative(act: str | Activation, **params: float) -> Derivation:
@@ -187,8 +193,10 @@ def derivative(act: str | Activation, **params: float) -> Derivation:
     dphi = sp.Derivative(phi, z)
     steps = [
         Step(f"definition of {a.name}", sp.Eq(phi, a.expr, evaluate=False), a.reference),
-        Step("differentiate", sp.Eq(dphi, raw, evaluate=False), "chain, quotient and product rules"),
-    ]  # fmt: skip
+        Step(
+            "differentiate", sp.Eq(dphi, raw, evaluate=False), "chain, quotient and product rules"
+        ),
+    ]
     if book is None:
         form, result, why = raw, raw, "SymPy's derivative is already the closed form"
     else:
@@ -225,7 +233,7 @@ def _pieces(act: Activation) -> tuple[list[Any], list[Any]]:
 
     ks = sorted(_exact_number(k) for k in act.kinks)
     ends = [-sp.oo, *ks, sp.oo]
-    return [sp.Interval.open(lo, hi) for lo, hi in zip(ends[:-1], ends[1:])], ks
+    return [sp.Interval.open(lo, hi) for lo, hi in itertools.pairwise(ends)], ks
 
 
 def _on_piece(g: Any, piece: Any, z: Any) -> Any:
@@ -254,6 +262,8 @@ def _describe(s: Any) -> str:
 
     if s == sp.S.Reals:
         return "every real z"
+    if isinstance(s, sp.ConditionSet):
+        return f"the root of {text(s.condition)} with {_describe(s.base_set)}"
     if isinstance(s, sp.FiniteSet):
         pts = sorted(s, key=lambda p: float(p))
         return "z = " + " and z = ".join(sp.sstr(p) for p in pts)
@@ -352,7 +362,7 @@ def _silu_certifier(
         ),
         Step(
             "value at a critical point, using $\\sigma = (z+2)/(2z)$ there",
-            sp.Eq(_fn("varphi")(z).diff(z), at_crit, evaluate=False),
+            sp.Eq(_dphi_at(act, z), at_crit, evaluate=False),
             "substitute σ into σ(1 + z(1 − σ)) (exact algebra)",
         ),
         Step(
@@ -442,7 +452,7 @@ def _critical_steps(
             steps.append(
                 Step(
                     f"at z = {sp.sstr(c)}: local {kind} of φ'",
-                    sp.Eq(phi.diff(z).subs(z, c), v, evaluate=False),
+                    sp.Eq(_dphi_at(a, c), v, evaluate=False),
                     f"second-derivative test: φ'''({sp.sstr(c)}) = {sp.sstr(e3)}",
                 )
             )
@@ -537,7 +547,7 @@ def derivative_bound(act: str | Activation, **params: float) -> Derivation:
         steps.append(
             Step(
                 f"at the kink z = {sp.sstr(k)}",
-                sp.Eq(dphi.subs(z, k), v, evaluate=False),
+                sp.Eq(_dphi_at(a, k), v, evaluate=False),
                 "φ' is continuous there"
                 if smooth
                 else "φ' jumps there: the value is the catalogue's convention",
@@ -556,7 +566,7 @@ def derivative_bound(act: str | Activation, **params: float) -> Derivation:
     conventional = sorted(k for k in jumps if k in attained_at)
     if conventional:
         pts = " and ".join(f"z = {sp.sstr(k)}" for k in conventional)
-        where += f" ({pts} only by the kink convention)"
+        where += f" (by the kink convention at {pts})"
     if approached:
         where += "; approached as " + " and ".join(approached)
     exact = "enclosure" not in data
@@ -564,8 +574,8 @@ def derivative_bound(act: str | Activation, **params: float) -> Derivation:
         Step(
             "the supremum is the largest candidate" + ("" if exact else " (rounded up)"),
             sp.Eq(sp.Symbol("gamma"), gamma, evaluate=False),
-            f"{where}; on each piece φ' is continuous, so an interior supremum of |φ'| "
-            "is a critical point",
+            f"≈ {float(gamma):.6g}, {where}; on each piece φ' is continuous, so an interior "
+            "supremum of |φ'| is a critical point",
         )
     )
     data.update(

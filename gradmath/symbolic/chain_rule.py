@@ -50,7 +50,7 @@ def compose_chain(depth: int, phi: Any) -> tuple[Any, tuple[Any, ...], dict[str,
     ``depth`` times: z_l = w_l a_{l−1} + b_l nested, a_L = φ(z_L)."""
     s = _symbols(_check_depth(depth))
     a, zs = s["a"][0], []
-    for w, b in zip(s["w"], s["b"]):
+    for w, b in zip(s["w"], s["b"], strict=True):
         zs.append(w * a + b)
         a = phi(zs[-1])
     return a, tuple(zs), s
@@ -121,7 +121,7 @@ def chain_rule(depth: int, act: str | Activation = "sigmoid", **params: float) -
     w_abs = sp.Mul(*(sp.Abs(w) for w in s["w"][1:]))
     bound = sp.Abs(dloss) * sp.Abs(s["a"][0]) * gamma**depth * w_abs
     verified = depth <= VERIFY_DEPTH and _verify_generic(depth)
-    lsym, zl, wl, al, al1, bl = sp.symbols("l z_l w_l a_l a_{l-1} b_l")
+    zl, wl, al, al1, bl = sp.symbols("z_l w_l a_l a_{l-1} b_l")
     varphi = sp.Function("varphi")
     grad_sym = named("dL/dw_1", r"\frac{\partial L}{\partial w_{1}}")
     steps = [
@@ -130,13 +130,17 @@ def chain_rule(depth: int, act: str | Activation = "sigmoid", **params: float) -
             sp.Tuple(sp.Eq(zl, wl * al1 + bl), sp.Eq(al, varphi(zl))),
             "a scalar unit per layer; loss L(a_L)",
         ),
-        Step(  # fmt: skip
+        Step(
             "local factors",
             sp.Tuple(
-                sp.Eq(named("da_l/da_{l-1}", r"\frac{\partial a_{l}}{\partial a_{l-1}}"),
-                      generic_dphi(zl) * wl),
-                sp.Eq(named("da_1/dw_1", r"\frac{\partial a_{1}}{\partial w_{1}}"),
-                      generic_dphi(zs[0]) * s["a"][0]),
+                sp.Eq(
+                    named("da_l/da_{l-1}", r"\frac{\partial a_{l}}{\partial a_{l-1}}"),
+                    generic_dphi(zl) * wl,
+                ),
+                sp.Eq(
+                    named("da_1/dw_1", r"\frac{\partial a_{1}}{\partial w_{1}}"),
+                    generic_dphi(zs[0]) * s["a"][0],
+                ),
             ),
             "chain rule through a_l = φ(w_l a_{l−1} + b_l)",
         ),

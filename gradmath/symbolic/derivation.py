@@ -105,8 +105,11 @@ class Derivation:
         # math only, one aligned block.
         import sympy
 
-        rows = [rf"&\text{{{_plain(step.statement)}}}\\ &\quad {sympy.latex(step.expr)}"
-                for step in self.steps if step.expr is not None]  # fmt: skip
+        rows = [
+            rf"&\text{{{_plain(step.statement)}}}\\ &\quad {sympy.latex(step.expr)}"
+            for step in self.steps
+            if step.expr is not None
+        ]
         rows.append(rf"&\text{{Result: }} {sympy.latex(self.result)}")
         return "$$\\begin{aligned}" + r"\\ ".join(rows) + r"\end{aligned}$$"
 
@@ -141,8 +144,9 @@ def _printers() -> tuple[Any, type]:
             f = expr.expr
             if not more and isinstance(f, AppliedUndef) and f.args == (var,):
                 return f"{f.func.__name__}{chr(39) * int(count)}({self._print(var)})"
-            dvars = "".join(f"∂{self._print(v)}" + (f"^{c}" if c != 1 else "")
-                            for v, c in expr.variable_count)  # fmt: skip
+            dvars = "".join(
+                f"∂{self._print(v)}" + (f"^{c}" if c != 1 else "") for v, c in expr.variable_count
+            )
             order = f"^{expr.derivative_count}" if expr.derivative_count > 1 else ""
             return f"∂{order}{self.parenthesize(f, 999)}/{dvars}"
 

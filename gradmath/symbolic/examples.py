@@ -120,11 +120,14 @@ def path_product_example(factors: Sequence[object] = (300, 200, 125, 1001)) -> D
         steps.append(
             Step(
                 "order of magnitude",
-                sp.Eq(named("log10|prod|", r"\log_{10}\left|\prod\right|"),
-                      sp.log(sp.Abs(product), 10).evalf(6), evaluate=False),
+                sp.Eq(
+                    named("log10|prod|", r"\log_{10}\left|\prod\right|"),
+                    sp.log(sp.Abs(product), 10).evalf(6),
+                    evaluate=False,
+                ),
                 "the decimal digits the path gains (or, if negative, loses)",
             )
-        )  # fmt: skip
+        )
     return Derivation(
         "The product of local factors along a path", tuple(steps), product, data={"factors": xs}
     )
@@ -134,7 +137,7 @@ def _float_fraction(x: np.floating[Any]) -> Fraction:
     return Fraction(*x.as_integer_ratio())
 
 
-def rounds_away_above(update: object, dtype: Any) -> tuple[Fraction, Fraction]:
+def rounds_away_above(update: float, dtype: Any) -> tuple[Fraction, Fraction]:
     """(threshold, update in that format): fl(w − u) == w exactly when w > threshold (w > 0).
 
     u = |update| as computed in ``dtype`` (round to nearest). For positive w in the binade
@@ -215,17 +218,19 @@ def update_rounding_example(
         steps.append(
             Step(
                 f"{name}: at w = {sp.sstr(w)} the update {word}",
-                sp.Eq(named(f"ulp_{name}(w)", rf"\mathrm{{ulp}}_{{\mathrm{{{name}}}}}(w)"),
-                      sp.Rational(ulp.numerator, ulp.denominator)),
+                sp.Eq(
+                    named(f"ulp_{name}(w)", rf"\mathrm{{ulp}}_{{\mathrm{{{name}}}}}(w)"),
+                    sp.Rational(ulp.numerator, ulp.denominator),
+                ),
                 f"ulp(w) ≈ {float(ulp):.3g}; w − {float(uf):.6g} in {name} gives {float(new)!r}",
             )
-        )  # fmt: skip
+        )
         steps.append(
             Step(
                 f"{name}: the update is lost exactly for $w > 2^{{{thr_exp}}}$",
                 sp.Gt(sp.Symbol("w"), sp.Pow(2, thr_exp, evaluate=False)),
-                f"$2^{{{thr_exp}}}$ ≈ {float(threshold):.4g}; above it half the gap below w exceeds "
-                "the update (checked in NumPy at the threshold and the next float above it)",
+                f"$2^{{{thr_exp}}}$ ≈ {float(threshold):.4g}; above it half the gap below w "
+                "exceeds the update (checked in NumPy at the threshold and the float after it)",
             )
         )
         data[name] = {
@@ -263,11 +268,17 @@ def vanishing_bound_example(depths: Sequence[int] = (10, 20, 50)) -> Derivation:
     steps = [
         Step(
             "the bound for a sigmoid chain with |w_l| ≤ 1",
-            sp.Le(named("|dL/dw_1|", r"\left|\frac{\partial L}{\partial w_{1}}\right|"),
-                  named("|dL/da_L|·|a_0|", r"\left|\frac{\partial L}{\partial a_{L}}\right|"
-                        r"\,|a_{0}|") * gamma**big_l),
+            sp.Le(
+                named("|dL/dw_1|", r"\left|\frac{\partial L}{\partial w_{1}}\right|"),
+                named(
+                    "|dL/da_L|·|a_0|",
+                    r"\left|\frac{\partial L}{\partial a_{L}}\right|"
+                    r"\,|a_{0}|",
+                )
+                * gamma**big_l,
+            ),
             "chain_rule with γ = sup σ' = 1/4",
-        )  # fmt: skip
+        )
     ]
     for d, v in values.items():
         steps.append(
