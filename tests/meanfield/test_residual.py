@@ -139,3 +139,37 @@ def test_bad_input_raises(kwargs: dict[str, object], call: dict[str, float], mat
     net = MLP.square(8, 3, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(GradmathError, match=match):
         predict_residual(net, **call)
+
+
+def test_predict_dispatches_here() -> None:
+    from gradmath.meanfield import predict
+
+    net = MLP.square(32, 5, activation="tanh", init="glorot_normal", residual=0.5)
+    a, b = predict(net, input_q=2.0), predict_residual(net, input_q=2.0)
+    for f in ("log_q", "log_grad_q", "log_wgrad_q"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+
+
+# Theory vs simulation. Width 128, batch 16, 32 networks, σ_b² = 0.05. The theory is width → ∞;
+# the finite-width bias at these sizes, measured with 640 networks (seed 7), is at most 2.7 % for
+# ReLU at α = 1, depth 6 (q^6 +2.6 %, E[∂W²] +2.7 %, q̃^1 +1.4 %) and ≤ 1 % for the others, while
+# 32 networks resolve 1.6–3.4 % (ReLU α = 1) and 0.5–1.4 % (the others): the bias stays within
+# about one standard error. Threshold |z| < 4 per comparison (6.3e-5 each; 3L comparisons per
+# case, Bonferroni bound ≤ 0.23 % per case; validate.compare's default).
+@pytest.mark.parametrize(
+    ("act", "alpha", "depth"),
+    [
+        ("relu", 1.0, 6),
+        ("tanh", 1.0, 6),
+        ("relu", 1 / math.sqrt(12), 12),
+        ("tanh", 1 / math.sqrt(12), 12),
+    ],
+)
+def test_theory_matches_simulation(act: str, alpha: float, depth: int) -> None:
+    from gradmath.numeric import simulate
+    from gradmath.validate import compare
+
+    init = "he_normal" if act == "relu" else "glorot_normal"
+    net = MLP.square(128, depth, activation=act, init=init, residual=alpha, bias_var=0.05)
+    sim = simulate(net, n_networks=32, batch=16, seed=2017)
+    compare(predict_residual(net), sim).assert_agrees(4.0)
