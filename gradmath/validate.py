@@ -48,7 +48,8 @@ QUANTITIES = (
     ("grad_q", "log E[δ²]", r"\log \tilde q^l"),
     ("wgrad_q", "log E[∂W²]", r"\log \mathbb{E}[(\partial L/\partial W^l_{ij})^2]"),
 )
-#: Effective number of networks below which a layer's standard error is flagged unreliable.
+#: Effective number of networks below which a layer's standard error is flagged unreliable
+#: (or half the networks, if fewer than 2·MIN_ESS were simulated).
 MIN_ESS = 10.0
 
 
@@ -122,7 +123,7 @@ class Comparison:
         )
         bad = np.flatnonzero(self.unreliable.any(axis=0)) + 1
         if bad.size:
-            text += f"; SE unreliable (ESS < {MIN_ESS:g}) at layers {_ranges(bad)}"
+            text += f"; SE unreliable (few effective networks) at layers {_ranges(bad)}"
         return text
 
     def worst(self, n: int = 5) -> list[tuple[int, str, float, float]]:
@@ -181,7 +182,9 @@ class Comparison:
             lines.append(f"{i + 1:>6} " + "".join(cells))
         lines.append(self.verdict)
         if self.unreliable.any():
-            lines.append(f"* fewer than {MIN_ESS:g} effective networks: SE unreliable")
+            lines.append(
+                "* few effective networks (heavy-tailed per-network moments): SE unreliable"
+            )
         return "\n".join(lines)
 
     def latex(self, max_rows: int = 60) -> str:
@@ -249,9 +252,11 @@ def _ess(p: Profile) -> NDArray[np.bool_]:
     ess = p.meta.get("ess") if isinstance(p.meta, dict) else None
     out = np.zeros((3, p.depth), dtype=bool)
     if isinstance(ess, dict):
+        # Few networks cannot give a large ESS; flag a layer when it has under half of them.
+        limit = min(MIN_ESS, 0.5 * float(p.meta.get("n_networks", 2 * MIN_ESS)))
         for k, (q, _, _) in enumerate(QUANTITIES):
             if q in ess:
-                out[k] = np.asarray(ess[q]) < MIN_ESS
+                out[k] = np.asarray(ess[q]) < limit
     return out
 
 

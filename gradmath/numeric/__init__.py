@@ -15,7 +15,7 @@ from gradmath.numeric.network import Gradients as Gradients
 from gradmath.numeric.network import backward as backward
 from gradmath.numeric.network import forward as forward
 from gradmath.numeric.network import sample_params as sample_params
-from gradmath.numeric.simulate import simulate as simulate
+from gradmath.numeric.simulation import simulate as simulate
 
 __all__ = [
     "Cache",

@@ -327,15 +327,15 @@ def _plan(mlp: MLP, batch: int, itemsize: int, n_networks: int, budget: float) -
 # --------------------------------------------------------------------------- estimator
 
 
-def _aggregate(logs: FloatArray) -> dict[str, FloatArray]:
+def _aggregate(logs: FloatArray, what: str) -> dict[str, FloatArray]:
     """Across networks (axis 0): log of the mean, its delta-method SE, ESS, mean and sd of logs."""
     n = logs.shape[0]
     top = np.max(logs, axis=0)
     if not np.all(np.isfinite(top)):
         bad = int(np.flatnonzero(~np.isfinite(top))[0]) + 1
         raise GradmathError(
-            f"Every sampled network has a zero second moment at layer {bad} (all units dead); "
-            "no finite log moment can be estimated."
+            f"Every sampled network has an exactly zero {what} at layer {bad} (dead units, or "
+            "φ or φ' underflowing to 0 in floating point); no finite log moment can be estimated."
         )
     wts = np.exp(logs - top)  # in (0, 1]; a dead network contributes 0
     mean = wts.mean(axis=0)
@@ -484,7 +484,8 @@ def simulate(
         if bar is not None:
             bar.close()
     logs = np.concatenate(parts, axis=1)  # (3, N, L)
-    stats = [_aggregate(logs[j]) for j in range(3)]
+    names = ("forward second moment", "gradient second moment", "weight-gradient second moment")
+    stats = [_aggregate(logs[j], names[j]) for j in range(3)]
     meta: dict[str, Any] = {
         "n_networks": N,
         "batch": B,
