@@ -1,0 +1,188 @@
+"""validate.compare: z-scores, refusals, verdicts, tables; the classic vanishing/exploding pair."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+
+from gradmath import MLP, GradmathError, Profile, initializer
+from gradmath.cli import main
+from gradmath.meanfield import predict
+from gradmath.numeric import simulate
+from gradmath.validate import Comparison, bonferroni_z, compare
+
+NET = MLP((4, 4, 4, 4))
+
+
+def _profile(
+    shift: float = 0.0, se: float | None = None, mlp: MLP = NET, **meta: object
+) -> Profile:
+    L = mlp.depth
+    base = np.log(np.arange(1.0, L + 1))
+    s = None if se is None else np.full(L, se)
+    return Profile(
+        mlp,
+        base + shift,
+        -base + shift,
+        base - 1 + shift,
+        s,
+        s,
+        s,
+        source="simulation" if se else "theory",
+        meta=dict(meta),
+    )
+
+
+def test_z_is_the_log_difference_over_the_se() -> None:
+    c = compare(_profile(), _profile(0.1, 0.05))
+    assert isinstance(c, Comparison) and c.z.shape == (3, 3)
+    np.testing.assert_allclose(c.z, 2.0)
+    np.testing.assert_allclose(c.rel_error, math.expm1(0.1))
+    assert c.agrees and "agrees" in c.verdict
+    c.assert_agrees()
+    # SEs of both sides combine in quadrature (sim vs sim)
+    np.testing.assert_allclose(compare(_profile(0, 0.03), _profile(0.1, 0.04)).z, 2.0)
+
+
+def test_disagreement_lists_the_worst_layers() -> None:
+    sim = _profile(0.0, 0.05)
+    bad = Profile(
+        NET,
+        sim.log_q,
+        sim.log_grad_q + np.array([0, 0.5, 0]),
+        sim.log_wgrad_q,
+        sim.log_q_se,
+        sim.log_grad_q_se,
+        sim.log_wgrad_q_se,
+        source="simulation",
+    )
+    c = compare(_profile(), bad)
+    assert not c.agrees and "DISAGREES" in c.verdict
+    with pytest.raises(GradmathError, match=r"layer 2 log E\[δ²\]: z = \+10.00") as info:
+        c.assert_agrees()
+    assert info.value.partial is c
+    c.assert_agrees(z_max=11)  # a looser threshold, given explicitly
+
+
+def test_refuses_unlike_profiles() -> None:
+    with pytest.raises(GradmathError, match="different MLPs"):
+        compare(_profile(), _profile(0, 0.1, mlp=MLP((4, 4, 4, 4), activation="tanh")))
+    with pytest.raises(GradmathError, match="input_q"):
+        compare(_profile(input_q=1.0), _profile(0, 0.1, input_q=2.0))
+    with pytest.raises(GradmathError, match="standard errors"):
+        compare(_profile(), _profile())
+    with pytest.raises(GradmathError, match="Profile"):
+        compare(_profile(), "sim")  # type: ignore[arg-type]
+    with pytest.raises(GradmathError, match="z_max"):
+        compare(_profile(), _profile(0, 0.1), z_max=0)
+
+
+def test_zero_se_means_exact_agreement_or_infinite_z() -> None:
+    a = _profile()
+    exact = _profile(0.0, 0.0)
+    assert compare(a, exact).max_abs_z == 0.0
+    assert math.isinf(compare(a, _profile(1e-3, 0.0)).max_abs_z)
+
+
+def test_family_alpha_and_bonferroni() -> None:
+    c = compare(_profile(), _profile(0, 0.1))
+    assert c.family_alpha == pytest.approx(9 * 2 * NormalDist().cdf(-4.0))
+    z = bonferroni_z(1000, alpha=0.01)
+    assert 1000 * 2 * NormalDist().cdf(-z) == pytest.approx(0.01)
+    with pytest.raises(GradmathError, match="m"):
+        bonferroni_z(0)
+
+
+def test_table_and_latex() -> None:
+    c = compare(_profile(), _profile(0.1, 0.05))
+    t = c.table()
+    assert t.splitlines()[0].split() == ["log", "E[h²]", "log", "E[δ²]", "log", "E[∂W²]"]
+    assert "+2.00" in t and c.verdict in t
+    tex = c.latex()
+    assert tex.startswith(r"\begin{tabular}{rrrrrrrrrr}") and r"\toprule" in tex
+    assert r"\midrule" in tex and tex.endswith(r"\end{tabular}")
+    assert tex.count(r"\\") == 3 + 2  # two header rows and three layers
+    assert str(c) == t
+
+
+def test_long_tables_are_thinned_but_keep_the_worst_layer() -> None:
+    mlp = MLP.square(4, 200)
+    a = _profile(mlp=mlp)
+    b = _profile(0.0, 0.1, mlp=mlp)
+    worse = b.log_q.copy()
+    worse[136] += 0.3
+    b = Profile(
+        mlp,
+        worse,
+        b.log_grad_q,
+        b.log_wgrad_q,
+        b.log_q_se,
+        b.log_grad_q_se,
+        b.log_wgrad_q_se,
+        source="simulation",
+    )
+    rows = compare(a, b).table(max_rows=20).splitlines()
+    assert any(r.split()[:1] == ["137"] for r in rows)
+    layer_rows = [r for r in rows if r.split()[:1] and r.split()[0].isdigit()]
+    assert len(layer_rows) <= 21  # 20 evenly spaced + the worst
+
+
+def test_unreliable_layers_are_flagged() -> None:
+    sim = _profile(0, 0.1, n_networks=100, ess={"q": np.array([80.0, 3.0, 90.0])})
+    c = compare(_profile(), sim)
+    assert c.unreliable[0].tolist() == [False, True, False]
+    assert "layers 2" in c.verdict and "*" in c.table()
+
+
+# --------------------------------------------------------------------------- theory vs sim
+
+
+def test_sigmoid_glorot_gradient_vanishes_in_theory_and_simulation() -> None:
+    # The classic picture: ‖∇W^1‖/‖∇W^L‖ of a depth-20 sigmoid net with Glorot init is tiny.
+    mlp = MLP.square(64, 20, activation="sigmoid", init="glorot_normal")
+    theory, sim = predict(mlp), simulate(mlp, n_networks=16, batch=16, seed=11)
+    for p in (theory, sim):
+        assert p.log_first_last_ratio < math.log(1e-5)
+    # and they agree on it: the ratio's log is ½(log w_1 − log w_L), SEs combine.
+    se = 0.5 * math.hypot(sim.log_wgrad_q_se[0], sim.log_wgrad_q_se[-1])
+    assert abs(sim.log_first_last_ratio - theory.log_first_last_ratio) < 4 * se
+
+
+def test_tanh_with_sigma_w2_4_gradient_grows() -> None:
+    # χ₁ = 4·E[tanh'(√q* z)²] > 1: the chaotic phase, gradients grow towards the input.
+    mlp = MLP.square(64, 20, activation="tanh", init=initializer("normal", sigma_w2=4.0))
+    theory, sim = predict(mlp), simulate(mlp, n_networks=16, batch=16, seed=12)
+    for p in (theory, sim):
+        assert p.log_first_last_ratio > math.log(3.0)
+    se = 0.5 * math.hypot(sim.log_wgrad_q_se[0], sim.log_wgrad_q_se[-1])
+    assert abs(sim.log_first_last_ratio - theory.log_first_last_ratio) < 4 * se
+
+
+def test_cli_validate(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "validate",
+            "--activation",
+            "tanh",
+            "--init",
+            "glorot_normal",
+            "--depth",
+            "4",
+            "--width",
+            "32",
+            "--networks",
+            "8",
+            "--batch",
+            "8",
+            "--seed",
+            "1",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "agrees with theory" in out and out.count("\n") >= 7
+    code = main(["validate", "--depth", "3", "--width", "16", "--networks", "4", "--latex"])
+    assert code == 0 and r"\begin{tabular}" in capsys.readouterr().out
+    assert main(["validate", "--activation", "nope"]) == 2
