@@ -35,6 +35,10 @@ What is exact at finite width, and what is assumed:
   the top block (∂L/∂h^L is drawn independently of the net) and exact as width → ∞; below
   the top block δ^l depends on W^l through h^l, which gives O(1/n) corrections per block.
 
+Measured (tests/meanfield/test_residual.py, 640 simulated networks of width 128): the
+finite-width bias is ≤ 2.7 % after 6 blocks at α = 1 with He-ReLU and ≤ 1 % for tanh or for
+α = 1/√L.
+
 Everything is carried in natural logs: α = 1 with He-ReLU doubles q every block, so
 q^{10000} = e^{6931…} is far outside float range (see :func:`predict_residual`).
 """
