@@ -21,7 +21,7 @@ def _param(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{name}: {value!r} is not a number") from None
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "derive",
         help="derive φ'(z) of an activation (and sup|φ'| with --bound)",

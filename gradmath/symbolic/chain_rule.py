@@ -97,7 +97,7 @@ def chain_rule(depth: int, act: str | Activation = "sigmoid", **params: float) -
 
     >>> d = chain_rule(2, "sigmoid")
     >>> d.data["bound"]
-    w_2*Abs(a_0)*Abs(Derivative(L(a_2), a_2))/16
+    Abs(a_0)*Abs(w_2)*Abs(Derivative(L(a_2), a_2))/16
     """
     import sympy as sp
 

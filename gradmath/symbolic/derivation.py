@@ -191,7 +191,7 @@ _MATH = re.compile(r"\$([^$]*)\$")
 
 def _full_stop(s: str) -> str:
     s = s.strip()
-    return s if not s or s[-1] in ".?!:$" else s + "."
+    return s if not s or s[-1] in ".?!:" else s + "."
 
 
 def _plain(s: str) -> str:
