@@ -137,7 +137,7 @@ def _as_array(name: str, value: ArrayLike, lo: float, hi: float, allowed: str) -
     except (TypeError, ValueError):
         raise GradmathError(f"`{name}` (={value!r}) must be a real number or array.") from None
     if not np.all((a >= lo) & (a <= hi)):
-        bad = a[~((a >= lo) & (a <= hi))].ravel()[0]
+        bad = float(a[~((a >= lo) & (a <= hi))].ravel()[0])
         raise GradmathError(f"`{name}` contains {bad!r}; it must be {allowed}.")
     return a
 
@@ -534,9 +534,9 @@ def _moments_with_slope(act: Activation, q: Array) -> _Moments:
         return _Moments(c2 * q, np.full_like(q, c2), np.full_like(q, c2))
     if act.name == "erf":
         r = np.sqrt(1 + 4 * q)
-        # d/dq (2/π) arctan(2q/√(1+4q)) = (2/π)/((1+2q)√(1+4q))
+        # d/dq (2/π) arctan(2q/√(1+4q)) = (4/π)/((1+2q)√(1+4q))
         return _Moments(
-            (2 / np.pi) * np.arctan(2 * q / r), (4 / np.pi) / r, (2 / np.pi) / (1 + 2 * q) / r
+            (2 / np.pi) * np.arctan(2 * q / r), (4 / np.pi) / r, (4 / np.pi) / (1 + 2 * q) / r
         )
     ok = (q >= Q_LOW) & (q <= Q_HIGH)
     if np.all(ok):

@@ -148,7 +148,8 @@ def _solve(act: Activation, sw: Array, sb: Array, q0: float, *, fast: bool = Fal
     if pl is not None:
         q = _solve_linear(0.5 * (pl[0] ** 2 + pl[1] ** 2), sw, sb, q0)
     else:
-        q = _solve_table(act, sw, sb, q0, mfun)
+        # Interpolated moments make Newton iterations cheap: a coarse bracketing table will do.
+        q = _solve_table(act, sw, sb, q0, mfun, step=0.5 if fast else _TABLE_STEP)
     m = _moments_or_limits(act, q, mfun)
     return _Solved(q.reshape(shape), gs._Moments(*(x.reshape(shape) for x in m)))
 
@@ -171,9 +172,11 @@ def _solve_linear(c2: float, sw: Array, sb: Array, q0: float) -> Array:
     return np.where((k == 1) & (sb == 0), q0, q)
 
 
-def _solve_table(act: Activation, sw: Array, sb: Array, q0: float, mfun: MomentFn) -> Array:
+def _solve_table(
+    act: Activation, sw: Array, sb: Array, q0: float, mfun: MomentFn, step: float
+) -> Array:
     lo_t, hi_t = min(_TABLE_LOG_RANGE[0], math.log(q0)), max(_TABLE_LOG_RANGE[1], math.log(q0))
-    t = np.arange(lo_t, hi_t + _TABLE_STEP, _TABLE_STEP)
+    t = np.arange(lo_t, hi_t + step, step)
     t = np.sort(np.append(t, math.log(q0)))
     tq = np.exp(t)
     tab = mfun(tq)
@@ -340,29 +343,28 @@ def chi1(act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> Any
 def _corr_terms(act: Activation, c: Array, sw: Array, sb: Array, q: Array) -> tuple[Array, Array]:
     """(map(c), slope(c)): (σ_w² K(c) + σ_b²)/q* and σ_w² E[φ'(u₁)φ'(u₂)] (Price's theorem).
 
-    Where q* = ∞ the map is its q → ∞ limit: σ_b²/q* → 0 and K(c)/q* → the kernel of the
-    piecewise-linear asymptote of φ (slopes φ(±T)/(±T)), exact for ReLU-like activations.
+    Where q* = ∞ (the length grows without bound) the map is normalised by the next layer's
+    length, not by q*: c ↦ K_∞(c)/K_∞(1), with K_∞ the kernel of φ's piecewise-linear
+    asymptote (slopes φ(±T)/(±T)); its slope at c = 1 is exactly 1 (Cho & Saul's arc-cosine
+    kernel of degree 1 and 0), so c* = 1 and ξ_c = ∞ there whatever σ_w² is.
     """
     finite = np.isfinite(q)
-    qf = np.where(finite, q, 1.0)
     if np.all(finite):
-        k = gs.kernel(act, qf, qf, c)
-        dk = gs.dkernel(act, qf, qf, c)
-        return (sw * k + sb) / qf, sw * dk
+        k = gs.kernel(act, q, q, c)
+        dk = gs.dkernel(act, q, q, c)
+        return (sw * k + sb) / q, sw * dk
     T = 1e100
     p, n = (float(x) / T for x in act(np.array([T, -T])) * np.array([1.0, -1.0]))
-    k_inf = gs._pl_kernel(p, n, np.ones_like(c), np.ones_like(c), c, deriv=False)
-    dk_inf = gs._pl_kernel(p, n, np.ones_like(c), np.ones_like(c), c, deriv=True)
-    out_k = np.empty(np.broadcast(c, q).shape)
-    out_d = np.empty_like(out_k)
     cb, swb, sbb, qb = np.broadcast_arrays(c, sw, sb, q)
     fb = np.isfinite(qb)
+    one = np.ones(int((~fb).sum()))
+    norm = 0.5 * (p * p + n * n)
+    out_k = np.empty(cb.shape)
+    out_d = np.empty(cb.shape)
+    out_k[~fb] = gs._pl_kernel(p, n, one, one, cb[~fb], deriv=False) / norm
+    out_d[~fb] = gs._pl_kernel(p, n, one, one, cb[~fb], deriv=True) / norm
     if np.any(fb):
-        mk, md = _corr_terms(act, cb[fb], swb[fb], sbb[fb], qb[fb])
-        out_k[fb], out_d[fb] = mk, md
-    nb = ~fb
-    out_k[nb] = swb[nb] * np.broadcast_to(k_inf, cb.shape)[nb]
-    out_d[nb] = swb[nb] * np.broadcast_to(dk_inf, cb.shape)[nb]
+        out_k[fb], out_d[fb] = _corr_terms(act, cb[fb], swb[fb], sbb[fb], qb[fb])
     return out_k, out_d
 
 
@@ -406,8 +408,8 @@ def _c_star(act: Activation, sw: Array, sb: Array, q: Array, chi: Array) -> tupl
     D(0) ≥ 0 > D'(c*), so the iterates increase monotonically to c* without overshoot.
     """
     c = np.ones_like(sw)
-    chic = chi.copy()
-    idx = np.flatnonzero(chi > 1)
+    chic = np.where(np.isfinite(q), chi, 1.0)  # q* = ∞: the map's slope at c = 1 is 1
+    idx = np.flatnonzero((chi > 1) & np.isfinite(q))
     x = np.zeros(idx.size)
     for _ in range(_MAX_ITER):
         if idx.size == 0:
@@ -564,9 +566,11 @@ def _illinois(act: Activation, target: Array, a: Array, b: Array, fa: Array, fb:
 class PhaseDiagram:
     """q*, χ₁ and ξ_c over a (σ_w², σ_b²) grid; 2-D arrays indexed [i_b, i_w].
 
-    ``q_star`` is ∞ where the length map grows without bound (χ₁ and ξ_c are then the q → ∞
-    limits); ``xi_c`` is ∞ on the critical line, and ``None`` when not computed
-    (``phase_diagram(..., depth_scale=False)``). ``critical_sigma_w2`` is over ``sigma_b2``.
+    ``q_star`` is ∞ where the length map grows without bound (χ₁ = σ_w² lim ∫φ'² is then the
+    per-layer gradient growth, while the correlation map's slope at c = 1 is 1, so c* = 1 and
+    ξ_c = ∞: see :func:`correlation_map`); ``xi_c`` is ∞ on the critical line, and ``None``
+    when not computed (``phase_diagram(..., depth_scale=False)``). ``critical_sigma_w2`` is
+    over ``sigma_b2``.
     """
 
     activation: Activation
