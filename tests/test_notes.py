@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -12,32 +11,6 @@ from gradmath.cli import main
 from gradmath.render import notes
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def test_full_quick_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "notes"
-    assert main(["notes", "--out", str(out), "--quick", "--source", str(ROOT)]) == 0
-    message = capsys.readouterr().out
-    chapters, figures = notes.discover(ROOT)
-    tex = (out / "notes.tex").read_text(encoding="utf-8")
-    for path in chapters:
-        assert f"\\label{{ch:{path.stem}}}" in tex, path.stem
-    for path in figures:
-        assert f"\\includegraphics[width=\\linewidth]{{figures/{path.stem}.pdf}}" in tex
-        for ext in ("pdf", "png"):
-            assert (out / "figures" / f"{path.stem}.{ext}").stat().st_size > 1000
-    if notes.tex_engine() is None:
-        assert "no PDF" in message and "apt-get install" in message
-        pytest.skip("no TeX on PATH: sources checked, PDF not built")
-    assert (out / "notes.pdf").stat().st_size > 10_000
-    pages = int(re.search(r"\((\d+) pages\)", message).group(1))  # type: ignore[union-attr]
-    assert pages >= len(chapters)
-    # Every chapter and figure made it into the PDF: TeX resolved each label on a page.
-    aux = (out / "notes.aux").read_text()
-    for path in chapters:
-        assert f"\\newlabel{{ch:{path.stem}}}" in aux
-    for path in figures:
-        assert f"\\newlabel{{fig:{path.stem}}}" in aux
 
 
 def _source(tmp_path: Path, chapters: dict[str, str]) -> Path:

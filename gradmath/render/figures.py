@@ -42,6 +42,7 @@ __all__ = [
     "depth_profile",
     "depth_profiles",
     "depth_scale",
+    "figure_legend",
     "layer_change",
     "new_axes",
     "new_figure",
@@ -96,6 +97,8 @@ QUANTITY_LABELS = {
 }
 
 _LN10 = math.log(10.0)
+#: Legend title of theory-vs-simulation panels.
+SIM_LEGEND = "lines: theory; points: simulation ±{n_se:g} SE"
 
 
 @contextmanager
@@ -314,8 +317,16 @@ def depth_profiles(
             depth_profile(theory, sim, quantity=quantity, ax=ax, label=label, color=color,
                           n_se=n_se)  # fmt: skip
         if legend:
-            ax.legend(title=f"lines: theory; points: simulation ±{n_se:g} SE", title_fontsize=7)
+            ax.legend(title=SIM_LEGEND.format(n_se=n_se), title_fontsize=7)
     return ax
+
+
+def figure_legend(fig: Figure, ax: Axes, *, title: str | None = None, ncols: int = 3) -> None:
+    """One legend for a multi-panel figure, below the panels, from the handles of ``ax``."""
+    with style():
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, title=title,
+                   title_fontsize=7)  # fmt: skip
 
 
 def _cycle() -> Iterator[str]:
@@ -448,8 +459,8 @@ def clipping_geometry(
         ax.plot([0, ray[0]], [0, ray[1]], "--", color=PALETTE[7],
                 label=f"direction of $g = ({g_[0]:g}, {g_[1]:g})$")  # fmt: skip
         for text, (vec, color) in clipped.items():
-            ax.annotate("", vec, (0.0, 0.0), arrowprops={"arrowstyle": "-|>", "color": color,
-                                                         "linewidth": 1.8})  # fmt: skip
+            arrow = {"arrowstyle": "-|>", "color": color, "linewidth": 1.8}
+            ax.annotate("", (float(vec[0]), float(vec[1])), (0.0, 0.0), arrowprops=arrow)
             turn = math.degrees(direction_change(g_, vec))
             label = f"{text}: $({vec[0]:.3g}, {vec[1]:.3g})$, {turn:.1f}° from $g$"
             ax.plot([], [], color=color, label=label)
@@ -477,10 +488,17 @@ def training_curves(
 
     ``runs`` maps a label to a :class:`gradmath.numeric.train.TrainResult` (anything with
     per-epoch ``loss``/``accuracy`` arrays, epoch 0 first, and ``divergence``). A run that
-    diverged ends in a cross at the epoch where its loss or gradient became non-finite.
+    diverged ends in a cross at the epoch where its loss or gradient became non-finite. The
+    loss axis stops at 10× the largest initial loss, so one exploding run does not flatten the
+    others: it leaves through the top of the panel, and its cross sits on the edge.
     """
     if metric not in ("loss", "accuracy"):
         raise GradmathError(f"`metric` (={metric!r}) must be 'loss' or 'accuracy'.")
+    top = bottom = None
+    if metric == "loss":
+        losses = [np.asarray(run.loss, dtype=float) for run in runs.values()]
+        top = 10.0 * max(float(y[0]) for y in losses)
+        bottom = 0.5 * min(float(y[np.isfinite(y) & (y > 0)].min(initial=top)) for y in losses)
     with style():
         ax = new_axes(ax)
         for (label, run), color in zip(runs.items(), _cycle(), strict=False):
@@ -489,11 +507,13 @@ def training_curves(
             ok = np.isfinite(y)
             ax.plot(epochs[ok], y[ok], color=color, label=label)
             if getattr(run, "divergence", None) is not None:
-                last = int(np.flatnonzero(ok)[-1]) if ok.any() else 0
-                ax.plot([last + 1], [y[ok][-1] if ok.any() else 0.0], "x", color=color,
-                        markersize=8, markeredgewidth=2)  # fmt: skip
+                last = float(y[ok][-1]) if ok.any() else 0.0
+                cross = last if top is None else min(last, top)
+                ax.plot([int(ok.sum())], [cross], "x", color=color, markersize=8,
+                        markeredgewidth=2, clip_on=False)  # fmt: skip
         if metric == "loss":
             ax.set_yscale("log")
+            ax.set_ylim(bottom, top)
         ax.set_xlabel("epoch")
         ax.set_ylabel("training " + metric + (" (× marks divergence)" if metric == "loss" else ""))
         ax.legend()
@@ -505,11 +525,14 @@ def layer_change(runs: Mapping[str, Any], ax: Axes | None = None) -> Axes:
 
     The visible symptom of vanishing gradients: the lower layers of a deep sigmoid net barely
     move while its top layers learn (``runs`` as in :func:`training_curves`; each needs a
-    ``weight_change`` array of shape (epochs + 1, L)).
+    ``weight_change`` array of shape (epochs + 1, L)). Runs that diverged are left out (their
+    weights left any meaningful scale), but keep their colour so panels side by side match.
     """
     with style():
         ax = new_axes(ax)
         for (label, run), color in zip(runs.items(), _cycle(), strict=False):
+            if getattr(run, "divergence", None) is not None:
+                continue
             change = np.asarray(run.weight_change, dtype=float)[-1]
             layers = np.arange(1, change.size + 1)
             ok = np.isfinite(change) & (change > 0)

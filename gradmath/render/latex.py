@@ -10,6 +10,7 @@ and the preamble and document assembly shared by the notes build and the tests.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "document",
     "escape",
     "figure",
+    "float_table",
     "fmt_log",
     "fmt_num",
     "math_expr",
@@ -59,10 +61,18 @@ UNICODE_MATH = {
     "χ": r"\chi",
     "ψ": r"\psi",
     "ω": r"\omega",
+    "η": r"\eta",
+    "µ": r"\mu",  # micro sign, U+00B5
+    "Γ": r"\Gamma",
     "Δ": r"\Delta",
     "Σ": r"\Sigma",
     "Φ": r"\Phi",
     "Π": r"\Pi",
+    "ℝ": r"\mathbb{R}",
+    "ℕ": r"\mathbb{N}",
+    "ℤ": r"\mathbb{Z}",
+    "ℓ": r"\ell",
+    "ĝ": r"\hat{g}",
     "∂": r"\partial",
     "∇": r"\nabla",
     "∞": r"\infty",
@@ -71,6 +81,15 @@ UNICODE_MATH = {
     "≈": r"\approx",
     "≠": r"\neq",
     "≲": r"\lesssim",
+    "≫": r"\gg",
+    "≪": r"\ll",
+    "∝": r"\propto",
+    "⊙": r"\odot",
+    "⊥": r"\perp",
+    "÷": r"\div",
+    "⟨": r"\langle",
+    "⟩": r"\rangle",
+    "←": r"\leftarrow",
     "·": r"\cdot",
     "×": r"\times",
     "±": r"\pm",
@@ -86,15 +105,16 @@ UNICODE_MATH = {
     "‖": r"\|",
     "°": r"^{\circ}",
     "′": r"'",
-    "²": "^{2}",
-    "³": "^{3}",
-    "¹": "^{1}",
+    **{sup: f"^{{{d}}}" for d, sup in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")},
+    "⁺": "^{+}",
     "⁻": "^{-}",
-    "₀": "_{0}",
-    "₁": "_{1}",
-    "₂": "_{2}",
+    "ᵀ": "^{T}",
+    **{sub: f"_{{{d}}}" for d, sub in enumerate("₀₁₂₃₄₅₆₇₈₉")},
     "ₗ": "_{l}",
 }
+
+#: Combining accents: a letter followed by one of these prints as the accented math letter.
+_COMBINING = {"\u0303": r"\tilde", "\u0302": r"\hat", "\u0304": r"\bar"}
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -107,6 +127,10 @@ _SPECIAL = {
     "_": r"\_",
     "^": r"\textasciicircum{}",
     "~": r"\textasciitilde{}",
+    # Not special, but the default OT1 text font prints them as other glyphs (| as an em dash).
+    "|": r"\textbar{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
 }
 
 
@@ -116,15 +140,32 @@ def escape(text: str) -> str:
     >>> escape("50% of σ_w² & more")
     '50\\% of \\ensuremath{\\sigma}\\_w\\ensuremath{^{2}} \\& more'
     """
-    out = []
-    for ch in str(text):
-        if ch in _SPECIAL:
+    out: list[str] = []
+    for ch in _merge_scripts(str(text)):
+        if ch in _COMBINING and out:
+            out[-1] = rf"\ensuremath{{{_COMBINING[ch]}{{{out[-1]}}}}}"
+        elif ch in _SPECIAL:
             out.append(_SPECIAL[ch])
-        elif ch in UNICODE_MATH:
-            out.append(r"\ensuremath{" + UNICODE_MATH[ch] + "}")
+        elif ch in UNICODE_MATH or ch[0] in "^_":
+            out.append(r"\ensuremath{" + UNICODE_MATH.get(ch, ch) + "}")
         else:
             out.append(ch)
     return "".join(out)
+
+
+_SCRIPT = re.compile("([⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵀ]{2,}|[₀₁₂₃₄₅₆₇₈₉ₗ]{2,})")
+
+
+def _merge_scripts(text: str) -> list[str]:
+    # "10⁻⁶" is one superscript, ^{-6}, not two stacked ones: runs become one token.
+    out: list[str] = []
+    for i, part in enumerate(_SCRIPT.split(text)):
+        if i % 2 == 0:
+            out.extend(part)
+        else:
+            marks = "".join(UNICODE_MATH[c][2:-1] for c in part)
+            out.append(f"{UNICODE_MATH[part[0]][0]}{{{marks}}}")
+    return out
 
 
 def fmt_num(x: float, digits: int = 4) -> str:
@@ -201,12 +242,20 @@ def table(
         r"\bottomrule",
         r"\end{tabular}",
     ]
-    body = "\n".join(lines)
+    return float_table("\n".join(lines), caption=caption, label=label)
+
+
+def float_table(
+    tabular: str, *, caption: str | None = None, label: str | None = None, size: str = ""
+) -> str:
+    """A ready ``tabular`` (e.g. ``Comparison.latex()``) as a floating, captioned ``table``,
+    or centred in place when there is neither caption nor label. ``size``: e.g. ``\\small``."""
+    size = f"{size}\n" if size else ""
     if caption is None and label is None:
-        return "\\begin{center}\n" + body + "\n\\end{center}\n"
+        return f"\\begin{{center}}\n{size}{tabular}\n\\end{{center}}\n"
     cap = f"\\caption{{{caption}}}\n" if caption else ""
     lab = f"\\label{{{label}}}\n" if label else ""
-    return f"\\begin{{table}}[htbp]\n\\centering\n{cap}{lab}{body}\n\\end{{table}}\n"
+    return f"\\begin{{table}}[htbp]\n\\centering\n{size}{cap}{lab}{tabular}\n\\end{{table}}\n"
 
 
 def _rows_to_show(depth: int, max_rows: int) -> list[int]:
@@ -286,6 +335,11 @@ def preamble(title: str | None = None, author: str | None = None) -> str:
     unicode = "\n".join(
         rf"\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{\ensuremath{{{tex}}}}}"
         for ch, tex in UNICODE_MATH.items()
+    )
+    # Without a base letter to sit on (a stray combining accent), print the accent alone.
+    unicode += "".join(
+        rf"\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{\ensuremath{{{tex}{{}}}}}}"
+        for ch, tex in _COMBINING.items()
     )
     lines = [
         r"\documentclass[11pt,a4paper]{article}",

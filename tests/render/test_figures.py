@@ -113,11 +113,13 @@ def test_training_curves_mark_divergence() -> None:
     ax = figures.training_curves(runs)
     crosses = [line for line in ax.lines if line.get_marker() == "x"]
     assert len(crosses) == 1 and float(crosses[0].get_xdata()[0]) == 2.0
-    assert ax.get_yscale() == "log"
+    assert float(crosses[0].get_ydata()[0]) == 3.0
+    assert ax.get_yscale() == "log" and ax.get_ylim()[1] == 10.0
     with pytest.raises(gradmath.GradmathError, match="metric"):
         figures.training_curves(runs, metric="nope")
     ax = figures.layer_change(runs)
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [1e-6, 1e-3, 1e-1])
+    assert len(ax.lines) == 1  # the diverged run is left out
 
 
 def test_depth_profiles_one_colour_per_label() -> None:

@@ -26,6 +26,9 @@ def test_escape_specials_and_unicode() -> None:
     assert latex.escape("a_b & 50% #1 {x} $y ~ ^") == (
         r"a\_b \& 50\% \#1 \{x\} \$y \textasciitilde{} \textasciicircum{}"
     )
+    assert latex.escape("|z| <= 4 > 3") == (
+        r"\textbar{}z\textbar{} \textless{}= 4 \textgreater{} 3"
+    )
     assert latex.escape("σ′(0) ≤ ¼") == r"\ensuremath{\sigma}\ensuremath{'}(0) \ensuremath{\leq} ¼"
 
 
@@ -101,3 +104,26 @@ def test_fragments_compile(tmp_path) -> None:  # type: ignore[no-untyped-def]
     tex.write_text(latex.document(body, title="T"), encoding="utf-8")
     pdf, pages = compile_pdf(tex)
     assert pdf.exists() and pages == 1
+
+
+def test_every_non_ascii_character_in_the_package_compiles_or_is_mapped() -> None:
+    # Engines write Unicode math in their derivations' prose; each character must either be
+    # mapped (escape and the preamble) or be one LaTeX's utf8 input already knows.
+    from pathlib import Path
+
+    known_to_latex = set("…–—§½éèüöäß")
+    chars: set[str] = set()
+    for path in Path(gradmath.__file__).parent.rglob("*.py"):
+        chars |= {c for c in path.read_text(encoding="utf-8") if ord(c) > 127}
+    unmapped = sorted(chars - set(latex.UNICODE_MATH) - known_to_latex - set("\u0303\u0302\u0304"))
+    assert not unmapped, unmapped
+
+
+def test_combining_tilde() -> None:
+    assert latex.escape("q̃") == r"\ensuremath{\tilde{q}}"
+
+
+def test_superscript_runs_merge() -> None:
+    assert latex.escape("10⁻⁶ x₁₂ z²") == (
+        r"10\ensuremath{^{-6}} x\ensuremath{_{12}} z\ensuremath{^{2}}"
+    )

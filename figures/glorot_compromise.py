@@ -1,0 +1,49 @@
+"""Glorot's compromise in a net whose widths change by 4× per layer: fan_in scaling keeps the
+forward signal, fan_out scaling the backward gradient, Glorot's average splits the difference."""
+
+from __future__ import annotations
+
+import gradmath
+import gradmath.meanfield as mf
+import gradmath.numeric as nm
+from gradmath.render import figures, notes
+
+CHAPTER = "05_mean_field"
+CAPTION = (
+    r"A linear network whose widths go $32, 128, 512, 128, 32, \dots$ (a factor 4 per layer). "
+    r"Left: forward second moment; right: backward gradient second moment. "
+    r"$\mathrm{Var}[W]=1/n_{\mathrm{in}}$ (LeCun) keeps the forward pass flat and lets the "
+    r"gradient jump by the width ratio; $1/n_{\mathrm{out}}$ does the opposite. Glorot's "
+    r"$2/(n_{\mathrm{in}}+n_{\mathrm{out}})$ multiplies the forward moment by "
+    r"$2n_{\mathrm{in}}/(n_{\mathrm{in}}+n_{\mathrm{out}})$ and the backward one by "
+    r"$2n_{\mathrm{out}}/(n_{\mathrm{in}}+n_{\mathrm{out}})$ per layer: smaller swings in both "
+    r"directions than the other two make in one, at the price of a slow drift."
+)
+WIDTHS = (32, 128, 512, 128, 32, 128, 512, 128, 32)
+INITS = {
+    r"$1/n_{\mathrm{in}}$ (lecun_normal)": gradmath.initializer("lecun_normal"),
+    r"$1/n_{\mathrm{out}}$ (variance_scaling, fan_out)": gradmath.initializer(
+        "variance_scaling", mode="fan_out"
+    ),
+    r"$2/(n_{\mathrm{in}}+n_{\mathrm{out}})$ (glorot_normal)": gradmath.initializer(
+        "glorot_normal"
+    ),
+}
+
+
+def make(quick: bool = False):  # type: ignore[no-untyped-def]
+    n_networks = 8 if quick else 32
+    curves = {}
+    for k, (label, init) in enumerate(INITS.items()):
+        mlp = gradmath.MLP(WIDTHS, activation="linear", init=init)
+        sim = nm.simulate(mlp, n_networks=n_networks, batch=16, seed=k)
+        curves[label] = (mf.predict(mlp), sim)
+    fig, axes = figures.new_figure(1, 2, figsize=(9.0, 3.4))
+    figures.depth_profiles(curves, quantity="q", ax=axes[0, 0], legend=False)
+    figures.depth_profiles(curves, quantity="grad_q", ax=axes[0, 1], legend=False)
+    figures.figure_legend(fig, axes[0, 1], title=figures.SIM_LEGEND.format(n_se=2))
+    return fig
+
+
+if __name__ == "__main__":
+    raise SystemExit(notes.figure_main(make, __file__))
