@@ -4,8 +4,6 @@ forward signal, fan_out scaling the backward gradient, Glorot's average splits t
 from __future__ import annotations
 
 import gradmath
-import gradmath.meanfield as mf
-import gradmath.numeric as nm
 from gradmath.render import figures, notes
 
 CHAPTER = "05_mean_field"
@@ -32,17 +30,10 @@ INITS = {
 
 
 def make(quick: bool = False):  # type: ignore[no-untyped-def]
-    n_networks = 8 if quick else 32
-    curves = {}
-    for k, (label, init) in enumerate(INITS.items()):
-        mlp = gradmath.MLP(WIDTHS, activation="linear", init=init)
-        sim = nm.simulate(mlp, n_networks=n_networks, batch=16, seed=k)
-        curves[label] = (mf.predict(mlp), sim)
-    fig, axes = figures.new_figure(1, 2, figsize=(9.0, 3.4))
-    figures.depth_profiles(curves, quantity="q", ax=axes[0, 0], legend=False)
-    figures.depth_profiles(curves, quantity="grad_q", ax=axes[0, 1], legend=False)
-    figures.figure_legend(fig, axes[0, 1], title=figures.SIM_LEGEND.format(n_se=2))
-    return fig
+    nets = {label: gradmath.MLP(WIDTHS, activation="linear", init=init)
+            for label, init in INITS.items()}  # fmt: skip
+    curves = figures.theory_and_simulation(nets, n_networks=8 if quick else 32)
+    return figures.forward_backward(curves, figsize=(9.0, 3.4))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ theory as lines, sampled networks as points with Monte-Carlo error bars."""
 from __future__ import annotations
 
 import gradmath
-import gradmath.meanfield as mf
-import gradmath.numeric as nm
 from gradmath.render import figures, notes
 
 CHAPTER = "05_mean_field"
@@ -29,18 +27,13 @@ DEPTH = 30
 
 def make(quick: bool = False):  # type: ignore[no-untyped-def]
     width, n_networks = (64, 16) if quick else (128, 32)
-    curves = {}
-    for k, (act, init, params) in enumerate(PAIRS):
-        weights = gradmath.initializer(init, **params)
-        mlp = gradmath.MLP.square(width, DEPTH, activation=act, init=weights)
-        sim = nm.simulate(mlp, n_networks=n_networks, batch=16, seed=k)
+    nets = {}
+    for act, init, params in PAIRS:
         extra = ", ".join(f"$\\sigma_w^2={v:g}$" for v in params.values())
-        curves[f"{act} + {init}" + (f"({extra})" if extra else "")] = (mf.predict(mlp), sim)
-    fig, axes = figures.new_figure(1, 2, figsize=(9.0, 3.8))
-    figures.depth_profiles(curves, quantity="q", ax=axes[0, 0], legend=False)
-    figures.depth_profiles(curves, quantity="grad_q", ax=axes[0, 1], legend=False)
-    figures.figure_legend(fig, axes[0, 1], title=figures.SIM_LEGEND.format(n_se=2))
-    return fig
+        label = f"{act} + {init}" + (f"({extra})" if extra else "")
+        weights = gradmath.initializer(init, **params)
+        nets[label] = gradmath.MLP.square(width, DEPTH, activation=act, init=weights)
+    return figures.forward_backward(figures.theory_and_simulation(nets, n_networks=n_networks))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ from __future__ import annotations
 import math
 
 import gradmath
-import gradmath.meanfield as mf
-import gradmath.numeric as nm
 from gradmath.render import figures, notes
 
 CHAPTER = "06_remedies"
@@ -33,16 +31,10 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
         rf"$\alpha = 1/\sqrt{{{DEPTH}}}$": 1 / math.sqrt(DEPTH),
         r"$\alpha = 1$": 1.0,
     }
-    curves = {}
-    for k, (label, alpha) in enumerate(alphas.items()):
-        mlp = gradmath.MLP.square(width, DEPTH, activation="tanh", init=init, residual=alpha)
-        sim = nm.simulate(mlp, n_networks=n_networks, batch=16, seed=k)
-        curves[label] = (mf.predict(mlp), sim)
-    fig, axes = figures.new_figure(1, 2, figsize=(9.0, 3.4))
-    figures.depth_profiles(curves, quantity="q", ax=axes[0, 0], legend=False)
-    figures.depth_profiles(curves, quantity="grad_q", ax=axes[0, 1], legend=False)
-    figures.figure_legend(fig, axes[0, 1], title=figures.SIM_LEGEND.format(n_se=2), ncols=4)
-    return fig
+    nets = {label: gradmath.MLP.square(width, DEPTH, activation="tanh", init=init, residual=a)
+            for label, a in alphas.items()}  # fmt: skip
+    curves = figures.theory_and_simulation(nets, n_networks=n_networks)
+    return figures.forward_backward(curves, ncols=4, figsize=(9.0, 3.4))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from gradmath.mlp import MLP
     from gradmath.profile import Profile
 
 __all__ = [
@@ -43,12 +44,14 @@ __all__ = [
     "depth_profiles",
     "depth_scale",
     "figure_legend",
+    "forward_backward",
     "layer_change",
     "new_axes",
     "new_figure",
     "phase_diagram",
     "save",
     "style",
+    "theory_and_simulation",
     "training_curves",
 ]
 
@@ -319,6 +322,35 @@ def depth_profiles(
         if legend:
             ax.legend(title=SIM_LEGEND.format(n_se=n_se), title_fontsize=7)
     return ax
+
+
+def theory_and_simulation(
+    nets: Mapping[str, MLP], *, n_networks: int, batch: int = 16, seed: int = 0
+) -> dict[str, tuple[Profile, Profile]]:
+    """``{label: (meanfield.predict(mlp), numeric.simulate(mlp, ...))}`` for labelled nets,
+    the input of :func:`depth_profiles`. Net k is simulated with seed ``seed + k``."""
+    from gradmath.meanfield import predict
+    from gradmath.numeric import simulate
+
+    return {
+        label: (predict(mlp), simulate(mlp, n_networks=n_networks, batch=batch, seed=seed + k))
+        for k, (label, mlp) in enumerate(nets.items())
+    }
+
+
+def forward_backward(
+    curves: Mapping[str, tuple[Profile | None, Profile | None]],
+    *,
+    ncols: int = 3,
+    figsize: tuple[float, float] = (9.0, 3.6),
+) -> Figure:
+    """Two panels side by side, forward ``q`` and backward ``grad_q`` (:func:`depth_profiles`),
+    with one legend below them."""
+    fig, axes = new_figure(1, 2, figsize=figsize)
+    depth_profiles(curves, quantity="q", ax=axes[0, 0], legend=False)
+    depth_profiles(curves, quantity="grad_q", ax=axes[0, 1], legend=False)
+    figure_legend(fig, axes[0, 1], title=SIM_LEGEND.format(n_se=2), ncols=ncols)
+    return fig
 
 
 def figure_legend(fig: Figure, ax: Axes, *, title: str | None = None, ncols: int = 3) -> None:

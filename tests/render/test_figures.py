@@ -146,3 +146,14 @@ def test_phase_diagram_without_depth_scales_colours_chi1() -> None:
     ax = figures.phase_diagram(pd)
     mesh = ax.collections[0]
     np.testing.assert_allclose(np.asarray(mesh.get_array()).ravel(), np.log10(pd.chi1).ravel())
+
+
+def test_theory_and_simulation_feed_forward_backward() -> None:
+    nets = {"relu": gradmath.MLP.square(8, 3, activation="relu", init="he_normal")}
+    curves = figures.theory_and_simulation(nets, n_networks=4, batch=4, seed=3)
+    theory, sim = curves["relu"]
+    assert theory.source != sim.source and sim.log_q_se is not None
+    fig = figures.forward_backward(curves)
+    left, right = fig.axes[:2]
+    assert "h^l_i" in left.get_ylabel() and "partial L" in right.get_ylabel()
+    assert len(fig.legends) == 1
