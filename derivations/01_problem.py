@@ -35,6 +35,7 @@ def _factor_table() -> str:
         caption=r"The product of $L$ equal local factors $\varphi'(z_l)\,w_l$: below one it "
         r"vanishes, above one it explodes, geometrically in both cases.",
         label="tab:factor-powers",
+        size=r"\small",
     )
 
 

@@ -14,6 +14,7 @@ import sympy
 
 import gradmath
 import gradmath.meanfield as mf
+import gradmath.symbolic as sym
 from gradmath.initializers import KERAS_TRUNCATED_NORMAL_CORRECTION, TRUNCATED_NORMAL_2SD_VARIANCE
 from gradmath.render import latex
 
@@ -144,6 +145,11 @@ eq.~10) double the variance.
 LeCun's $1/n_{{\mathrm{{in}}}}$ is the forward condition for a linear unit; the self-normalising
 SELU was designed around it (Klambauer et al.\ 2017).
 
+\subsection{{The derivations}}
+The three schemes follow from the two conditions above, one scheme per condition or their
+compromise:
+
+{"".join(sym.init_variance(scheme).latex() + chr(10) for scheme in ("lecun", "he", "glorot"))}
 \subsection{{The table}}
 {_classic_table()}
 

@@ -131,6 +131,7 @@ def _training_table(runs: dict[str, TrainResult]) -> str:
         r"change $\|W^l_T - W^l_0\|/\|W^l_0\|$ of the first and last layer, and the verdict of "
         r"\texttt{gradmath.diagnose} on the recorded per-layer gradient norms.",
         label="tab:training",
+        size=r"\small",
     )
 
 

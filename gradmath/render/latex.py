@@ -226,8 +226,10 @@ def table(
     align: str | None = None,
     caption: str | None = None,
     label: str | None = None,
+    size: str = "",
 ) -> str:
-    """A booktabs table (cells are LaTeX already); a floating ``table`` when captioned."""
+    """A booktabs table (cells are LaTeX already); a floating ``table`` when captioned.
+    ``size`` (e.g. ``\\small``) sets the font size of a wide table."""
     ncol = len(header)
     for i, row in enumerate(rows):
         if len(row) != ncol:
@@ -242,7 +244,7 @@ def table(
         r"\bottomrule",
         r"\end{tabular}",
     ]
-    return float_table("\n".join(lines), caption=caption, label=label)
+    return float_table("\n".join(lines), caption=caption, label=label, size=size)
 
 
 def float_table(
