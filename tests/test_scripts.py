@@ -74,9 +74,19 @@ def test_chapter_runs_alone_and_compiles(path: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", FIGURES, ids=[p.stem for p in FIGURES])
-def test_figure_runs_alone_and_is_deterministic(
-    path: Path, tmp_path: Path, build: tuple[Path, str]
+def test_figure_script_follows_the_contract(path: Path) -> None:
+    # The build ran every figure's make(); what it cannot see is the script's own entry point.
+    module = notes.load_script(path)
+    assert module.CHAPTER in {p.stem for p in CHAPTERS}, f"{path.stem}: unknown CHAPTER"
+    assert module.CAPTION.strip() and callable(module.make)
+    assert "notes.figure_main(make, __file__)" in path.read_text()
+
+
+def test_a_figure_run_alone_matches_the_build_byte_for_byte(
+    tmp_path: Path, build: tuple[Path, str]
 ) -> None:
+    # Another process, the script's own __main__, the same bytes: output is deterministic.
+    path = ROOT / "figures" / "clipping_geometry.py"
     proc = subprocess.run(
         [sys.executable, str(path), "--out", str(tmp_path), "--quick"],
         capture_output=True, text=True, check=False,
@@ -85,3 +95,13 @@ def test_figure_runs_alone_and_is_deterministic(
     for ext in ("pdf", "png"):
         alone = (tmp_path / f"{path.stem}.{ext}").read_bytes()
         assert alone == (build[0] / "figures" / f"{path.stem}.{ext}").read_bytes(), ext
+
+
+def test_simulated_figure_is_deterministic(tmp_path: Path, build: tuple[Path, str]) -> None:
+    # Seeded Monte Carlo too: the residual figure (theory and simulated networks) again, in
+    # this process, gives the build's bytes.
+    path = ROOT / "figures" / "residual_alpha.py"
+    notes.run_figure(path, tmp_path, quick=True)
+    for ext in ("pdf", "png"):
+        again = (tmp_path / f"{path.stem}.{ext}").read_bytes()
+        assert again == (build[0] / "figures" / f"{path.stem}.{ext}").read_bytes(), ext
