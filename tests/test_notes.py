@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,10 @@ BROKEN = 'TITLE = "Broken"\n\ndef chapter(quick=False):\n    return str(1 / 0)\n
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_failing_chapter_is_named(tmp_path: Path, jobs: int) -> None:
     src = _source(tmp_path, {"01_good": GOOD, "02_broken": BROKEN})
+    env = dict(os.environ)
     with pytest.raises(gradmath.GradmathError, match=r"chapter 02_broken") as err:
         notes.build(tmp_path / "out", source=src, pdf=False, jobs=jobs)
+    assert dict(os.environ) == env  # the workers' BLAS thread setting does not leak
     assert "ZeroDivisionError" in str(err.value) and "01_good" not in str(err.value).split(":")[0]
 
 
