@@ -107,7 +107,7 @@ def chapter(quick: bool = False) -> str:
     what = r"ReLU with \texttt{he\_normal}"
     cmp_relu, verdict_relu = _comparison("relu", he, 0.0, what, quick=quick, seed=2)
     return rf"""
-Chapters~\ref{{ch:02_sigmoid_bound}}--\ref{{ch:04_initialisation}} bounded the gradient of a
+Sections~\ref{{ch:02_sigmoid_bound}}--\ref{{ch:04_initialisation}} bounded the gradient of a
 chain and matched variances layer by layer. For wide networks at initialisation there is an
 exact theory of the whole depth profile: when the width $n\to\infty$ each pre-activation
 $h^l_i$ is Gaussian, and two numbers per layer, the forward second moment $q^l$ and the
@@ -119,7 +119,8 @@ With $z$ a standard normal,
 \begin{{equation}}\label{{eq:length-map}}
   q^{{l+1}} = \sigma_w^2 \int \mathcal{{D}}z\; \varphi\bigl(\sqrt{{q^l}}\,z\bigr)^2 + \sigma_b^2 .
 \end{{equation}}
-For tanh the map is increasing and concave, so it has a single stable fixed point
+For tanh with $\sigma_b^2 > 0$ the map is increasing and concave, so it has a single fixed point,
+a stable one,
 $q^* = \sigma_w^2\int\mathcal{{D}}z\,\varphi(\sqrt{{q^*}}z)^2 + \sigma_b^2$, and $q^l$ converges
 to it within a few layers (Table~\ref{{tab:length-map}}): the forward signal neither vanishes nor
 explodes. For {ACT} at $\sigma_w^2 = {SIGMA_W2:g}$, $\sigma_b^2 = {SIGMA_B2:g}$,
