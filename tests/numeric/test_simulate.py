@@ -27,8 +27,13 @@ def _z(p, name: str, exact: np.ndarray) -> np.ndarray:  # type: ignore[no-untype
 def test_relu_he_zero_bias_is_exactly_constant_at_width_8() -> None:
     # theory.md: E[q^{l+1} | x^l] = σ_w² ‖x^l‖²/n and E[relu(h)²] = E[h²]/2 for symmetric h,
     # so E[h²] = n_0 v input_q = 2·input_q at every layer, whatever the width.
-    p = simulate(MLP.square(8, 10, activation="relu", init="he_normal"), n_networks=400,
-                 batch=8, seed=1, input_q=1.5)  # fmt: skip
+    p = simulate(
+        MLP.square(8, 10, activation="relu", init="he_normal"),
+        n_networks=400,
+        batch=8,
+        seed=1,
+        input_q=1.5,
+    )
     assert np.all(np.abs(_z(p, "q", np.full(10, math.log(3.0)))) < 4)
 
 
@@ -37,8 +42,9 @@ def test_linear_net_moments_are_exact_at_width_8(bias_var: float) -> None:
     # Linear nets at any width: q^{l+1} = σ_w² q^l + σ_b² and q̃^l = σ_w² q̃^{l+1} exactly (zero-mean
     # weights independent of everything before), E[(∂ℓ/∂W)²] = q̃^l E[(x^{l−1})²] (independent).
     L, s2 = 8, 1.7
-    mlp = MLP.square(8, L, activation="linear", init=initializer("normal", sigma_w2=s2),
-                     bias_var=bias_var)  # fmt: skip
+    mlp = MLP.square(
+        8, L, activation="linear", init=initializer("normal", sigma_w2=s2), bias_var=bias_var
+    )
     p = simulate(mlp, n_networks=300, batch=8, seed=2, input_q=0.5, output_grad_q=2.0)
     q = [s2 * 0.5 + bias_var]
     for _ in range(L - 1):
@@ -139,8 +145,13 @@ def test_process_pool_executor_gives_the_same_profile() -> None:
 
 
 def test_float32_agrees_with_the_exact_law() -> None:
-    p = simulate(MLP.square(16, 6, activation="relu", init="he_normal"), n_networks=100,
-                 batch=8, seed=10, dtype=np.float32)  # fmt: skip
+    p = simulate(
+        MLP.square(16, 6, activation="relu", init="he_normal"),
+        n_networks=100,
+        batch=8,
+        seed=10,
+        dtype=np.float32,
+    )
     assert p.meta["dtype"] == "float32"
     assert np.all(np.abs(_z(p, "q", np.full(6, math.log(2.0)))) < 4)
 
