@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from gradmath.commands._network import add_network_arguments, network_from_arguments
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg, unused-ignore]
     p = sub.add_parser(
@@ -16,12 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
             "et al. 2017), for a net of DEPTH layers of WIDTH units."
         ),
     )
-    p.add_argument("--activation", default="tanh", help="activation name (default: tanh)")
-    p.add_argument("--init", default="glorot_normal", help="initializer (default: glorot_normal)")
-    p.add_argument("--depth", type=int, default=10, help="number of weight layers L")
-    p.add_argument("--width", type=int, default=256, help="width of every layer, input included")
-    p.add_argument("--bias-var", type=float, default=0.0, help="bias variance σ_b² (default 0)")
-    p.add_argument("--input-q", type=float, default=1.0, help="E[(x^0)²] (default 1)")
+    add_network_arguments(p, depth=10)
+    p.add_argument("--batch-size", type=int, default=None, help="B for --batchnorm (default: ∞)")
     p.set_defaults(run=run)
 
 
@@ -33,12 +31,9 @@ def _fmt(log_value: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gradmath import MLP
     from gradmath.meanfield import predict
 
-    net = MLP.square(
-        args.width, args.depth, activation=args.activation, init=args.init, bias_var=args.bias_var
-    )
+    net = network_from_arguments(args, batch_size=args.batch_size)
     prof = predict(net, input_q=args.input_q)
     print(
         f"# mean-field profile: {args.activation}, {args.init}, depth {args.depth}, "
