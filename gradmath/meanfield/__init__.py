@@ -10,6 +10,9 @@ self-normalising map (Klambauer et al. 2017), and per-layer predictions for a co
 from __future__ import annotations
 
 from gradmath.meanfield import gaussian as gaussian
+from gradmath.meanfield.batchnorm import BatchMoments as BatchMoments
+from gradmath.meanfield.batchnorm import batch_moments as batch_moments
+from gradmath.meanfield.batchnorm import gradient_growth as gradient_growth
 from gradmath.meanfield.gaussian import dkernel as dkernel
 from gradmath.meanfield.gaussian import expect as expect
 from gradmath.meanfield.gaussian import expect2 as expect2
@@ -34,8 +37,10 @@ from gradmath.meanfield.selu import selu_map as selu_map
 from gradmath.meanfield.selu import selu_parameters as selu_parameters
 
 __all__ = [
+    "BatchMoments",
     "DepthScales",
     "PhaseDiagram",
+    "batch_moments",
     "chi1",
     "correlation_fixed_point",
     "correlation_map",
@@ -47,6 +52,7 @@ __all__ = [
     "expect_shifted",
     "fixed_point",
     "gaussian",
+    "gradient_growth",
     "kernel",
     "length_map",
     "log_mean_dphi2",
