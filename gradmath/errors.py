@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["GradmathError", "check_positive", "suggest"]
+__all__ = ["GradmathError", "check_positive", "check_positive_int", "suggest"]
 
 
 class GradmathError(ValueError):
@@ -24,6 +24,15 @@ def suggest(name: str, known: Iterable[str]) -> str:
     """A ``did you mean …?`` clause for an unknown ``name`` (empty if nothing is close)."""
     close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_positive_int(name: str, value: object, *, what: str = "a positive integer") -> int:
+    """Return ``value`` as an int if it is an integer >= 1 (bools refused), else say ``what``."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise GradmathError(f"`{name}` (={value!r}) must be {what}.")
+    return int(value)
 
 
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:

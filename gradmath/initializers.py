@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradmath._registry import Registry, real_param
-from gradmath.errors import GradmathError
+from gradmath.errors import GradmathError, check_positive_int
 
 __all__ = [
     "KERAS_TRUNCATED_NORMAL_CORRECTION",
@@ -62,9 +62,8 @@ def fans(shape: tuple[int, ...], layout: Layout = "out_in") -> tuple[int, int]:
 
 
 def _check_fans(fan_in: int, fan_out: int) -> None:
-    for name, v in (("fan_in", fan_in), ("fan_out", fan_out)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise GradmathError(f"`{name}` (={v!r}) must be a positive integer.")
+    check_positive_int("fan_in", fan_in)
+    check_positive_int("fan_out", fan_out)
 
 
 @dataclass(frozen=True)

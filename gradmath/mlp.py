@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 from gradmath.activations import Activation, activation
-from gradmath.errors import GradmathError
+from gradmath.errors import GradmathError, check_positive_int
 from gradmath.initializers import Initializer, initializer
 
 __all__ = ["MLP", "Layer"]
@@ -85,9 +85,7 @@ class MLP:
                 f"`widths` (={widths!r}) must list at least two layer sizes, input first, "
                 "e.g. (784, 256, 10)."
             )
-        for i, w in enumerate(widths):
-            if isinstance(w, bool) or not isinstance(w, int) or w < 1:
-                raise GradmathError(f"`widths[{i}]` (={w!r}) must be a positive integer.")
+        widths = tuple(check_positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))
         depth = len(widths) - 1
         acts = _per_layer("activation", self.activation, depth, (str, Activation))
         inits = _per_layer("init", self.init, depth, (str, Initializer))
@@ -121,10 +119,8 @@ class MLP:
     @classmethod
     def square(cls, width: int, depth: int, **kwargs: object) -> MLP:
         """A net of ``depth`` layers all of ``width`` (input width too)."""
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise GradmathError(f"`depth` (={depth!r}) must be a positive integer.")
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise GradmathError(f"`width` (={width!r}) must be a positive integer.")
+        depth = check_positive_int("depth", depth)
+        width = check_positive_int("width", width)
         return cls((width,) * (depth + 1), **kwargs)  # type: ignore[arg-type]
 
     @property

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradmath.errors import GradmathError
+from gradmath.errors import GradmathError, check_positive_int
 from gradmath.profile import Profile
 
 __all__ = ["QUANTITIES", "Comparison", "bonferroni_z", "compare"]
@@ -63,8 +63,7 @@ def bonferroni_z(m: int, alpha: float = 0.01) -> float:
     >>> round(bonferroni_z(60, 0.01), 3)
     3.765
     """
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise GradmathError(f"`m` (={m!r}) must be a positive integer (the number of tests).")
+    check_positive_int("m", m, what="a positive integer (the number of tests)")
     if not 0 < alpha < 1:
         raise GradmathError(f"`alpha` (={alpha!r}) must lie in (0, 1).")
     return NormalDist().inv_cdf(1 - alpha / (2 * int(m)))

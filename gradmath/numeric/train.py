@@ -44,7 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradmath.clipping import ClipSpec, apply_clip, validate_clip
-from gradmath.errors import GradmathError, check_positive
+from gradmath.errors import GradmathError, check_positive, check_positive_int
 from gradmath.mlp import MLP
 
 __all__ = ["Divergence", "TrainResult", "make_task", "softmax_cross_entropy", "train"]
@@ -257,12 +257,6 @@ def _check_data(mlp: MLP, data: Any) -> tuple[FloatArray, IntArray]:
     return x, y.astype(np.int64)
 
 
-def _positive_int(name: str, v: object) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise GradmathError(f"`{name}` (={v!r}) must be a positive integer.")
-    return int(v)
-
-
 def _frob(a: NDArray[np.floating[Any]]) -> float:
     # ‖a‖_F scaled by max|a_i| so that huge finite gradients do not overflow in the squares;
     # NaN and inf entries give NaN and inf (the record of a failing step keeps them).
@@ -330,7 +324,7 @@ def train(
     """
     if not isinstance(mlp, MLP):
         raise GradmathError(f"`mlp` must be a gradmath.MLP, got {type(mlp).__name__}.")
-    n_epochs = _positive_int("epochs", epochs)
+    n_epochs = check_positive_int("epochs", epochs)
     eta = check_positive("lr", lr)
     lam = check_positive("l2", l2, allow_zero=True)
     validate_clip(clip)
@@ -341,7 +335,7 @@ def train(
         make_task(512, mlp.widths[0], mlp.widths[-1], seed=int(seed)) if data is None else data,
     )
     n = x.shape[0]
-    bs = n if batch_size is None else min(_positive_int("batch_size", batch_size), n)
+    bs = n if batch_size is None else min(check_positive_int("batch_size", batch_size), n)
     if progress is not None and not isinstance(progress, bool) and not callable(progress):
         raise GradmathError(f"`progress` (={progress!r}) must be None, a bool or a callable.")
 

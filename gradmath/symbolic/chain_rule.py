@@ -16,10 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from gradmath.activations import Activation, activation
-from gradmath.errors import GradmathError
+from gradmath.errors import check_positive_int
 from gradmath.symbolic.bounds import derivative, derivative_bound
 from gradmath.symbolic.derivation import Derivation, Step, named
 
@@ -31,9 +29,7 @@ VERIFY_DEPTH = 6
 
 
 def _check_depth(depth: object) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise GradmathError(f"`depth` (={depth!r}) must be a positive integer (layers >= 1).")
-    return int(depth)
+    return check_positive_int("depth", depth, what="a positive integer (layers >= 1)")
 
 
 def _symbols(depth: int) -> dict[str, Any]:
