@@ -405,7 +405,8 @@ def _c_star(act: Activation, sw: Array, sb: Array, q: Array, chi: Array) -> tupl
     """(c*, χ_c) with χ_c = σ_w² ∫φ'(u₁)φ'(u₂) at c*, vectorised; c* = 1 where χ₁ ≤ 1.
 
     Chaotic points: Newton on D(c) = map(c) − c from c = 0. D is convex on [0, 1] with
-    D(0) ≥ 0 > D'(c*), so the iterates increase monotonically to c* without overshoot.
+    D(0) ≥ 0 > D'(c*), so the iterates increase monotonically to c* without overshoot. This is
+    the per-point reference; :func:`phase_diagram` uses :func:`_c_star_grid`.
     """
     c = np.ones_like(sw)
     chic = np.where(np.isfinite(q), chi, 1.0)  # q* = ∞: the map's slope at c = 1 is 1
@@ -427,6 +428,59 @@ def _c_star(act: Activation, sw: Array, sb: Array, q: Array, chi: Array) -> tupl
                 f"The correlation fixed point of {act!r} did not converge.", partial=c
             )
     return c, chic
+
+
+def _corr_terms_parallel(
+    act: Activation, c: Array, sw: Array, sb: Array, q: Array
+) -> tuple[Array, Array]:
+    """:func:`_corr_terms` (finite q) on two threads: NumPy releases the GIL in its loops."""
+    if c.size < 64 or gs._closed_kernel(act, q[:1], q[:1], c[:1], False) is not None:
+        return _corr_terms(act, c, sw, sb, q)
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = np.array_split(np.arange(c.size), 2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        res = list(pool.map(lambda i: _corr_terms(act, c[i], sw[i], sb[i], q[i]), parts))
+    return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
+
+
+def _c_star_grid(
+    act: Activation, sw: Array, sb: Array, q: Array, chi: Array
+) -> tuple[Array, Array]:
+    """(c*, χ_c) as :func:`_c_star`, with fewer bivariate integrals per chaotic point.
+
+    Newton on the deflated E(c) = D(c)/(1 − c) instead of D: E removes the root c = 1, so
+    E is positive at 0, tends to 1 − χ₁ < 0 as c → 1 and has the single simple root c*
+    even next to the critical line, where D's two roots c* and 1 merge and Newton on D
+    slows to halving. E' = (D' + E)/(1 − c); D' = σ_w² ∫φ'(u₁)φ'(u₂) − 1 (Price's theorem,
+    Schoenholz et al. 2017, eq. 9). Start: the secant between E(0) = (σ_w² E[φ]² + σ_b²)/q*
+    (a univariate integral) and 1 − χ₁; iterates are kept inside the bracket [lo, hi] where
+    E changes sign (bisection when Newton leaves it). The last evaluation's slope is χ_c.
+    """
+    c = np.ones_like(sw)
+    chic = np.where(np.isfinite(q), chi, 1.0)
+    idx = np.flatnonzero((chi > 1) & np.isfinite(q))
+    if idx.size == 0:
+        return c, chic
+    mean = gs.expect(act, q[idx], act.kinks)
+    e0 = np.maximum((sw[idx] * mean * mean + sb[idx]) / q[idx], 0.0)
+    x = e0 / (e0 + chi[idx] - 1.0)
+    lo, hi = np.zeros(idx.size), np.ones(idx.size)
+    for _ in range(_MAX_ITER):
+        m, d = _corr_terms_parallel(act, x, sw[idx], sb[idx], q[idx])
+        E = (m - x) / (1.0 - x)
+        dE = (d - 1.0 + E) / (1.0 - x)
+        lo, hi = np.where(E > 0, x, lo), np.where(E < 0, x, hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = np.where(dE < 0, x - E / dE, np.nan)
+        new = np.where((new > lo) & (new < hi), new, 0.5 * (lo + hi))
+        done = (np.abs(new - x) <= 1e-15) | (E == 0) | (hi - lo <= 1e-15) | (x == 0) & (E <= 0)
+        c[idx[done]], chic[idx[done]] = x[done], d[done]
+        keep = ~done
+        idx, x, lo, hi = idx[keep], new[keep], lo[keep], hi[keep]
+        if idx.size == 0:
+            return c, chic
+    raise GradmathError(f"The correlation fixed point of {act!r} did not converge.", partial=c)
 
 
 def correlation_fixed_point(act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> Any:
@@ -614,7 +668,7 @@ def phase_diagram(
     c_star = xi_c = None
     if depth_scale:
         live = ~((s.q == 0) & (chi > 1))
-        c, chic = _c_star(a, sw[live], sb[live], s.q[live], chi[live])
+        c, chic = _c_star_grid(a, sw[live], sb[live], s.q[live], chi[live])
         c_star, chi_c = np.ones_like(sw), chi.copy()
         c_star[live], chi_c[live] = c, chic
         xi_c = _xi(chi_c)

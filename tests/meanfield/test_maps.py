@@ -170,3 +170,39 @@ def test_interpolated_moments_match_quadrature(name):
 def test_bad_input(call, match):
     with pytest.raises(GradmathError, match=match):
         call()
+
+
+def test_vectorised_xi_c_matches_the_per_point_solver():
+    """phase_diagram's grid solve of c* and ξ_c equals depth_scales point by point.
+
+    Near the critical line ξ_c is ill-conditioned: D(c) = map(c) − c is known to ~u = 1e-16,
+    D'(c*) ≈ −1/ξ_c, so c* moves by ~u·ξ_c and ξ_c = −1/log χ_c by a relative ~u·ξ_c². The
+    tolerance is 1e-10 plus that (with a factor 10 of slack), for two independent solvers.
+    """
+    sb = np.array([0.0, 0.01, 0.05, 0.2, 0.5])
+    crit = critical_sigma_w2("tanh", 0.05)
+    sw = np.array([0.5, crit * (1 - 1e-3), crit * (1 + 1e-3), crit * (1 + 1e-2), 2.5, 4.0])
+    pd = phase_diagram("tanh", sw, sb)
+    assert np.sum(pd.chi1 > 1) >= 12
+    for ib, b in enumerate(sb):
+        for iw, w in enumerate(sw):
+            ds = depth_scales("tanh", w, b)
+            assert pd.c_star[ib, iw] == pytest.approx(ds.c_star, rel=1e-10, abs=1e-14)
+            if math.isinf(ds.xi_c):
+                assert math.isinf(pd.xi_c[ib, iw])
+                continue
+            tol = 1e-10 + 1e-15 * ds.xi_c**2
+            assert pd.xi_c[ib, iw] == pytest.approx(ds.xi_c, rel=tol)
+
+
+def test_vectorised_xi_c_diverges_from_both_sides():
+    crit = critical_sigma_w2("tanh", 0.05)
+    d = np.array([1e-1, 1e-2, 1e-3])
+    pd = phase_diagram("tanh", np.concatenate([crit * (1 - d), crit * (1 + d)]), [0.05])
+    below, above = pd.xi_c[0, :3], pd.xi_c[0, 3:]
+    assert np.all(np.diff(below) > 0) and np.all(np.diff(above) > 0)
+    assert below[2] > 300 and above[2] > 300
+    # ξ_c ≈ 1/|1 − χ₁| on both sides: tenfold per tenfold approach.
+    assert below[2] / below[1] == pytest.approx(10, rel=0.05)
+    assert above[2] / above[1] == pytest.approx(10, rel=0.05)
+    assert np.all(pd.c_star[0, :3] == 1.0) and np.all(pd.c_star[0, 3:] < 1.0)
