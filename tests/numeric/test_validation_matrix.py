@@ -14,6 +14,14 @@ O(depth/n) corrections that the Monte-Carlo SE does not cover. The sizes below (
 larger than that resolution are listed in ``FINITE_WIDTH`` and marked ``xfail(strict=True)``:
 the test then asserts that the disagreement is really there (so it is not hidden by a lack of
 power), and will fail loudly if a change makes them agree. The tolerance is never widened.
+
+Not yet resolved (issue 4 asks for a width where the bias is below the resolution): gelu with
+He weights at depth 20 and width 1024 (same 32 networks × 16 examples, seed 6024) still
+disagrees, and in the *backward* profile: |z| ≈ 6.2 on log E[δ²] and log E[∂W²] of layers 1–5,
+relative error ≈ +2.6, against a Bonferroni threshold of 4.15 for the five wide cases. A gap
+that does not shrink from width 256 to 1024 is not an O(depth/n) finite-width effect; the gelu
+backward theory (or the slow q* = 0 fixed point) needs checking. One such case costs ~60–150 s
+on 2 cores, so wide versions of these tests do not fit the CI budget; none is added yet.
 """
 
 from __future__ import annotations
