@@ -26,11 +26,18 @@ def suggest(name: str, known: Iterable[str]) -> str:
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
-def check_positive_int(name: str, value: object, *, what: str = "a positive integer") -> int:
-    """Return ``value`` as an int if it is an integer >= 1 (bools refused), else say ``what``."""
+def check_positive_int(
+    name: str, value: object, *, minimum: int = 1, what: str | None = None
+) -> int:
+    """Return ``value`` as an int if it is an integer >= ``minimum`` (bools refused).
+
+    The error says ``what`` is allowed (default: "a positive integer", or "an integer >= m").
+    """
     import numbers
 
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        if what is None:
+            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise GradmathError(f"`{name}` (={value!r}) must be {what}.")
     return int(value)
 

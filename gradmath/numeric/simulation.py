@@ -17,9 +17,9 @@ Memory. The backward pass needs every layer's weights and pre-activations. When 
 ``memory_budget`` they are kept; otherwise the forward pass is cut into segments of about
 √(L·batch·n/(n² + batch·n)) layers, only each segment's entry state is kept (a checkpoint), and
 each segment is recomputed just before its backward pass (Chen et al. 2016, "Training deep nets
-with sublinear memory cost"). Weights are never stored between passes: each network draws them
-from its own generator, whose state is saved at every segment start, so a recomputation redraws
-bit-for-bit the same matrices.
+with sublinear memory cost"). In that case weights are not stored between passes either: each
+network draws them from its own generator, whose state is saved at every segment start, so a
+recomputation redraws bit-for-bit the same matrices.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradmath.activations import Activation
-from gradmath.errors import GradmathError, check_positive
+from gradmath.errors import GradmathError, check_positive, check_positive_int
 from gradmath.mlp import MLP
 from gradmath.numeric.network import (
     check_supported,
@@ -383,12 +383,6 @@ def _aggregate(logs: FloatArray, what: str) -> dict[str, FloatArray]:
 # --------------------------------------------------------------------------- public
 
 
-def _positive_int(name: str, v: object, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise GradmathError(f"`{name}` (={v!r}) must be an integer >= {minimum}.")
-    return int(v)
-
-
 def simulate(
     mlp: MLP,
     *,
@@ -461,10 +455,10 @@ def simulate(
     ('simulation', (3,), (3,))
     """
     check_supported(mlp)
-    N = _positive_int("n_networks", n_networks, 2)
+    N = check_positive_int("n_networks", n_networks, minimum=2)
     if batch is None:
         batch = mlp.batch_size if (mlp.batchnorm and mlp.batch_size) else 64
-    B = _positive_int("batch", batch, 2 if mlp.batchnorm else 1)
+    B = check_positive_int("batch", batch, minimum=2 if mlp.batchnorm else 1)
     if mlp.batchnorm and mlp.batch_size is not None and B != mlp.batch_size:
         raise GradmathError(
             f"`batch` (={B}) differs from the MLP's batch-norm batch_size (={mlp.batch_size}); "
