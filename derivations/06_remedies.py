@@ -50,7 +50,7 @@ def _ratio_table() -> str:
 def _batchnorm_table() -> str:
     rows = []
     for act in ("relu", "tanh"):
-        cells = [f"${latex.fmt_num(gradient_growth(act, b), 5)}$" for b in BATCHES]
+        cells = [f"${gradient_growth(act, b):.4f}$" for b in BATCHES]  # same decimals per column
         rows.append([latex.escape(act), *cells])
     header = ["activation", *(f"$B={b}$" if b else r"$B\to\infty$" for b in BATCHES)]
     return latex.table(
@@ -164,7 +164,9 @@ $(\mu,\nu)\mapsto(\tilde\mu,\tilde\nu)$ of the mean and variance of a layer's pr
 (for weights with $\sum_i w_i = 0$, $\sum_i w_i^2 = 1$, i.e.\ LeCun's variance) has the stable
 fixed point $(0, 1)$. Solving for that fixed point gives back
 $\lambda = {latex.fmt_num(lam, 15)}$ and $\alpha = {latex.fmt_num(alpha, 15)}$;
-the map sends $(0, 1)$ to $({latex.fmt_num(mu_t, 3)}, {latex.fmt_num(nu_t, 15)})$.
+with them the map sends $(0, 1)$ to itself up to
+$|\tilde\mu| + |\tilde\nu - 1| = {latex.fmt_num(abs(mu_t) + abs(nu_t - 1.0), 2)}$, floating-point
+rounding.
 Activations are pulled towards zero mean and unit variance layer after layer, without any
 normalisation layer.
 

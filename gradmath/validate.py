@@ -118,7 +118,7 @@ class Comparison:
         text = (
             f"{self.sim.source} {word} with {self.theory.source}: max |z| = {self.max_abs_z:.2f} "
             f"({QUANTITIES[qi][1]}, layer {li + 1}); threshold {self.z_max:g} per comparison, "
-            f"{self.z.size} comparisons, family-wise false alarm <= {self.family_alpha:.2g}"
+            f"{self.z.size} comparisons, family-wise false alarm ≤ {self.family_alpha:.2g}"
         )
         bad = np.flatnonzero(self.unreliable.any(axis=0)) + 1
         if bad.size:
@@ -146,7 +146,7 @@ class Comparison:
             if abs(z) >= limit
         )
         raise GradmathError(
-            f"{self.sim.source} and {self.theory.source} disagree (|z| >= {limit:g}): {rows}.",
+            f"{self.sim.source} and {self.theory.source} disagree (|z| ≥ {limit:g}): {rows}.",
             partial=self,
         )
 
