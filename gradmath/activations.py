@@ -52,7 +52,8 @@ class Activation:
         params: the parameters it was built with, e.g. ``{"slope": 0.01}``.
         kinks: points where φ or a low derivative is not smooth (φ' jumps for relu and
             hard_tanh, φ'' for elu and softsign); Gaussian quadratures split there.
-        reference: where the function is defined (paper or framework).
+        reference: where the function is defined (paper or framework), as a derivation step
+            text (inline math between ``$…$``, see :mod:`gradmath.symbolic.derivation`).
 
     >>> act = activation("sigmoid")
     >>> float(act.deriv(0.0))
@@ -190,7 +191,7 @@ def _npdf(z: Array) -> Array:
 @_register("linear", "identity")
 def _linear() -> Activation:
     return Activation(
-        "linear", {}, lambda z: z.copy(), np.ones_like, lambda z: z, reference="φ(z) = z"
+        "linear", {}, lambda z: z.copy(), np.ones_like, lambda z: z, reference="$\\varphi(z) = z$"
     )
 
 
@@ -202,7 +203,7 @@ def _sigmoid() -> Activation:
         _expit,
         lambda z: _expit(z) * _expit(-z),
         lambda z: 1 / (1 + _sp().exp(-z)),
-        reference="logistic sigmoid σ(z) = 1/(1+e^{-z})",
+        reference="logistic sigmoid $\\sigma(z) = 1/(1+e^{-z})$",
     )
 
 
@@ -294,7 +295,7 @@ def _gelu() -> Activation:
         lambda z: z * _special().ndtr(z),
         lambda z: _special().ndtr(z) + z * _npdf(z),
         lambda z: z * (1 + _sp().erf(z / _sp().sqrt(2))) / 2,
-        reference="Hendrycks & Gimpel (2016), exact form z·Φ(z)",
+        reference="Hendrycks & Gimpel (2016), exact form $z\\cdot\\Phi(z)$",
     )
 
 
@@ -306,7 +307,7 @@ def _silu() -> Activation:
         lambda z: z * _expit(z),
         lambda z: _expit(z) + z * _expit(z) * _expit(-z),
         lambda z: z / (1 + _sp().exp(-z)),
-        reference="Elfwing et al. (2018); Ramachandran et al. (2017) swish with β = 1",
+        reference="Elfwing et al. (2018); Ramachandran et al. (2017) swish with $\\beta = 1$",
     )
 
 
@@ -318,7 +319,7 @@ def _softplus() -> Activation:
         lambda z: np.logaddexp(0.0, z),
         _expit,
         lambda z: _sp().log(1 + _sp().exp(z)),
-        reference="softplus log(1 + e^z) (Dugas et al. 2001)",
+        reference="softplus $\\log(1 + e^z)$ (Dugas et al. 2001)",
     )
 
 

@@ -1,7 +1,8 @@
 """Render gradmath results for a lecture: LaTeX fragments, figures and the notes build.
 
 ``gradmath.render.figures`` (matplotlib, imported lazily inside each function),
-``gradmath.render.latex`` (LaTeX fragments and the document around them) and
+``gradmath.render.latex`` (LaTeX fragments and the document around them),
+``gradmath.render.plaintext`` (inline LaTeX math back to plain text, for ``Derivation.text``) and
 ``gradmath.render.notes`` (runs ``derivations/`` and ``figures/`` and compiles the notes).
 """
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from gradmath.activations import Activation, activation
 from gradmath.errors import GradmathError
-from gradmath.symbolic.derivation import Derivation, Step, text
+from gradmath.symbolic.derivation import Derivation, Step, _decimal
 
 __all__ = ["derivative", "derivative_bound"]
 
@@ -79,22 +79,24 @@ def _textbook(act: Activation, raw: Any) -> _Textbook | None:
         ident = Step(
             "since $1 - \\sigma(z) = e^{-z}/(1 + e^{-z})$",
             eq(sp.exp(-z) / (1 + sp.exp(-z)), 1 - sigma, evaluate=False),
-            "multiply 1 − σ = 1 − 1/(1 + e^{−z}) out",
+            "multiply $1 - \\sigma = 1 - 1/(1 + e^{-z})$ out",
         )
-        return _Textbook(form, form.subs(sigma, sig), ident, "the logistic identity σ' = σ(1 − σ)")
+        why = "the logistic identity $\\sigma' = \\sigma(1 - \\sigma)$"
+        return _Textbook(form, form.subs(sigma, sig), ident, why)
     if act.name == "tanh":
         form = 1 - sp.tanh(z) ** 2
         ident = Step(
-            "since sech² = 1 − tanh²",
+            "since $\\operatorname{sech}^2 = 1 - \\tanh^2$",
             eq(1 / sp.cosh(z) ** 2, form, evaluate=False),
-            "divide cosh² − sinh² = 1 by cosh²",
+            "divide $\\cosh^2 - \\sinh^2 = 1$ by $\\cosh^2$",
         )
-        return _Textbook(form, form, ident, "tanh' = sech² = 1 − tanh²")
+        why = "$\\tanh' = \\operatorname{sech}^2 = 1 - \\tanh^2$"
+        return _Textbook(form, form, ident, why)
     if act.name == "softplus":
         ident = Step(
             "divide numerator and denominator by $e^z$",
             eq(sp.exp(z) / (1 + sp.exp(z)), sigma, evaluate=False),
-            "e^z/(1 + e^z) = 1/(1 + e^{−z})",
+            "$e^z/(1 + e^z) = 1/(1 + e^{-z})$",
         )
         return _Textbook(sigma, sig, ident, "the derivative of softplus is the logistic sigmoid")
     if act.name == "silu":
@@ -102,9 +104,10 @@ def _textbook(act: Activation, raw: Any) -> _Textbook | None:
         ident = Step(
             "product rule on $z\\,\\sigma(z)$ with $\\sigma' = \\sigma(1 - \\sigma)$",
             eq(sp.Derivative(z * sigma, z), sigma + z * sigma * (1 - sigma), evaluate=False),
-            "(z σ)' = σ + z σ'",
+            "$(z\\sigma)' = \\sigma + z\\sigma'$",
         )
-        return _Textbook(form, form.subs(sigma, sig), ident, "SiLU' = σ(z)(1 + z(1 − σ(z)))")
+        why = "$\\mathrm{SiLU}'(z) = \\sigma(z)\\,(1 + z(1 - \\sigma(z)))$"
+        return _Textbook(form, form.subs(sigma, sig), ident, why)
     if act.name == "gelu":
         big_phi, small_phi = _fn("Phi")(z), _fn("phi")(z)
         cdf = (1 + sp.erf(z / sp.sqrt(2))) / 2
@@ -113,21 +116,24 @@ def _textbook(act: Activation, raw: Any) -> _Textbook | None:
         ident = Step(
             "product rule on $z\\,\\Phi(z)$, with $\\Phi' = \\phi$ the standard normal density",
             eq(small_phi, pdf, evaluate=False),
-            "Φ(z) = (1 + erf(z/√2))/2, so Φ'(z) = e^{−z²/2}/√(2π)",
+            "$\\Phi(z) = (1 + \\operatorname{erf}(z/\\sqrt{2}))/2$, so "
+            "$\\Phi'(z) = e^{-z^2/2}/\\sqrt{2\\pi}$",
         )
         explicit = form.subs({big_phi: cdf, small_phi: pdf})
-        return _Textbook(form, explicit, ident, "GELU' = Φ(z) + z·φ(z)")
+        why = "$\\mathrm{GELU}'(z) = \\Phi(z) + z\\,\\phi(z)$"
+        return _Textbook(form, explicit, ident, why)
     if act.name == "erf":
         form = 2 * sp.exp(-(z**2)) / sp.sqrt(sp.pi)
-        return _Textbook(form, form, None, "erf'(z) = 2e^{−z²}/√π by definition of erf")
+        why = "$\\operatorname{erf}'(z) = 2e^{-z^2}/\\sqrt{\\pi}$ by definition of erf"
+        return _Textbook(form, form, None, why)
     if act.name == "softsign":
         form = 1 / (1 + sp.Abs(z)) ** 2
         ident = Step(
             "$z\\,\\mathrm{sign}(z) = |z|$ for real $z$",
             eq(raw, form, evaluate=False),
-            "common denominator (1 + |z|)²",
+            "common denominator $(1 + |z|)^2$",
         )
-        return _Textbook(form, form, ident, "softsign' = 1/(1 + |z|)²")
+        return _Textbook(form, form, ident, "$\\mathrm{softsign}'(z) = 1/(1 + |z|)^2$")
     return None
 
 
@@ -136,14 +142,15 @@ def _kink_step(act: Activation, deriv: Any) -> Step | None:
 
     if not act.kinks:
         return None
-    z = act.symbol()
+    z, f = act.symbol(), _phi_tex(act)
     values = {k: deriv.subs(z, _exact_number(k)) for k in act.kinks}
-    at = ", ".join(f"φ'({_num(k)}) = {sp.sstr(v)}" for k, v in values.items())
+    at = ", ".join(f"${f}'({_num(k)}) = {sp.latex(v)}$" for k, v in values.items())
     return Step(
         f"convention at the kink{'s' if len(values) > 1 else ''}: {at}",
         None,
-        "where φ' jumps it has no classical value; gradmath, like PyTorch's autograd, takes "
-        "the value of the branch that contains the kink (activations.py: relu'(0) = 0)",
+        f"where ${f}'$ jumps it has no classical value; gradmath, like PyTorch's autograd, "
+        "takes the value of the branch that contains the kink "
+        "(activations.py: $\\mathrm{relu}'(0) = 0$)",
     )
 
 
@@ -159,6 +166,11 @@ def _exact_number(k: float) -> Any:
 
 def _phi_symbol(act: Activation) -> Any:
     return _fn("sigma" if act.name == "sigmoid" else "varphi")(act.symbol())
+
+
+def _phi_tex(act: Activation) -> str:
+    """The LaTeX of φ in the step texts: the symbol the displayed expressions use."""
+    return "\\sigma" if act.name == "sigmoid" else "\\varphi"
 
 
 def _dphi_at(act: Activation, point: Any) -> Any:
@@ -257,31 +269,38 @@ def _on_piece(g: Any, piece: Any, z: Any) -> Any:
 
 
 def _describe(s: Any) -> str:
-    """A SymPy set of reals as words: ``z > 0``, ``−1 < z < 1``, ``z = 0``."""
+    """A SymPy set of reals as words with ``$…$`` math: ``$z > 0$``, ``$-1 < z < 1$``."""
     import sympy as sp
 
     if s == sp.S.Reals:
-        return "every real z"
+        return "every real $z$"
     if isinstance(s, sp.ConditionSet):
-        return f"the root of {text(s.condition)} with {_describe(s.base_set)}"
+        return f"the root of ${sp.latex(s.condition)}$ with {_describe(s.base_set)}"
     if isinstance(s, sp.FiniteSet):
         pts = sorted(s, key=lambda p: float(p))
-        return "z = " + " and z = ".join(sp.sstr(p) for p in pts)
+        return " and ".join(f"$z = {sp.latex(p)}$" for p in pts)
     if isinstance(s, sp.Union):
         return " or ".join(_describe(a) for a in s.args)
     if isinstance(s, sp.Interval):
         lo, hi = s.inf, s.sup
-        left = "" if lo == -sp.oo else f"{sp.sstr(lo)} {'<' if s.left_open else '≤'} "
-        right = "" if hi == sp.oo else f" {'<' if s.right_open else '≤'} {sp.sstr(hi)}"
-        if not left and right:
-            return "z" + right
+        le = "\\le"
+        left = "" if lo == -sp.oo else f"{sp.latex(lo)} {'<' if s.left_open else le} "
+        right = "" if hi == sp.oo else f" {'<' if s.right_open else le} {sp.latex(hi)}"
         if left and not right:
-            return "z " + (">" if s.left_open else "≥") + f" {sp.sstr(lo)}"
-        return left + "z" + right
-    return sp.sstr(s)
+            return "$z " + (">" if s.left_open else "\\ge") + f" {sp.latex(lo)}$"
+        return f"${left}z{right}$"
+    return f"${sp.latex(s)}$"
+
+
+def _on(piece: Any) -> str:
+    """ "on $\\mathbb{R}$" or "on $z > 0$": the piece a step is about."""
+    import sympy as sp
+
+    return "on $\\mathbb{R}$" if piece == sp.S.Reals else f"on {_describe(piece)}"
 
 
 def _side(lo_or_hi: Any, left: bool) -> str:
+    """A one-sided limit point as plain text (``z → 0⁻``): a key, and ``data["approached"]``."""
     import sympy as sp
 
     if lo_or_hi == sp.oo:
@@ -291,7 +310,17 @@ def _side(lo_or_hi: Any, left: bool) -> str:
     return f"z → {sp.sstr(lo_or_hi)}{'⁺' if left else '⁻'}"
 
 
-def _limits(e: Any, piece: Any, z: Any) -> list[tuple[Any, str]]:
+def _side_tex(lo_or_hi: Any, left: bool) -> str:
+    """The same limit point as math for the step texts: ``$z \\to 0^{-}$``."""
+    import sympy as sp
+
+    if lo_or_hi in (sp.oo, -sp.oo):
+        return f"$z \\to {sp.latex(lo_or_hi)}$"
+    return f"$z \\to {sp.latex(lo_or_hi)}^{{{'+' if left else '-'}}}$"
+
+
+def _limits(e: Any, piece: Any, z: Any) -> list[tuple[Any, str, str]]:
+    """(limit, the end as plain text, the end as math) at both ends of an open piece."""
     import sympy as sp
 
     out = []
@@ -300,7 +329,8 @@ def _limits(e: Any, piece: Any, z: Any) -> list[tuple[Any, str]]:
             lim = sp.limit(e, z, end)
         else:
             lim = sp.limit(e, z, end, "+" if left else "-")
-        out.append((sp.nsimplify(lim) if lim.is_Float else lim, _side(end, left)))
+        lim = sp.nsimplify(lim) if lim.is_Float else lim
+        out.append((lim, _side(end, left), _side_tex(end, left)))
     return out
 
 
@@ -352,29 +382,30 @@ def _silu_certifier(
         Step(
             "critical points: $\\varphi''(z) = \\sigma(1-\\sigma)\\,(2 + z(1 - 2\\sigma)) = 0$",
             crit_eq,
-            "σ(1 − σ) > 0, and z(2σ(z) − 1) = z·tanh(z/2); no closed form (SymPy: ConditionSet)",
+            "$\\sigma(1 - \\sigma) > 0$, and $z(2\\sigma(z) - 1) = z\\tanh(z/2)$; no closed form "
+            "(SymPy: ConditionSet)",
         ),
         Step(
-            "z·tanh(z/2) is even and strictly increasing on z > 0 from 0 to ∞",
+            "$z\\tanh(z/2)$ is even and strictly increasing on $z > 0$ from $0$ to $\\infty$",
             None,
-            "its derivative tanh(z/2) + (z/2)·sech²(z/2) is positive for z > 0: exactly two "
-            "critical points ±z*",
+            "its derivative $\\tanh(z/2) + (z/2)\\operatorname{sech}^2(z/2)$ is positive for "
+            "$z > 0$: exactly two critical points $\\pm z_*$",
         ),
         Step(
             "value at a critical point, using $\\sigma = (z+2)/(2z)$ there",
             sp.Eq(_dphi_at(act, z), at_crit, evaluate=False),
-            "substitute σ into σ(1 + z(1 − σ)) (exact algebra)",
+            "substitute $\\sigma$ into $\\sigma(1 + z(1 - \\sigma))$ (exact algebra)",
         ),
         Step(
-            "certified enclosure of z*",
+            "certified enclosure of $z_*$",
             sp.And(sp.Le(a, zstar), sp.Le(zstar, b)),
-            "bisection with interval arithmetic (mpmath.iv): the sign of z·tanh(z/2) − 2 is "
+            "bisection with interval arithmetic (mpmath.iv): the sign of $z\\tanh(z/2) - 2$ is "
             "proved at both ends",
         ),
         Step(
             "so $\\varphi'(z_*) = (z_* + 2)/4$ lies in",
             sp.Interval((a + 2) / 4, (b + 2) / 4),
-            "and |φ'(−z*)| = (z* − 2)/4 < 1/10",
+            "and $|\\varphi'(-z_*)| = (z_* - 2)/4 < 1/10$",
         ),
     ]
     cands = [
@@ -432,15 +463,14 @@ def _critical_steps(
     """Critical points of φ' on an open piece: their values join ``cands``; the steps."""
     import sympy as sp
 
-    z = a.symbol()
-    on = f"on {_describe(piece)}" if piece != sp.S.Reals else "on ℝ"
+    z, f = a.symbol(), _phi_tex(a)
     e2 = sp.diff(e, z)
     crit = sp.solveset(e2, z, piece)
     steps = [
         Step(
-            f"{on}, critical points of φ' solve φ''(z) = 0",
+            f"{_on(piece)}, critical points of ${f}'$ solve ${f}''(z) = 0$",
             sp.Eq(sp.Derivative(phi, (z, 2)), sp.simplify(e2), evaluate=False),
-            "φ' is smooth there",
+            f"${f}'$ is smooth there",
         )
     ]
     if isinstance(crit, (sp.FiniteSet, sp.EmptySet.__class__)):
@@ -451,9 +481,9 @@ def _critical_steps(
             kind = "maximum" if e3 < 0 else "minimum" if e3 > 0 else "critical point"
             steps.append(
                 Step(
-                    f"at z = {sp.sstr(c)}: local {kind} of φ'",
+                    f"at $z = {sp.latex(c)}$: local {kind} of ${f}'$",
                     sp.Eq(_dphi_at(a, c), v, evaluate=False),
-                    f"second-derivative test: φ'''({sp.sstr(c)}) = {sp.sstr(e3)}",
+                    f"second-derivative test: ${f}'''({sp.latex(c)}) = {sp.latex(e3)}$",
                 )
             )
             cands.append(_Candidate(sp.Abs(v), sp.FiniteSet(c), True))
@@ -483,14 +513,15 @@ def derivative_bound(act: str | Activation, **params: float) -> Derivation:
 
     The method is in the module docstring. ``result`` is γ; ``data`` holds ``"attained"``
     (bool), ``"attained_at"`` (a SymPy set, empty when not attained), ``"approached"``
-    (limits, as text, where γ is approached but not attained), ``"where"`` (words), and for
+    (limits, as text, where γ is approached but not attained), ``"where"`` (words, with
+    ``$…$`` math like every step text: it is the reason of a chain_rule step), and for
     a certified bound ``"enclosure"`` (lo, hi) of the true γ and ``"argmax_enclosure"``.
     SELU's constants are read as the exact decimals Klambauer et al. (2017, eq. 14) print.
 
     >>> derivative_bound("sigmoid").result
     1/4
-    >>> derivative_bound("softplus").data["where"]
-    'not attained; approached as z → ∞'
+    >>> print(derivative_bound("softplus").data["where"])
+    not attained; approached as $z \to \infty$
     """
     import sympy as sp
 
@@ -513,15 +544,17 @@ def derivative_bound(act: str | Activation, **params: float) -> Derivation:
     data: dict[str, Any] = {}
     pieces, kinks = _pieces(a)
     side_limits: dict[str, Any] = {}  # "z → 0⁻" -> limit: tells jumps from smooth kinks
+    side_tex: dict[str, str] = {}  # "z → 0⁻" -> "$z \\to 0^{-}$"
+    f = _phi_tex(a)
     for piece in pieces:
         e = _on_piece(g, piece, z)
         limits = _limits(e, piece, z)
-        side_limits.update((where, lim) for lim, where in limits)
+        side_limits.update((where, lim) for lim, where, _ in limits)
+        side_tex.update((where, tex) for _, where, tex in limits)
         if not e.has(z):
-            on = f"on {_describe(piece)}" if piece != sp.S.Reals else "on ℝ"
             steps.append(
                 Step(
-                    f"{on}, φ' is constant",
+                    f"{_on(piece)}, ${f}'$ is constant",
                     sp.Eq(dphi, e, evaluate=False),
                     "its supremum is attained on the whole piece",
                 )
@@ -529,10 +562,10 @@ def derivative_bound(act: str | Activation, **params: float) -> Derivation:
             cands.append(_Candidate(sp.Abs(e), piece, True))
             continue
         steps += _critical_steps(a, e, piece, phi, cands, data)
-        for lim, where in limits:
+        for lim, where, tex in limits:
             steps.append(
                 Step(
-                    f"limit as {where}",
+                    f"limit as {tex}",
                     lim,
                     "an end of the piece",
                 )
@@ -546,11 +579,11 @@ def derivative_bound(act: str | Activation, **params: float) -> Derivation:
             jumps.add(k)
         steps.append(
             Step(
-                f"at the kink z = {sp.sstr(k)}",
+                f"at the kink $z = {sp.latex(k)}$",
                 sp.Eq(_dphi_at(a, k), v, evaluate=False),
-                "φ' is continuous there"
+                f"${f}'$ is continuous there"
                 if smooth
-                else "φ' jumps there: the value is the catalogue's convention",
+                else f"${f}'$ jumps there: the value is the catalogue's convention",
             )
         )
         cands.append(_Candidate(sp.Abs(v), sp.FiniteSet(k), True))
@@ -565,17 +598,17 @@ def derivative_bound(act: str | Activation, **params: float) -> Derivation:
     where = f"attained at {_describe(attained_at)}" if attained else "not attained"
     conventional = sorted(k for k in jumps if k in attained_at)
     if conventional:
-        pts = " and ".join(f"z = {sp.sstr(k)}" for k in conventional)
+        pts = " and ".join(f"$z = {sp.latex(k)}$" for k in conventional)
         where += f" (by the kink convention at {pts})"
     if approached:
-        where += "; approached as " + " and ".join(approached)
+        where += "; approached as " + " and ".join(side_tex[s] for s in approached)
     exact = "enclosure" not in data
     steps.append(
         Step(
             "the supremum is the largest candidate" + ("" if exact else " (rounded up)"),
             sp.Eq(sp.Symbol("gamma"), gamma, evaluate=False),
-            f"≈ {float(gamma):.6g}, {where}; on each piece φ' is continuous, so an interior "
-            "supremum of |φ'| is a critical point",
+            f"${_decimal(gamma, 6)}$, {where}; on each piece ${f}'$ is continuous, "
+            f"so an interior supremum of $|{f}'|$ is a critical point",
         )
     )
     data.update(
@@ -588,7 +621,7 @@ def derivative_bound(act: str | Activation, **params: float) -> Derivation:
         }
     )
     return Derivation(
-        title=f"The supremum of |φ'| for {a.name}",
+        title=f"The supremum of $|{f}'|$ for {a.name}",
         steps=tuple(steps),
         result=gamma,
         exact=exact,

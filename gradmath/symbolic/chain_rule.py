@@ -122,9 +122,9 @@ def chain_rule(depth: int, act: str | Activation = "sigmoid", **params: float) -
     grad_sym = named("dL/dw_1", r"\frac{\partial L}{\partial w_{1}}")
     steps = [
         Step(
-            f"the chain, l = 1 … {depth}",
+            "the chain, $l = 1$" if depth == 1 else f"the chain, $l = 1, \\dots, {depth}$",
             sp.Tuple(sp.Eq(zl, wl * al1 + bl), sp.Eq(al, varphi(zl))),
-            "a scalar unit per layer; loss L(a_L)",
+            "a scalar unit per layer; loss $L(a_L)$",
         ),
         Step(
             "local factors",
@@ -138,7 +138,7 @@ def chain_rule(depth: int, act: str | Activation = "sigmoid", **params: float) -
                     generic_dphi(zs[0]) * s["a"][0],
                 ),
             ),
-            "chain rule through a_l = φ(w_l a_{l−1} + b_l)",
+            "chain rule through $a_l = \\varphi(w_l a_{l-1} + b_l)$",
         ),
         Step(
             "chain rule: the product of the local factors",
@@ -152,17 +152,18 @@ def chain_rule(depth: int, act: str | Activation = "sigmoid", **params: float) -
         Step(
             f"with φ = {a.name}",
             sp.Eq(grad_sym, book, evaluate=False),
-            f"φ' from the derivative of {a.name}",
+            f"$\\varphi'$ from the derivative of {a.name}",
         ),
         Step(
-            f"γ = sup|φ'| for {a.name}",
+            f"$\\gamma = \\sup|\\varphi'|$ for {a.name}",
             sp.Eq(sp.Symbol("gamma"), gamma, evaluate=False),
             bound_d.data["where"],
         ),
         Step(
-            "bound: each |φ'(z_l)| is at most γ",
+            "bound: each $|\\varphi'(z_l)|$ is at most $\\gamma$",
             sp.Le(sp.Abs(grad_sym), bound),
-            "vanishes geometrically when γ|w_l| < 1 in every layer; can explode when γ|w_l| > 1",
+            "vanishes geometrically when $\\gamma|w_l| < 1$ in every layer; can explode when "
+            "$\\gamma|w_l| > 1$",
         ),
     ]
     return Derivation(

@@ -1,4 +1,4 @@
-"""Derivations as objects: ordered steps with SymPy expressions, an exact result, LaTeX.
+r"""Derivations as objects: ordered steps with SymPy expressions, an exact result, LaTeX.
 
 A :class:`Derivation` is what every function of :mod:`gradmath.symbolic` returns (and what
 other engines use for their own worked derivations). It renders itself as plain text
@@ -7,8 +7,13 @@ amsmath; ``_repr_latex_`` for Jupyter), with every expression printed by SymPy's
 
 Text convention for ``title``, ``Step.statement`` and ``Step.why``: prose in plain text
 (Unicode math such as σ′ or ≤ is fine); inline math goes between ``$…$`` and is passed to
-LaTeX verbatim (in plain text the dollars are dropped). A statement that is a bare LaTeX
-formula (it contains a backslash command and no ``$``) is typeset as math as a whole.
+LaTeX verbatim: anything with a sub- or superscript, a derivative φ'(z), a formula or a
+value printed by SymPy (``f"${sympy.latex(x)}$"``) belongs there, written with LaTeX commands
+(``$\varphi'(z_l)\,w_l$``, ``$n_{\mathrm{in}}$``, ``$1.19\times10^{-7}$``). In plain text the
+dollars are dropped and the common commands print as Unicode
+(:func:`gradmath.render.plaintext.plain_math`: ``\varphi`` as φ, ``\le`` as ≤,
+``\frac{a}{b}`` as a/b, ``\sqrt{2}`` as √2). A statement that is a bare LaTeX formula (it
+contains a backslash command and no ``$``) is typeset as math as a whole.
 """
 
 from __future__ import annotations
@@ -195,7 +200,30 @@ def _full_stop(s: str) -> str:
 
 
 def _plain(s: str) -> str:
-    return _MATH.sub(lambda m: m.group(1), s)
+    from gradmath.render.plaintext import plain_math
+
+    return _MATH.sub(lambda m: plain_math(m.group(1)), s)
+
+
+def _decimal(x: Any, digits: int) -> str:
+    r"""An exact number as inline math (no dollars) for a step text: ``= 0.25`` when the
+    decimal is the value, ``\approx 1.19\times10^{-7}`` when it is rounded.
+
+    >>> import sympy
+    >>> _decimal(sympy.Rational(1, 4), 6), _decimal(sympy.Rational(1, 2**23), 3)
+    ('= 0.25', '\\approx 1.19\\times10^{-7}')
+    """
+    import sympy
+
+    from gradmath.render.latex import fmt_num
+
+    x = sympy.nsimplify(x) if isinstance(x, float) else sympy.sympify(x)
+    s = fmt_num(float(x), digits)
+    m = re.fullmatch(r"(-?[\d.]+)?(?:\\times)?(?:10\^\{(-?\d+)\})?", s)
+    exact = False
+    if m and x.is_Rational:
+        exact = sympy.Rational(m.group(1) or 1) * sympy.Integer(10) ** int(m.group(2) or 0) == x
+    return ("= " if exact else "\\approx ") + s
 
 
 def _tex_text(s: str, *, formula: bool = False) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 
 from gradmath.errors import GradmathError
 from gradmath.symbolic.bounds import derivative_bound
-from gradmath.symbolic.derivation import Derivation, Step, named
+from gradmath.symbolic.derivation import Derivation, Step, _decimal, named
 
 __all__ = [
     "local_factor_example",
@@ -51,6 +51,22 @@ def _exact(name: str, value: object, *, positive: bool = False) -> Any:
     return x
 
 
+def _frac(x: Any) -> str:
+    """An exact number as inline math that reads the same in text: 1/4, not \\frac{1}{4}."""
+    import sympy as sp
+
+    return str(sp.latex(x, fold_short_frac=True)).replace(" / ", "/")
+
+
+def _repr_tex(x: Any) -> str:
+    """A float with every digit its repr has, as inline math: 0.9999999999998, 3\\times10^{-20}."""
+    r = repr(float(x))
+    if "e" not in r:
+        return r
+    mantissa, exponent = r.split("e")
+    return f"{mantissa}\\times10^{{{int(exponent)}}}"
+
+
 def _times(*factors: Any) -> Any:
     import sympy as sp
 
@@ -73,21 +89,26 @@ def local_factor_example(weight: object = 500) -> Derivation:
     factor = gamma * w
     sig_prime = sp.Function(r"\sigma'")(0)
     steps = (
-        Step("the steepest slope of the sigmoid", sp.Eq(sig_prime, gamma), "σ'(z) ≤ 1/4, at z = 0"),
+        Step(
+            "the steepest slope of the sigmoid",
+            sp.Eq(sig_prime, gamma),
+            f"$\\sigma'(z) \\le {_frac(gamma)}$, at $z = 0$",
+        ),
         Step("the weight", sp.Eq(sp.Symbol("w"), w), "a large weight"),
         Step(
             "the local factor",
             sp.Eq(_times(gamma, w), factor, evaluate=False),
-            "one layer's factor φ'(z)·w in the chain rule",
+            "one layer's factor $\\varphi'(z)\\,w$ in the chain rule",
         ),
         Step(
             "compared with 1",
             sp.Gt(factor, 1, evaluate=False) if factor > 1 else sp.Le(factor, 1, evaluate=False),
-            "above 1 the layer amplifies the gradient; L such layers multiply it by "
-            f"{sp.sstr(factor)}^L",
+            "above 1 the layer amplifies the gradient; $L$ such layers multiply it by "
+            f"${sp.latex(sp.Pow(factor, sp.Symbol('L'), evaluate=False))}$",
         ),
     )
-    return Derivation("A local factor: σ'(0)·w", steps, factor, data={"gamma": gamma, "w": w})
+    title = "A local factor: $\\sigma'(0)\\,w$"
+    return Derivation(title, steps, factor, data={"gamma": gamma, "w": w})
 
 
 def path_product_example(factors: Sequence[object] = (300, 200, 125, 1001)) -> Derivation:
@@ -108,7 +129,7 @@ def path_product_example(factors: Sequence[object] = (300, 200, 125, 1001)) -> D
         Step(
             "local factors along the path",
             sp.Tuple(*xs),
-            "one factor φ'(z_l)·w_l per layer",
+            "one factor $\\varphi'(z_l)\\,w_l$ per layer",
         ),
         Step(
             "their product",
@@ -187,6 +208,8 @@ def update_rounding_example(
     """
     import sympy as sp
 
+    from gradmath.render.latex import fmt_num
+
     alpha = _exact("learning_rate", learning_rate, positive=True)
     g = _exact("gradient", gradient)
     w = _exact("weight", weight, positive=True)
@@ -197,7 +220,7 @@ def update_rounding_example(
         Step(
             "the update",
             sp.Eq(_times(alpha, g), u, evaluate=False),
-            f"α·∂L/∂w, exactly (= {float(u):.3g})",
+            f"$\\alpha\\cdot\\partial L/\\partial w$, exactly (${_decimal(u, 3)}$)",
         )
     ]
     data: dict[str, Any] = {"weight": w}
@@ -214,23 +237,26 @@ def update_rounding_example(
         at, above = dt(threshold), np.nextafter(dt(threshold), dt(np.inf))
         if bool(at - uf == at) or not bool(above - uf == above):
             raise GradmathError(f"Internal check failed: rounding threshold in {name}.")
-        word = "is lost: w − update == w" if lost else "survives: w − update != w"
+        word = "is lost" if lost else "survives"
+        rel = "=" if lost else "\\ne"
         steps.append(
             Step(
-                f"{name}: at w = {sp.sstr(w)} the update {word}",
+                f"{name}: at $w = {sp.latex(w)}$ the update {word}: $w - \\text{{update}} {rel} w$",
                 sp.Eq(
                     named(f"ulp_{name}(w)", rf"\mathrm{{ulp}}_{{\mathrm{{{name}}}}}(w)"),
                     sp.Rational(ulp.numerator, ulp.denominator),
                 ),
-                f"ulp(w) ≈ {float(ulp):.3g}; w − {float(uf):.6g} in {name} gives {float(new)!r}",
+                f"$\\mathrm{{ulp}}(w) {_decimal(ulp, 3)}$; "
+                f"$w - {fmt_num(float(uf), 6)}$ in {name} gives ${_repr_tex(new)}$",
             )
         )
         steps.append(
             Step(
                 f"{name}: the update is lost exactly for $w > 2^{{{thr_exp}}}$",
                 sp.Gt(sp.Symbol("w"), sp.Pow(2, thr_exp, evaluate=False)),
-                f"$2^{{{thr_exp}}}$ ≈ {float(threshold):.4g}; above it half the gap below w "
-                "exceeds the update (checked in NumPy at the threshold and the float after it)",
+                f"$2^{{{thr_exp}}} {_decimal(threshold, 4)}$; above it half the gap "
+                "below $w$ exceeds the update (checked in NumPy at the threshold and the float "
+                "after it)",
             )
         )
         data[name] = {
@@ -267,7 +293,7 @@ def vanishing_bound_example(depths: Sequence[int] = (10, 20, 50)) -> Derivation:
     big_l = sp.Symbol("L", positive=True, integer=True)
     steps = [
         Step(
-            "the bound for a sigmoid chain with |w_l| ≤ 1",
+            "the bound for a sigmoid chain with $|w_l| \\le 1$",
             sp.Le(
                 named("|dL/dw_1|", r"\left|\frac{\partial L}{\partial w_{1}}\right|"),
                 named(
@@ -277,19 +303,19 @@ def vanishing_bound_example(depths: Sequence[int] = (10, 20, 50)) -> Derivation:
                 )
                 * gamma**big_l,
             ),
-            "chain_rule with γ = sup σ' = 1/4",
+            f"the chain-rule bound with $\\gamma = \\sup \\sigma' = {_frac(gamma)}$",
         )
     ]
     for d, v in values.items():
         steps.append(
             Step(
-                f"L = {d}",
+                f"$L = {d}$",
                 sp.Eq(sp.Pow(gamma, d, evaluate=False), v, evaluate=False),
-                f"≈ {floats[d]:.4g}",
+                f"${_decimal(v, 4)}$",
             )
         )
     return Derivation(
-        "The vanishing bound (1/4)^L",
+        f"The vanishing bound $({_frac(gamma)})^L$",
         tuple(steps),
         sp.Tuple(*values.values()),
         data={"values": values, "floats": floats, "gamma": gamma},

@@ -34,12 +34,11 @@ _ALIASES = {"kaiming": "he", "xavier": "glorot"}
 
 
 def fan_symbols() -> tuple[Any, Any]:
-    """The symbols (fan_in, fan_out): positive integers, printed n_in and n_out."""
-    import sympy as sp
-
+    """The symbols (fan_in, fan_out): positive integers, printed n_in and n_out (in LaTeX
+    ``n_{\\mathrm{in}}`` and ``n_{\\mathrm{out}}``)."""
     return (
-        sp.Symbol("n_in", integer=True, positive=True),
-        sp.Symbol("n_out", integer=True, positive=True),
+        named("n_in", r"n_{\mathrm{in}}", integer=True, positive=True),
+        named("n_out", r"n_{\mathrm{out}}", integer=True, positive=True),
     )
 
 
@@ -92,10 +91,11 @@ def init_variance(scheme: str) -> Derivation:
     ex2 = named("E[x^2]", r"\mathbb{E}[x^{2}]")
     steps = [
         Step(
-            "one layer: $y_i = \\sum_{j=1}^{n_{in}} W_{ij} x_j$, weights independent, mean 0",
+            "one layer: $y_i = \\sum_{j=1}^{n_{\\mathrm{in}}} W_{ij} x_j$, weights independent, "
+            "mean $0$",
             sp.Eq(var_y, n_in * named("Var[W]", r"\mathrm{Var}[W]") * ex2),
-            "cross terms E[W_ij W_ik x_j x_k] vanish (zero mean, independent), "
-            "so n_in equal terms E[W²]E[x²] remain",
+            "cross terms $\\mathbb{E}[W_{ij} W_{ik} x_j x_k]$ vanish (zero mean, independent), "
+            "so $n_{\\mathrm{in}}$ equal terms $\\mathbb{E}[W^2]\\,\\mathbb{E}[x^2]$ remain",
         )
     ]
     if key == "he":
@@ -104,34 +104,39 @@ def init_variance(scheme: str) -> Derivation:
         dphi2 = sp.integrate(density, (h, 0, sp.oo))
         steps.append(
             Step(
-                "ReLU keeps half of a symmetric second moment, $h \\sim N(0, q)$",
+                "ReLU keeps half of a symmetric second moment, $h \\sim \\mathcal{N}(0, q)$",
                 sp.Tuple(
                     sp.Eq(named("E[relu(h)^2]", r"\mathbb{E}[\mathrm{relu}(h)^{2}]"), relu2),
                     sp.Eq(named("E[relu'(h)^2]", r"\mathbb{E}[\mathrm{relu}'(h)^{2}]"), dphi2),
                 ),
-                "integrate h² and 1 over h > 0 against the N(0, q) density (He et al. 2015, "
-                "eq. 10)",
+                "integrate $h^2$ and $1$ over $h > 0$ against the $\\mathcal{N}(0, q)$ density "
+                "(He et al. 2015, eq. 10)",
             )
         )
         ex2_value, dphi2_value = relu2, dphi2
     else:
-        why = "a linear unit" if key == "lecun" else "tanh is linear near 0: tanh'(0) = 1"
+        why = "a linear unit" if key == "lecun" else "tanh is linear near $0$: $\\tanh'(0) = 1$"
         steps.append(
-            Step("linear regime", sp.Eq(ex2, q), f"{why} (E[φ'²] = 1 in the backward pass)")
+            Step(
+                "linear regime",
+                sp.Eq(ex2, q),
+                f"{why} ($\\mathbb{{E}}[\\varphi'(h)^2] = 1$ in the backward pass)",
+            )
         )
         ex2_value, dphi2_value = q, sp.Integer(1)
     forward = sp.solve(sp.Eq(n_in * var_w * ex2_value, q), var_w)[0]
     backward = sp.solve(sp.Eq(n_out * var_w * dphi2_value, 1), var_w)[0]
     steps += [
         Step(
-            "forward: keep the second moment, Var[y] = Var[h]",
+            "forward: keep the second moment, $\\mathrm{Var}[y] = \\mathrm{Var}[h]$",
             sp.Eq(named("Var[W]_fwd", r"\mathrm{Var}[W]_{\mathrm{fwd}}"), forward),
-            "solve n_in·Var[W]·E[x²] = q",
+            "solve $n_{\\mathrm{in}}\\,\\mathrm{Var}[W]\\,\\mathbb{E}[x^2] = q$",
         ),
         Step(
-            "backward: keep the gradient's second moment, through Wᵀ (a sum over n_out)",
+            "backward: keep the gradient's second moment, through $W^{\\top}$ "
+            "(a sum over $n_{\\mathrm{out}}$)",
             sp.Eq(named("Var[W]_bwd", r"\mathrm{Var}[W]_{\mathrm{bwd}}"), backward),
-            "solve n_out·Var[W]·E[φ'(h)²] = 1"
+            "solve $n_{\\mathrm{out}}\\,\\mathrm{Var}[W]\\,\\mathbb{E}[\\varphi'(h)^2] = 1$"
             + (" (He et al. 2015, eq. 14)" if key == "he" else ""),
         ),
     ]
@@ -139,9 +144,11 @@ def init_variance(scheme: str) -> Derivation:
         result = sp.solve(sp.Eq((n_in + n_out) / 2 * var_w, 1), var_w)[0]
         steps.append(
             Step(
-                "compromise: both hold only if n_in = n_out; average the two conditions",
+                "compromise: both hold only if $n_{\\mathrm{in}} = n_{\\mathrm{out}}$; average "
+                "the two conditions",
                 sp.Eq(named("Var[W]", r"\mathrm{Var}[W]"), result),
-                "Glorot & Bengio (2010), eq. 12: ½(n_in + n_out)·Var[W] = 1",
+                "Glorot & Bengio (2010), eq. 12: "
+                "$(n_{\\mathrm{in}} + n_{\\mathrm{out}})\\,\\mathrm{Var}[W]/2 = 1$",
             )
         )
     else:
@@ -159,7 +166,7 @@ def init_variance(scheme: str) -> Derivation:
         Step(
             "the uniform form $U(-a, a)$ has variance $a^2/3$",
             sp.Eq(sp.Symbol("a"), limit),
-            "a = √(3·Var[W])",
+            "$a = \\sqrt{3\\,\\mathrm{Var}[W]}$",
         )
     )
     names = {"lecun": "LeCun", "he": "He", "glorot": "Glorot"}

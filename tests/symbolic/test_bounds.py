@@ -72,16 +72,18 @@ def test_every_activation_has_a_proved_bound(name: str) -> None:
 def test_sigmoid_quarter_at_zero_exact() -> None:
     d = bound("sigmoid")
     assert d.result == sp.Rational(1, 4) and d.result.is_Rational
-    assert d.data["where"] == "attained at z = 0"
+    assert d.data["where"] == "attained at $z = 0$"
     assert sp.latex(d.steps[-1].expr) == r"\gamma = \frac{1}{4}"
-    assert any("φ'''(0) = -1/8" in s.why for s in d.steps)  # second-derivative test
+    # The second-derivative test, as LaTeX and as plain text.
+    assert any(s.why == r"second-derivative test: $\sigma'''(0) = - \frac{1}{8}$" for s in d.steps)
+    assert "(second-derivative test: σ'''(0) = -1/8)" in d.text()
 
 
 def test_selu_negative_side_beats_lambda() -> None:
     d = bound("selu")
     assert d.result == LAM32 * ALPHA32 > LAM32
     assert float(d.result) == pytest.approx(SELU_LAMBDA * SELU_ALPHA, rel=1e-15)
-    assert "kink convention" in d.data["where"] and "z → 0⁻" in d.data["where"]
+    assert "kink convention" in d.data["where"] and r"$z \to 0^{-}$" in d.data["where"]
 
 
 @pytest.mark.parametrize(
@@ -132,9 +134,9 @@ def test_silu_certified_bound() -> None:
 def test_softplus_not_attained() -> None:
     d = bound("softplus")
     assert d.result == 1 and not d.data["attained"]
-    assert d.data["where"] == "not attained; approached as z → ∞"
+    assert d.data["where"] == r"not attained; approached as $z \to \infty$"
 
 
 def test_hard_tanh_where_words() -> None:
-    assert bound("hard_tanh").data["where"] == "attained at -1 < z < 1"
-    assert bound("relu").data["where"] == "attained at z > 0"
+    assert bound("hard_tanh").data["where"] == "attained at $-1 < z < 1$"
+    assert bound("relu").data["where"] == "attained at $z > 0$"

@@ -59,8 +59,8 @@ def test_sigmoid_latex_exact() -> None:
         r"\left(1 - \sigma{\left(z \right)}\right) \sigma{\left(z \right)}"
     )
     assert (
-        r"\item textbook form. \emph{the logistic identity \ensuremath{\sigma}' = "
-        r"\ensuremath{\sigma}(1 \ensuremath{-} \ensuremath{\sigma}).}" in d.latex()
+        r"\item textbook form. \emph{the logistic identity $\sigma' = \sigma(1 - \sigma)$.}"
+        in d.latex()
     )
     assert "sigma'(z) = (1 - sigma(z))*sigma(z)" in d.text()
 
