@@ -90,7 +90,6 @@ class Derivation:
     def latex(self) -> str:
         """The derivation as a LaTeX fragment (needs only amsmath): a titled paragraph, the
         steps as an enumerated list with each expression displayed, then the result."""
-        import sympy
 
         lines = [rf"\paragraph{{{_tex_text(_full_stop(self.title))}}}", r"\begin{enumerate}"]
         for step in self.steps:
@@ -99,23 +98,22 @@ class Derivation:
                 item += r" \emph{" + _tex_text(_full_stop(step.why)) + "}"
             lines.append(item)
             if step.expr is not None:
-                lines.append(r"\[ " + sympy.latex(step.expr) + r" \]")
+                lines.append(r"\[ " + _latex(step.expr) + r" \]")
         lines.append(r"\end{enumerate}")
         label = "Result" if self.exact else "Result (certified numeric bound)"
-        lines.append(rf"\noindent {label}: ${sympy.latex(self.result)}$")
+        lines.append(rf"\noindent {label}: ${_latex(self.result)}$")
         return "\n".join(lines) + "\n"
 
     def _repr_latex_(self) -> str:
         # Jupyter renders Markdown+MathJax, which has no \paragraph/enumerate: give it the
         # math only, one aligned block.
-        import sympy
 
         rows = [
-            rf"&\text{{{_plain(step.statement)}}}\\ &\quad {sympy.latex(step.expr)}"
+            rf"&\text{{{_plain(step.statement)}}}\\ &\quad {_latex(step.expr)}"
             for step in self.steps
             if step.expr is not None
         ]
-        rows.append(rf"&\text{{Result: }} {sympy.latex(self.result)}")
+        rows.append(rf"&\text{{Result: }} {_latex(self.result)}")
         return "$$\\begin{aligned}" + r"\\ ".join(rows) + r"\end{aligned}$$"
 
     # ------------------------------------------------------------------ plain text
@@ -197,6 +195,13 @@ _MATH = re.compile(r"\$([^$]*)\$")
 def _full_stop(s: str) -> str:
     s = s.strip()
     return s if not s or s[-1] in ".?!:" else s + "."
+
+
+def _latex(expr: Any) -> str:
+    """SymPy's LaTeX as the notes write it (arccos, not acos)."""
+    import sympy
+
+    return str(sympy.latex(expr, inv_trig_style="full"))
 
 
 def _plain(s: str) -> str:
