@@ -11,9 +11,10 @@ whole matrix would raise a false alarm with probability at most 1% (gradmath.val
 Finite width. Mean-field theory is exact only as width → ∞; a simulation at width n differs by
 O(depth/n) corrections that the Monte-Carlo SE does not cover. The sizes below (32 networks of
 16 examples) give SEs of 0.01–0.1 in the log; configurations whose finite-width deviation is
-larger than that resolution are listed in ``FINITE_WIDTH`` and marked ``xfail(strict=True)``:
-the test then asserts that the disagreement is really there (so it is not hidden by a lack of
-power), and will fail loudly if a change makes them agree. The tolerance is never widened.
+larger than that resolution are listed in ``FINITE_WIDTH``: for them the test asserts that
+``assert_agrees`` reports the disagreement (so it is not hidden by a lack of power, and any other
+error still fails), and it fails loudly if a change makes them agree. The tolerance is never
+widened.
 
 Where that deviation comes from, and that it vanishes with width, is tested below for the
 forward pass (``test_finite_width_forward_law``). For Gaussian weights one example's forward
@@ -26,7 +27,8 @@ run that wide here). The GELU case is large: E[(h^19)²] is 0.097 at width 256 a
 infinite width (the net drifts slowly towards q* = 0 along a nearly critical length map, where
 the fluctuations of q accumulate); the chain gives 0.026 at width 1024, 0.0135 at 4096 and
 0.0108 at 65,536. The backward profile deviates in step (its factors E[φ'(h)²] are taken at the
-larger q); gradmath does not predict the backward finite-width law, so those xfails stay.
+larger q); gradmath does not predict the backward finite-width law, so those cells keep
+asserting the disagreement.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import numpy as np
 import pytest
 
 import gradmath
-from gradmath import MLP
+from gradmath import MLP, GradmathError
 from gradmath.meanfield import predict
 from gradmath.numeric import length_chain, simulate
 from gradmath.validate import bonferroni_z, compare
@@ -110,26 +112,25 @@ def _comparison(act: str, fit: bool, width: int, depth: int):  # type: ignore[no
     return compare(predict(mlp), simulate(mlp, n_networks=N_NETWORKS, batch=BATCH, seed=seed))
 
 
-def _marks(case: tuple[str, bool, int, int]) -> list[pytest.MarkDecorator]:
-    marks = [pytest.mark.slow] if case[2] > 64 else []
-    if case in FINITE_WIDTH:
-        marks.append(pytest.mark.xfail(strict=True, reason="finite-width deviation (module doc)"))
-    return marks
-
-
 @pytest.mark.parametrize(
     ("act", "fit", "width", "depth"),
     [
         pytest.param(
             *case,
-            marks=_marks(case),
-            id=f"{case[0]}-{'fit' if case[1] else 'misfit'}-w{case[2]}-d{case[3]}",
+            marks=[pytest.mark.slow] if case[2] > 64 else [],
+            id=f"{case[0]}-{'fit' if case[1] else 'misfit'}-w{case[2]}-d{case[3]}"
+            + ("-finite-width" if case in FINITE_WIDTH else ""),
         )
         for case in CASES
     ],
 )
 def test_theory_matches_simulation(act: str, fit: bool, width: int, depth: int) -> None:
-    _comparison(act, fit, width, depth).assert_agrees(Z_MAX)
+    comparison = _comparison(act, fit, width, depth)
+    if (act, fit, width, depth) in FINITE_WIDTH:
+        with pytest.raises(GradmathError, match="disagree"):
+            comparison.assert_agrees(Z_MAX)
+    else:
+        comparison.assert_agrees(Z_MAX)
 
 
 def test_threshold_is_bonferroni() -> None:
