@@ -96,38 +96,39 @@ def predict_residual(mlp: MLP, input_q: float = 1.0, output_grad_q: float = 1.0)
     input_q = check_positive("input_q", input_q)
     output_grad_q = check_positive("output_grad_q", output_grad_q)
 
-    from gradmath.meanfield.gaussian import log_mean_dphi2, log_mean_phi2
+    from gradmath.meanfield.predict import _log, _log_add, _LogMoments
 
     layers = mlp.layers
     L = mlp.depth
-    a2 = alpha * alpha
+    log_a2 = 2.0 * math.log(abs(alpha))
     acts = [cast(Activation, layer.activation) for layer in layers]
+    moments = {a: _LogMoments(a) for a in set(acts)}
+    log_fwd = [_log("fan_in·Var[W]", ly.sigma_w2, ly.number) for ly in layers]
+    log_bias = [math.log(ly.bias_var) if ly.bias_var > 0 else -math.inf for ly in layers]
     log_q = np.empty(L)
     log_phi2 = np.zeros(L)  # index i: log E[φ_{l−1}(h^{l−1})²] used by block l = i + 1
-    log_q[0] = math.log(layers[0].sigma_w2 * input_q + layers[0].bias_var)
+    log_q[0] = _log_add(log_fwd[0] + math.log(input_q), log_bias[0])
     for i in range(1, L):
-        # Sequential: block l needs q^{l−1}. The engine's log form is finite for any log q.
-        log_phi2[i] = float(log_mean_phi2(acts[i - 1], log_q[i - 1]))
-        growth = a2 * (
-            layers[i].sigma_w2 * math.exp(log_phi2[i] - log_q[i - 1])
-            + layers[i].bias_var * math.exp(-log_q[i - 1])
-        )
-        log_q[i] = log_q[i - 1] + math.log1p(growth)
+        # Sequential: block l needs q^{l−1}. q^l = q^{l−1} + α²(σ_w² E[φ²] + σ_b²), in logs.
+        log_phi2[i] = moments[acts[i - 1]].phi2(float(log_q[i - 1]))
+        branch = _log_add(log_fwd[i] + log_phi2[i], log_bias[i])
+        log_q[i] = _log_add(float(log_q[i - 1]), log_a2 + branch)
 
-    # Backward factors 1 + α² n_l v_l E[φ'_{l−1}(h^{l−1})²] (fan_out·v_l = σ_w² here).
-    back = np.array([a2 * layer.fan_out * layer.weight_var for layer in layers])
+    # Backward factors 1 + α² n_l v_l E[φ'_{l−1}(h^{l−1})²] (fan_out·v_l = σ_w² here), in logs.
+    log_back = np.array(
+        [log_a2 + _log("fan_out·Var[W]", ly.fan_out * ly.weight_var, ly.number) for ly in layers]
+    )
     log_factor = np.zeros(L)
-    for act in set(acts[:-1]):
+    for act, m in moments.items():
         idx = np.array([i for i in range(1, L) if acts[i - 1] == act], dtype=int)
-        with np.errstate(over="ignore"):
-            d = np.exp(np.asarray(log_mean_dphi2(act, log_q[idx - 1]), dtype=np.float64))
-        log_factor[idx] = np.log1p(back[idx] * d)
+        if idx.size:
+            log_factor[idx] = np.logaddexp(0.0, log_back[idx] + m.dphi2(log_q[idx - 1]))
     # log q̃^{l−1} = log q̃^l + log_factor[l−1], summed from the top (q̃^L = output_grad_q).
     log_grad = math.log(output_grad_q) + np.concatenate((np.cumsum(log_factor[:0:-1])[::-1], [0.0]))
 
     log_wgrad = np.empty(L)
     log_wgrad[0] = log_grad[0] + math.log(input_q)
-    log_wgrad[1:] = math.log(a2) + log_grad[1:] + log_phi2[1:]
+    log_wgrad[1:] = log_a2 + log_grad[1:] + log_phi2[1:]
     if not np.all(np.isfinite(log_wgrad)):
         bad = int(np.flatnonzero(~np.isfinite(log_wgrad))[0]) + 1
         raise GradmathError(

@@ -50,8 +50,6 @@ def selu_map(
     tau = check_positive("tau", tau, allow_zero=True)
     act = activation("selu", scale=scale, alpha=alpha)
     m = gs._as_array("mu", mu, -math.inf, math.inf, "finite")
-    if not np.all(np.isfinite(m)):
-        raise GradmathError("`mu` must be finite.")
     v = gs._check_q("nu", nu)
     m1 = gs.expect_shifted(act, m * omega, v * tau, act.kinks)
     m2 = gs.expect_shifted(lambda h: act(h) ** 2, m * omega, v * tau, act.kinks)

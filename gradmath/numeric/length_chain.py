@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradmath.errors import GradmathError, check_positive_int
+from gradmath.errors import GradmathError, check_positive, check_positive_int
 from gradmath.mlp import MLP
 
 __all__ = ["length_chain"]
@@ -46,9 +46,15 @@ def length_chain(
     """
     if mlp.residual is not None or mlp.batchnorm:
         raise GradmathError("`length_chain` covers plain nets (no residual, no batch norm).")
+    not_gaussian = sorted({ly.init.name for ly in mlp.layers if ly.init.distribution != "normal"})
+    if not_gaussian:
+        raise GradmathError(
+            f"`length_chain` is exact only for Gaussian weights; {', '.join(not_gaussian)} "
+            "draw from another distribution. Use initializer('normal', sigma_w2=...) or a "
+            "*_normal scheme with normal (not truncated) draws, e.g. kaiming_normal."
+        )
     m = check_positive_int("samples", samples)
-    if not (math.isfinite(input_q) and input_q > 0):
-        raise GradmathError(f"`input_q` (={input_q!r}) must be finite and > 0.")
+    input_q = check_positive("input_q", input_q)
     rng = np.random.default_rng(seed)
     layers = mlp.layers
     s = layers[0].weight_var * input_q * rng.chisquare(layers[0].fan_in, size=m)
