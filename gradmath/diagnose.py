@@ -47,6 +47,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from gradmath.clipping import _scaled_norm
 from gradmath.errors import GradmathError, check_positive
 
 __all__ = ["Diagnosis", "Verdict", "diagnose", "log_slope"]
@@ -160,6 +161,16 @@ def _fmt_exp(log_value: float) -> str:
 
 def _fmt_layers(layers: tuple[int, ...]) -> str:
     return ", ".join(str(i) for i in layers)
+
+
+def _log_norm(m: float, r: float) -> float:
+    # log(m·r) of a norm split as clipping._scaled_norm returns it: −inf for a zero norm,
+    # NaN for a row holding NaN or inf (such rows are skipped).
+    if m == 0.0:
+        return -math.inf
+    if not (math.isfinite(m) and math.isfinite(r)):
+        return math.nan
+    return math.log(m) + math.log(r)
 
 
 def _fit_slope(index: NDArray[np.intp], log_norms: FloatArray, depth: int) -> float:
@@ -294,11 +305,13 @@ def diagnose(
 
     growth = None
     if two_d and norms2.shape[0] >= 2:
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = np.sqrt(np.sum(np.square(norms2), axis=1))
-        fin = np.flatnonzero(np.isfinite(total))
-        if fin.size >= 2 and total[fin[0]] > 0:
-            growth = float(np.log(np.max(total[fin]) / total[fin[0]]))
+        # log of each row's total norm, from ‖g‖ = m·‖g/m‖ (clipping._scaled_norm): squaring
+        # norms above ~1e154 would overflow and drop exactly the exploding rows.
+        with np.errstate(all="ignore"):
+            log_total = np.array([_log_norm(*_scaled_norm([row])) for row in norms2])
+        fin = np.flatnonzero(~np.isnan(log_total))
+        if fin.size >= 2 and log_total[fin[0]] > -np.inf:
+            growth = float(np.max(log_total[fin]) - log_total[fin[0]])
 
     stalled: tuple[int, ...] = ()
     if wc is not None:

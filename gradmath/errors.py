@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["GradmathError", "check_positive", "check_positive_int", "suggest"]
+__all__ = ["GradmathError", "check_positive", "check_positive_int", "check_seed", "suggest"]
 
 
 class GradmathError(ValueError):
@@ -53,3 +53,16 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> floa
         allowed = "finite and >= 0" if allow_zero else "finite and > 0"
         raise GradmathError(f"`{name}` (={value!r}) must be {allowed}.")
     return v
+
+
+def check_seed(value: object, *, what: str = "a non-negative int") -> int:
+    """Return ``value`` as an int if it is a non-negative integer (bools refused).
+
+    numpy's generators accept only seeds >= 0; this says so as a :class:`GradmathError`
+    instead of numpy's ``ValueError``. ``what`` names what is allowed in the message.
+    """
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 0:
+        raise GradmathError(f"`seed` (={value!r}) must be {what}.")
+    return int(value)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradmath.errors import GradmathError, check_positive_int
+from gradmath.errors import GradmathError, check_positive, check_positive_int
 from gradmath.profile import Profile
 
 __all__ = ["QUANTITIES", "Comparison", "bonferroni_z", "compare"]
@@ -187,7 +187,10 @@ class Comparison:
         return "\n".join(lines)
 
     def latex(self, max_rows: int = 60) -> str:
-        """A booktabs ``tabular`` of the same numbers (needs ``\\usepackage{booktabs}``)."""
+        """A booktabs ``tabular`` of the same numbers (needs ``\\usepackage{booktabs}``).
+
+        A z of ±inf (a real difference with standard error 0) prints as ``$+\\infty$``.
+        """
         a = _stack(self.theory)
         b = _stack(self.sim)
         cols = "r" + "rrr" * 3
@@ -229,6 +232,10 @@ def _ranges(layers: NDArray[Any]) -> str:
 
 
 def _tex_num(x: float, fmt: str = ".4g") -> str:
+    if math.isinf(x):  # z when the standard error is 0
+        from gradmath.render.latex import fmt_num
+
+        return f"${'+' if x > 0 and fmt.startswith('+') else ''}{fmt_num(x)}$"
     s = format(float(x), fmt)
     if "e" in s:
         mant, exp = s.split("e")
@@ -290,9 +297,7 @@ def compare(theory: Profile, sim: Profile, *, z_max: float = 4.0) -> Comparison:
         a, b = theory.meta.get(key), sim.meta.get(key)
         if a is not None and b is not None and not math.isclose(a, b, rel_tol=1e-12):
             raise GradmathError(f"`{key}` differs: {a!r} (theory) vs {b!r} (sim).")
-    zm = float(z_max)
-    if not zm > 0:
-        raise GradmathError(f"`z_max` (={z_max!r}) must be > 0.")
+    zm = check_positive("z_max", z_max)
     se_a, se_b = _se(theory), _se(sim)
     if se_a is None and se_b is None:
         raise GradmathError(

@@ -72,6 +72,14 @@ def test_growth_over_steps_is_exploding() -> None:
     assert diagnose(run, max_growth=1e6).verdict == "healthy"
 
 
+@pytest.mark.parametrize("big", [1e100, 1e200, 1e300])
+def test_growth_to_huge_finite_norms_is_exploding(big: float) -> None:
+    # Squaring norms above ~1e154 overflows; the total norm must not, or the row is lost.
+    d = diagnose([[1.0, 1.0], [big, big]])
+    assert d.verdict == "exploding" and not d.nonfinite
+    assert d.log_growth == pytest.approx(math.log(big), rel=1e-12)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_nonfinite_norms_are_evidence_of_explosion(bad: float) -> None:
     run = np.ones((5, 3))

@@ -165,7 +165,6 @@ def layer_forward(
     if mlp.residual is not None and i > 0:
         a *= mlp.residual
         a += cast(Array, h_prev)
-        return a, None
     return a, None
 
 

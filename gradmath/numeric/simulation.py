@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradmath.activations import Activation
-from gradmath.errors import GradmathError, check_positive, check_positive_int
+from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
 from gradmath.mlp import MLP
 from gradmath.numeric.network import (
     check_supported,
@@ -474,10 +474,8 @@ def simulate(
     budget = check_positive("memory_budget", memory_budget)
     if isinstance(seed, np.random.SeedSequence):
         root = seed
-    elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-        root = np.random.SeedSequence(int(seed))
     else:
-        raise GradmathError(f"`seed` (={seed!r}) must be a non-negative int or a SeedSequence.")
+        root = np.random.SeedSequence(check_seed(seed, what="a non-negative int or a SeedSequence"))
     if executor is not None and not isinstance(executor, Executor):
         raise GradmathError(
             f"`executor` must be a concurrent.futures.Executor, got {type(executor).__name__}."
@@ -488,7 +486,9 @@ def simulate(
     seqs = root.spawn(N)
     groups = [seqs[i : i + K] for i in range(0, N, K)]
     L = mlp.depth
-    steps_per_chunk = 2 * L + (L - min(C, L) if C < L else 0)
+    # Forward and backward pass, plus the recomputed segments: all but the last, which starts
+    # at layer C·((L−1) // C) (0 when one segment holds the whole net).
+    steps_per_chunk = 2 * L + C * ((L - 1) // C)
     bar = _progress_bar(progress, len(groups) * steps_per_chunk, executor is not None)
     try:
         if executor is None:

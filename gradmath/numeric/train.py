@@ -43,8 +43,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from gradmath.clipping import ClipSpec, apply_clip, validate_clip
-from gradmath.errors import GradmathError, check_positive, check_positive_int
+from gradmath.clipping import ClipSpec, _scaled_norm, apply_clip, validate_clip
+from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
 from gradmath.mlp import MLP
 
 __all__ = ["Divergence", "TrainResult", "make_task", "softmax_cross_entropy", "train"]
@@ -80,17 +80,15 @@ def make_task(
     >>> x.shape, sorted(y.tolist())
     ((6, 2), [0, 0, 1, 1, 2, 2])
     """
-    for name, v, lo in (("n_samples", n_samples, 2), ("n_features", n_features, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise GradmathError(f"`{name}` (={v!r}) must be an integer >= {lo}.")
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-        raise GradmathError(f"`n_classes` (={n_classes!r}) must be an integer >= 2.")
+    n_samples = check_positive_int("n_samples", n_samples, minimum=2)
+    n_features = check_positive_int("n_features", n_features)
+    n_classes = check_positive_int("n_classes", n_classes, minimum=2)
     if n_samples < n_classes:
         raise GradmathError(f"`n_samples` (={n_samples}) must be >= `n_classes` ({n_classes}).")
     if kind not in ("blobs", "shells"):
         raise GradmathError(f"`kind` (={kind!r}) must be 'blobs' or 'shells'.")
     s = check_positive("noise", noise, allow_zero=True)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     y = np.arange(n_samples, dtype=np.int64) % n_classes
     rng.shuffle(y)
     if kind == "blobs":
@@ -258,13 +256,14 @@ def _check_data(mlp: MLP, data: Any) -> tuple[FloatArray, IntArray]:
 
 
 def _frob(a: NDArray[np.floating[Any]]) -> float:
-    # ‖a‖_F scaled by max|a_i| so that huge finite gradients do not overflow in the squares;
-    # NaN and inf entries give NaN and inf (the record of a failing step keeps them).
+    # ‖a‖_F = m·‖a/m‖ with m = max|a_i| (clipping._scaled_norm), so that huge finite gradients
+    # do not overflow in the squares; NaN and inf entries give NaN and inf (the record of a
+    # failing step keeps them).
     with np.errstate(all="ignore"):
-        m = float(np.max(np.abs(a))) if a.size else 0.0
+        m, r = _scaled_norm([a])
         if m == 0.0 or not math.isfinite(m):
             return m
-        return float(np.float64(m) * np.linalg.norm(a / m))
+        return float(np.float64(m) * np.float64(r))
 
 
 def _rms(norms: FloatArray) -> FloatArray:
@@ -305,7 +304,9 @@ def train(
         lr: the SGD step size η.
         batch_size: examples per step (``None``: the full batch, one step per epoch).
             Mini-batches are a fresh seeded permutation each epoch; the last may be smaller.
-        seed: seeds the weights and the shuffling.
+            A batch-norm net needs >= 2 examples in every batch, so a ``batch_size`` that
+            leaves a last batch of one (n % batch_size == 1) is refused up front.
+        seed: seeds the weights and the shuffling (an integer >= 0).
         clip: ``None`` or ``{"value": c}``, ``{"norm": c}``, ``{"global_norm": c}``
             (:func:`gradmath.clipping.apply_clip`), applied to the gradients of all weights
             and biases of a step (per tensor for ``"norm"``, as Keras ``clipnorm``).
@@ -322,25 +323,32 @@ def train(
     >>> bool(r.loss[-1] < r.loss[0]), r.diverged
     (True, False)
     """
-    if not isinstance(mlp, MLP):
-        raise GradmathError(f"`mlp` must be a gradmath.MLP, got {type(mlp).__name__}.")
+    net = _network()
+    net.check_supported(mlp)
     n_epochs = check_positive_int("epochs", epochs)
     eta = check_positive("lr", lr)
     lam = check_positive("l2", l2, allow_zero=True)
     validate_clip(clip)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise GradmathError(f"`seed` (={seed!r}) must be an integer.")
+    seed = check_seed(seed)
     x, y = _check_data(
         mlp,
-        make_task(512, mlp.widths[0], mlp.widths[-1], seed=int(seed)) if data is None else data,
+        make_task(512, mlp.widths[0], mlp.widths[-1], seed=seed) if data is None else data,
     )
     n = x.shape[0]
     bs = n if batch_size is None else min(check_positive_int("batch_size", batch_size), n)
+    if mlp.batchnorm and (bs == 1 or n % bs == 1):
+        # Refused rather than dropping the last example each epoch: the run would then train
+        # on fewer examples than it was given, silently.
+        raise GradmathError(
+            f"`batch_size` (={batch_size!r}) with {n} examples leaves a mini-batch of one "
+            "example, and batch norm needs at least 2 per batch (its variance is 0 otherwise). "
+            "Use a batch_size >= 2 whose remainder n % batch_size is not 1, or None for the "
+            "full batch."
+        )
     if progress is not None and not isinstance(progress, bool) and not callable(progress):
         raise GradmathError(f"`progress` (={progress!r}) must be None, a bool or a callable.")
 
-    net = _network()
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(seed)
     params = [
         (np.array(w, dtype=np.float64), np.array(b, dtype=np.float64))
         for w, b in net.sample_params(mlp, rng, np.float64)
@@ -441,7 +449,7 @@ def train(
         epochs=n_epochs,
         lr=eta,
         batch_size=bs,
-        seed=int(seed),
+        seed=seed,
         clip=clip,
         l2=lam,
         loss=np.array(losses),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
@@ -170,6 +171,36 @@ def test_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
     assert "simulate" in capsys.readouterr().err
     simulate(MLP.square(8, 3), n_networks=2, batch=2, seed=0)  # not a terminal: silent
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("budget", [20_000, 512 * 2**20])
+def test_progress_bar_total_counts_every_layer_step(
+    budget: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With segment length C not dividing L the recomputed layers are C·((L−1) // C), not L − C.
+    bars: list[Any] = []
+
+    class Bar:
+        def __init__(self, total: int) -> None:
+            self.total, self.n = total, 0
+
+        def update(self, k: int) -> None:
+            self.n += k
+
+        def close(self) -> None:
+            pass
+
+    def fake(progress: bool | None, total: int, remote: bool) -> Bar:
+        bars.append(Bar(total))
+        return bars[-1]
+
+    monkeypatch.setattr(simulation, "_progress_bar", fake)
+    mlp = MLP.square(12, 9, activation="tanh", init="he_normal")
+    p = simulate(mlp, n_networks=3, batch=6, seed=7, memory_budget=budget)
+    (bar,) = bars
+    assert bar.n == bar.total
+    if budget == 20_000:
+        assert mlp.depth % p.meta["segment"] != 0  # the case the old formula got wrong
 
 
 @pytest.mark.parametrize(

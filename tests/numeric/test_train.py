@@ -169,6 +169,7 @@ def test_progress_callback() -> None:
         ({"clip": {"norm": 0}}, "clip"),
         ({"clip": {"max": 1}}, "clip"),
         ({"seed": 1.5}, "seed"),
+        ({"seed": -1}, "seed"),
         ({"progress": 3}, "progress"),
         ({"data": (np.zeros((5, 3)), np.zeros(5, dtype=int))}, r"shape \(n_samples, 4\)"),
         ({"data": (np.zeros((5, 4)), np.full(5, 3))}, "labels must lie in 0 … 2"),
@@ -184,6 +185,23 @@ def test_bad_input(kwargs: dict[str, object], match: str) -> None:
         train(net, **args)  # type: ignore[arg-type]
     with pytest.raises(GradmathError, match="MLP"):
         train("net", epochs=1, lr=0.1, seed=0)  # type: ignore[arg-type]
+
+
+def test_batchnorm_refuses_a_last_mini_batch_of_one_example() -> None:
+    # 9 examples in batches of 4 leave a last batch of 1, whose batch-norm variance is 0.
+    net = MLP((4, 8, 3), activation="tanh", init="glorot_uniform", batchnorm=True)
+    data = make_task(9, 4, 3, seed=0)
+    with pytest.raises(GradmathError, match=r"batch_size.*9 examples.*at least 2"):
+        train(net, data=data, epochs=2, lr=0.1, batch_size=4, seed=0)
+    with pytest.raises(GradmathError, match="batch_size"):
+        train(net, data=data, epochs=2, lr=0.1, batch_size=1, seed=0)
+    for ok in (3, 5, None):  # remainders 0 and 4, and the full batch
+        assert train(net, data=data, epochs=2, lr=0.1, batch_size=ok, seed=0).epochs_run == 2
+
+
+def test_make_task_refuses_a_negative_seed() -> None:
+    with pytest.raises(GradmathError, match="seed"):
+        make_task(10, 2, 2, seed=-1)
 
 
 def test_default_task_matches_the_network() -> None:
