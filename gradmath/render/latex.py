@@ -212,11 +212,16 @@ def _mantissa_exponent(sign: float, log10_abs: float, digits: int) -> str:
     return s + (f"10^{{{e}}}" if mant == "1" else f"{mant}\\times10^{{{e}}}")
 
 
-def math_expr(expr: Any) -> str:
-    """A SymPy object (or number) as inline math ``$…$`` through SymPy's LaTeX printer."""
+def sympy_latex(expr: Any) -> str:
+    """SymPy's LaTeX printer as every gradmath document uses it (arccos, not acos)."""
     import sympy
 
-    return "$" + sympy.latex(sympy.sympify(expr)) + "$"
+    return str(sympy.latex(sympy.sympify(expr), inv_trig_style="full"))
+
+
+def math_expr(expr: Any) -> str:
+    """A SymPy object (or number) as inline math ``$…$`` through :func:`sympy_latex`."""
+    return "$" + sympy_latex(expr) + "$"
 
 
 def table(

@@ -123,7 +123,7 @@ class Derivation:
         lines = [_plain(self.title)]
         for i, step in enumerate(self.steps, 1):
             why = f" ({_plain(step.why)})" if step.why else ""
-            lines.append(f"  {i}. {_plain(step.statement)}{why}")
+            lines.append(f"  {i}. {_plain(step.statement, formula=True)}{why}")
             if step.expr is not None:
                 lines.append("       " + text(step.expr))
         label = "Result" if self.exact else "Result (certified numeric bound)"
@@ -198,15 +198,24 @@ def _full_stop(s: str) -> str:
 
 
 def _latex(expr: Any) -> str:
-    """SymPy's LaTeX as the notes write it (arccos, not acos)."""
-    import sympy
+    from gradmath.render.latex import sympy_latex
 
-    return str(sympy.latex(expr, inv_trig_style="full"))
+    return sympy_latex(expr)
 
 
-def _plain(s: str) -> str:
+def _bare_formula(s: str) -> bool:
+    """A statement that is a LaTeX formula as a whole (module docstring)."""
+    return "$" not in s and "\\" in s
+
+
+def _plain(s: str, *, formula: bool = False) -> str:
+    """The plain-text twin of :func:`_tex_text`: math spans (or a bare formula) via plain_math."""
     from gradmath.render.plaintext import plain_math
 
+    if formula and _bare_formula(s):
+        return plain_math(s)
+    if s.count("$") % 2:  # an unmatched $ is text, not math
+        return s
     return _MATH.sub(lambda m: plain_math(m.group(1)), s)
 
 
@@ -235,7 +244,7 @@ def _tex_text(s: str, *, formula: bool = False) -> str:
     """Prose with ``$…$`` math as LaTeX: text escaped, math verbatim."""
     from gradmath.render.latex import escape
 
-    if formula and "$" not in s and "\\" in s:
+    if formula and _bare_formula(s):
         return "$" + s.rstrip(".") + "$" + ("." if s.endswith(".") else "")
     parts = s.split("$")
     if len(parts) % 2 == 0:  # an unmatched $ is text, not math
