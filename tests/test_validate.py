@@ -108,6 +108,16 @@ def test_table_and_latex() -> None:
     assert str(c) == t
 
 
+def test_latex_prints_an_infinite_z_as_infinity() -> None:
+    # A real difference with standard error 0 gives z = ±inf.
+    c = compare(_profile(), _profile(0.1, 0.0))
+    assert np.all(np.isinf(c.z))
+    tex = c.latex()
+    assert r"$+\infty$" in tex and "inf$" not in tex
+    tex = compare(_profile(), _profile(-0.1, 0.0)).latex()
+    assert r"$-\infty$" in tex and "inf$" not in tex
+
+
 def test_long_tables_are_thinned_but_keep_the_worst_layer() -> None:
     mlp = MLP.square(4, 200)
     a = _profile(mlp=mlp)
@@ -186,3 +196,12 @@ def test_cli_validate(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["validate", "--depth", "3", "--width", "16", "--networks", "4", "--latex"])
     assert code == 0 and r"\begin{tabular}" in capsys.readouterr().out
     assert main(["validate", "--activation", "nope"]) == 2
+
+
+def test_cli_validate_batchnorm_uses_one_batch_size(capsys: pytest.CaptureFixture[str]) -> None:
+    # Without --batch the theory and the simulation must both be at the default B = 64.
+    code = main(
+        "validate --batchnorm --activation relu --init he_normal --depth 8 --width 64 "
+        "--networks 16".split()
+    )
+    assert code == 0 and "agrees with theory" in capsys.readouterr().out

@@ -34,9 +34,11 @@ def _run(args: argparse.Namespace) -> int:
     from gradmath.numeric import simulate
     from gradmath.validate import compare
 
-    mlp = network_from_arguments(args, batch_size=args.batch)
+    # One batch size for both sides: a batch-norm theory needs the B the simulation uses.
+    batch = 64 if args.batch is None else args.batch
+    mlp = network_from_arguments(args, batch_size=batch)
     theory = predict(mlp, input_q=args.input_q)
-    kwargs = dict(n_networks=args.networks, batch=args.batch, seed=args.seed, input_q=args.input_q)
+    kwargs = dict(n_networks=args.networks, batch=batch, seed=args.seed, input_q=args.input_q)
     if args.workers > 0:
         with ProcessPoolExecutor(args.workers) as ex:
             sim = simulate(mlp, executor=ex, **kwargs)
