@@ -93,6 +93,21 @@ class Activation:
         exact = {k: sympy.Rational(repr(v)) for k, v in self.params.items()}
         return self.expr_builder(self.symbol(), **exact)
 
+    @cached_property
+    def homogeneous(self) -> bool:
+        """Whether φ(c z) = c φ(z) and φ'(c z) = φ'(z) for every c > 0 (positive homogeneity).
+
+        Checked exactly at power-of-two c, where scaling is exact in floating point: of the
+        catalogue, linear, relu and leaky_relu pass. A network of such layers may be carried
+        in log scale (value = e^s·u) without changing the result.
+        """
+        probe = np.array([-3.7, -1.0, -0.25, 0.0, 0.3, 1.5, 7.0])
+        return all(
+            np.array_equal(self(c * probe), c * self(probe))
+            and np.array_equal(self.deriv(c * probe), self.deriv(probe))
+            for c in (2.0**-40, 2.0**40)
+        )
+
     @property
     def key(self) -> tuple[str, tuple[tuple[str, float], ...]]:
         return self.name, tuple(sorted(self.params.items()))

@@ -31,43 +31,13 @@ from numpy.typing import NDArray
 
 from gradmath.activations import Activation
 from gradmath.errors import GradmathError, check_positive
-from gradmath.meanfield import gaussian as gs
+from gradmath.meanfield.moments import ActivationMoments
 from gradmath.mlp import MLP
 from gradmath.profile import Profile
 
 __all__ = ["predict"]
 
 Array = NDArray[np.float64]
-
-
-class _LogMoments:
-    """log ∫Dz φ(√q z)² (scalar, fast) and log ∫Dz φ'(√q z)² (vectorised) for one activation."""
-
-    def __init__(self, act: Activation) -> None:
-        self.act = act
-        self._table: Any = None
-        pl = gs._piecewise_linear(act)
-        self.log_c2 = None if pl is None else math.log(0.5 * (pl[0] ** 2 + pl[1] ** 2))
-        self.closed = pl is not None or act.name == "erf"
-        if not self.closed:
-            from gradmath.meanfield._table import MomentTable
-
-            self._table = MomentTable(act)
-
-    def phi2(self, log_q: float) -> float:
-        if self.log_c2 is not None:  # E[φ²] = c2·q exactly
-            return log_q + self.log_c2
-        if self._table is None:  # erf: (2/π) arctan(2q/√(1+4q)), Williams (1997)
-            if log_q < -30.0:  # = (4/π) q (1 + O(q))
-                return math.log(4 / math.pi) + log_q
-            q = math.exp(min(log_q, 700.0))
-            return math.log(2 / math.pi * math.atan(2 * q / math.sqrt(1 + 4 * q)))
-        return cast(float, self._table.log_phi2(log_q))
-
-    def dphi2(self, log_q: Array) -> Array:
-        if self.closed:
-            return gs._log_moments(self.act, log_q)[1]
-        return cast(Array, self._table(log_q)[1])
 
 
 def _log_add(a: float, b: float) -> float:
@@ -117,7 +87,7 @@ def predict(mlp: MLP, input_q: float = 1.0, output_grad_q: float = 1.0) -> Profi
     layers = mlp.layers
     L = mlp.depth
     acts = [cast(Activation, ly.activation) for ly in layers]
-    moments = {a: _LogMoments(a) for a in set(acts)}
+    moments = {a: ActivationMoments(a) for a in set(acts)}
     log_fwd = [_log("fan_in·Var[W]", ly.sigma_w2, ly.number) for ly in layers]
     log_bias = [math.log(ly.bias_var) if ly.bias_var > 0 else -math.inf for ly in layers]
 

@@ -96,13 +96,14 @@ def predict_residual(mlp: MLP, input_q: float = 1.0, output_grad_q: float = 1.0)
     input_q = check_positive("input_q", input_q)
     output_grad_q = check_positive("output_grad_q", output_grad_q)
 
-    from gradmath.meanfield.predict import _log, _log_add, _LogMoments
+    from gradmath.meanfield.moments import ActivationMoments
+    from gradmath.meanfield.predict import _log, _log_add
 
     layers = mlp.layers
     L = mlp.depth
     log_a2 = 2.0 * math.log(abs(alpha))
     acts = [cast(Activation, layer.activation) for layer in layers]
-    moments = {a: _LogMoments(a) for a in set(acts)}
+    moments = {a: ActivationMoments(a) for a in set(acts)}
     log_fwd = [_log("fan_in·Var[W]", ly.sigma_w2, ly.number) for ly in layers]
     log_bias = [math.log(ly.bias_var) if ly.bias_var > 0 else -math.inf for ly in layers]
     log_q = np.empty(L)

@@ -55,22 +55,6 @@ QUANTITIES = ("q", "grad_q", "wgrad_q")
 
 #: Networks stacked into one matmul call (more stops helping once BLAS calls are not tiny).
 MAX_STACK = 16
-_PROBE = np.array([-3.7, -1.0, -0.25, 0.0, 0.3, 1.5, 7.0])
-
-
-def positively_homogeneous(act: Activation) -> bool:
-    """Whether φ(c z) = c φ(z) and φ'(c z) = φ'(z) for c > 0, checked exactly at power-of-two c.
-
-    Scaling by 2^k is exact in floating point, so only linear, relu and leaky_relu (of the
-    catalogue) pass; for them the forward pass may be rescaled without changing the result.
-    """
-    for c in (2.0**-40, 2.0**40):
-        if not (
-            np.array_equal(act(c * _PROBE), c * act(_PROBE))
-            and np.array_equal(act.deriv(c * _PROBE), act.deriv(_PROBE))
-        ):
-            return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -120,7 +104,7 @@ class _Chunk:
         self.wgen = [_generator(s, 0) for s in seqs]
         self.dgen = [_generator(s, 1) for s in seqs]
         L = spec.mlp.depth
-        homog = [positively_homogeneous(a) for a in self.acts]
+        homog = [a.homogeneous for a in self.acts]
         # After layer i: rescale h (exact) if φ_i is homogeneous or h^L is the output; batch
         # norm pins h anyway, so nothing is rescaled there.
         self.rescale = [(homog[i] or i == L - 1) and not spec.mlp.batchnorm for i in range(L)]
