@@ -39,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradmathError as exc:
         print(f"gradmath {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: one line, and the shell's convention for death by SIGINT (128 + 2).
+        print(f"gradmath {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -26,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
         "then the repository gradmath was installed from)",
     )
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: up to 2)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty folder that an earlier `gradmath notes` did not mark as "
+        "its own (files of the same names are replaced)",
+    )
     p.set_defaults(run=run)
 
 
@@ -33,7 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from gradmath.render.notes import build
 
     result = build(
-        args.out, source=args.source, pdf=not args.no_pdf, quick=args.quick, jobs=args.jobs
+        args.out,
+        source=args.source,
+        pdf=not args.no_pdf,
+        quick=args.quick,
+        jobs=args.jobs,
+        force=args.force,
     )
     print(result.message)
     return 0

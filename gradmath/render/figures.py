@@ -26,6 +26,7 @@ import numpy as np
 
 from gradmath.activations import Activation, activation, activations
 from gradmath.errors import GradmathError
+from gradmath.render.files import atomic_path, check_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -153,15 +154,15 @@ def save(
     """
     if dpi < 150:
         raise GradmathError(f"`dpi` (={dpi!r}) must be at least 150 for lecture-quality PNGs.")
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem = check_path("stem", stem)
     written = []
     for fmt in formats:
         if fmt not in _METADATA:
             raise GradmathError(f"`formats` contains {fmt!r}; allowed: {', '.join(_METADATA)}.")
         path = stem.with_name(f"{stem.name}.{fmt}")
-        with style():
-            fig.savefig(path, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
+        # Atomic: an interrupted save leaves the old file (or none), never a truncated one.
+        with style(), atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
         written.append(path)
     return tuple(written)
 

@@ -33,19 +33,21 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from gradmath.errors import GradmathError
+from gradmath.errors import GradmathError, check_positive_int
+from gradmath.render.files import check_path, write_text_atomic
 
 __all__ = [
+    "MARKER",
     "NotesResult",
     "build",
     "compile_pdf",
@@ -53,6 +55,7 @@ __all__ = [
     "figure_main",
     "find_source",
     "load_script",
+    "prepare_output",
     "run_chapter",
     "run_figure",
     "tex_engine",
@@ -204,15 +207,49 @@ def compile_pdf(tex: Path, *, timeout: float = 300.0) -> tuple[Path, int | None]
     # latexmk reruns as needed; plain pdflatex needs a second pass for contents and references.
     runs = 1 if cmd[0] == "latexmk" else 2
     for _ in range(runs):
-        proc = subprocess.run(
-            [*cmd, tex.name], cwd=tex.parent, env=env, capture_output=True, text=True,
-            timeout=timeout, check=False,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise GradmathError(f"LaTeX failed on {tex}:\n{_tex_errors(tex, proc.stdout)}")
+        returncode, stdout = _run_killable([*cmd, tex.name], cwd=tex.parent, env=env,
+                                           timeout=timeout)  # fmt: skip
+        if returncode != 0:
+            raise GradmathError(f"LaTeX failed on {tex}:\n{_tex_errors(tex, stdout)}")
     log = tex.with_suffix(".log").read_text(errors="replace")
     m = re.search(r"Output written on .*?\((\d+) pages?", log, flags=re.S)
     return tex.with_suffix(".pdf"), int(m.group(1)) if m else None
+
+
+def _run_killable(
+    cmd: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: float
+) -> tuple[int, str]:
+    """Run ``cmd`` in its own process group; on timeout or interrupt kill the whole group.
+
+    latexmk starts pdflatex as a child: killing latexmk alone would leave pdflatex writing
+    into the build folder after gradmath has stopped.
+    """
+    proc = subprocess.Popen(
+        list(cmd), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, errors="replace", start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise GradmathError(f"LaTeX did not finish in {timeout:g} s: {' '.join(cmd)}") from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    return proc.returncode, stdout
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    import signal
+
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # pragma: no cover - Windows has no process groups of this kind
+            proc.kill()
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def _tex_errors(tex: Path, stdout: str) -> str:
@@ -249,11 +286,18 @@ def _blas_threads(n: int) -> Iterator[None]:
 
 
 def _read_timings(path: Path) -> dict[str, float]:
+    """The last build's seconds per script; a cache, so anything unreadable counts as empty."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         return {}
-    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    timings = {}
+    for k, v in data.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            timings[str(k)] = float(v)
+    return timings
 
 
 def _progress(total: int, enabled: bool | None) -> Any:
@@ -302,6 +346,7 @@ def build(
     quick: bool = False,
     jobs: int | None = None,
     progress: bool | None = None,
+    force: bool = False,
 ) -> NotesResult:
     """Run every chapter and figure script under ``source`` and write the notes to ``out``.
 
@@ -309,21 +354,21 @@ def build(
     process). A failing script fails the build with a :class:`GradmathError` naming every
     failed chapter or figure and its traceback. Without TeX, ``notes.tex`` and the figures
     are still written and ``message`` says how to get the PDF.
+
+    ``out`` must be a new or empty folder, or one an earlier build marked as gradmath's (the
+    file :data:`MARKER`); ``force=True`` writes into any folder. Everything is built in a
+    staging folder inside ``out`` and renamed into place only when the whole build has
+    succeeded, so a failed or interrupted build (Ctrl-C) leaves ``out`` as it was.
     """
     start = time.perf_counter()
+    jobs = min(2, os.cpu_count() or 1) if jobs is None else check_positive_int("jobs", jobs)
     src = find_source(source)
     chapter_paths, figure_paths = discover(src)
-    out_dir = Path(out).resolve()
-    fig_dir = out_dir / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_output(out, force=force)
     tasks = [("chapter", p) for p in chapter_paths] + [("figure", p) for p in figure_paths]
     # Longest first (timings of the last build in `out`), so two workers finish together.
-    timings_path = out_dir / "timings.json"
-    last = _read_timings(timings_path)
+    last = _read_timings(out_dir / "timings.json")
     tasks.sort(key=lambda t: -last.get(f"{t[0]}:{t[1].stem}", math.inf))
-    jobs = min(2, os.cpu_count() or 1) if jobs is None else int(jobs)
-    if jobs < 1:
-        raise GradmathError(f"`jobs` (={jobs!r}) must be a positive integer.")
     engine = tex_engine() if pdf else None
     bar = _progress(len(tasks) + (engine is not None), progress)
     results: dict[tuple[str, Path], dict[str, Any]] = {}
@@ -334,44 +379,36 @@ def build(
         bar.update()
 
     try:
-        if jobs == 1:
-            for kind, path in tasks:
-                done((kind, path), _task(kind, str(path), str(fig_dir), quick))
-        else:
-            # spawn: workers start clean (no forked locks from threads such as tqdm's monitor).
-            ctx = multiprocessing.get_context("spawn")
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            with _blas_threads(threads), ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
-                futures: dict[Future[dict[str, Any]], tuple[str, Path]] = {
-                    pool.submit(_task, kind, str(path), str(fig_dir), quick): (kind, path)
-                    for kind, path in tasks
-                }
-                for fut in as_completed(futures):
-                    done(futures[fut], fut.result())
-        failed = [(k, r) for k, r in results.items() if "error" in r]
-        if failed:
-            raise GradmathError(
-                "The notes build failed in "
-                + ", ".join(f"{kind} {path.stem}" for (kind, path), _ in failed)
-                + ":\n"
-                + "\n".join(
-                    f"--- {kind} {path.stem} ({path}): {r['error']}\n{r['traceback']}"
-                    for (kind, path), r in failed
+        with _staging(out_dir) as stage:
+            _run_tasks(tasks, stage / "figures", quick=quick, jobs=jobs, done=done)
+            failed = [(k, r) for k, r in results.items() if "error" in r]
+            if failed:
+                raise GradmathError(
+                    "The notes build failed in "
+                    + ", ".join(f"{kind} {path.stem}" for (kind, path), _ in failed)
+                    + ":\n"
+                    + "\n".join(
+                        f"--- {kind} {path.stem} ({path}): {r['error']}\n{r['traceback']}"
+                        for (kind, path), r in failed
+                    )
                 )
+            timings = {f"{k}:{p.stem}": round(r["seconds"], 3) for (k, p), r in results.items()}
+            (stage / "timings.json").write_text(
+                json.dumps(timings, indent=1, sort_keys=True) + "\n", encoding="utf-8"
             )
-        timings = {f"{k}:{p.stem}": round(r["seconds"], 3) for (k, p), r in results.items()}
-        timings_path.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
-        chapters = [(p.stem, results[("chapter", p)]) for p in chapter_paths]
-        figures = [(p.stem, results[("figure", p)]) for p in figure_paths]
-        tex = out_dir / "notes.tex"
-        tex.write_text(_assemble(chapters, figures), encoding="utf-8")
-        pdf_path, pages = None, None
-        if engine is not None:
-            bar.set_postfix_str("LaTeX", refresh=False)
-            pdf_path, pages = compile_pdf(tex)
-            bar.update()
+            chapters = [(p.stem, results[("chapter", p)]) for p in chapter_paths]
+            figures = [(p.stem, results[("figure", p)]) for p in figure_paths]
+            (stage / "notes.tex").write_text(_assemble(chapters, figures), encoding="utf-8")
+            pages = None
+            if engine is not None:
+                bar.set_postfix_str("LaTeX", refresh=False)
+                _, pages = compile_pdf(stage / "notes.tex")
+                bar.update()
+            _commit(stage, out_dir)
     finally:
         bar.close()
+    tex = out_dir / "notes.tex"
+    pdf_path = out_dir / "notes.pdf" if engine is not None else None
     seconds = time.perf_counter() - start
     if pdf_path is not None:
         message = (
@@ -394,6 +431,171 @@ def build(
         seconds=seconds,
         message=message,
     )
+
+
+def _run_tasks(
+    tasks: Sequence[tuple[str, Path]],
+    fig_dir: Path,
+    *,
+    quick: bool,
+    jobs: int,
+    done: Callable[[tuple[str, Path], dict[str, Any]], None],
+) -> None:
+    """Run the scripts (in ``jobs`` spawned workers when > 1), calling ``done`` as each ends.
+
+    On Ctrl-C the workers are terminated at once (a ProcessPoolExecutor would wait for the
+    running scripts); they ignore SIGINT themselves, so a Ctrl-C on the terminal, which
+    reaches the whole process group, prints no traceback from them.
+    """
+    if jobs == 1:
+        for kind, path in tasks:
+            done((kind, path), _task(kind, str(path), str(fig_dir), quick))
+        return
+    # spawn: workers start clean (no forked locks from threads such as tqdm's monitor).
+    ctx = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with _blas_threads(threads), _sigint_ignored():
+        # Spawned children inherit an ignored SIGINT from the start (no window at import).
+        pool = ctx.Pool(min(jobs, len(tasks)), initializer=_ignore_sigint)
+    try:
+        args = [(kind, str(path), str(fig_dir), quick) for kind, path in tasks]
+        for kind, path_str, result in pool.imap_unordered(_keyed_task, args):
+            done((kind, Path(path_str)), result)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def _keyed_task(args: tuple[str, str, str, bool]) -> tuple[str, str, dict[str, Any]]:
+    kind, path, out_dir, quick = args
+    return kind, path, _task(kind, path, out_dir, quick)
+
+
+# --------------------------------------------------------------------------- the output folder
+
+#: The file that marks a folder as written by ``gradmath notes``. A build writes only into a
+#: new or empty folder or a marked one (unless forced), so it never overwrites a user's files.
+MARKER = ".gradmath-notes"
+_STAGING_PREFIX = ".gradmath-staging-"
+#: Renamed into place last, in this order: the document only after the figures it shows.
+_LAST = ("notes.tex", "notes.pdf")
+
+
+def prepare_output(out: str | Path, *, force: bool = False) -> Path:
+    """Check and create the output folder; return it (absolute) with its :data:`MARKER`.
+
+    Refused: an empty path (an unset shell variable), a path that is a file, and a non-empty
+    folder without the marker unless ``force``. File-system errors become GradmathError.
+    """
+    out_dir = check_path("out", out).absolute()
+    try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise GradmathError(
+                f"`out` (={str(out)!r}) is a file, not a folder: give a folder for notes.tex "
+                "and figures/."
+            )
+        if out_dir.is_dir() and not (out_dir / MARKER).is_file() and not force:
+            entries = sorted(p.name for p in out_dir.iterdir())
+            if entries:
+                shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+                raise GradmathError(
+                    f"`out` (={str(out)!r}) is a folder gradmath did not write (no {MARKER} "
+                    f"file) and is not empty ({shown}); refusing to overwrite it. Give a new "
+                    "or empty folder, or pass --force (force=True) to write into it anyway."
+                )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not (out_dir / MARKER).is_file():
+            write_text_atomic(
+                out_dir / MARKER,
+                "This folder is written by `gradmath notes`; its files are replaced on rebuild.\n",
+            )
+    except OSError as exc:
+        raise GradmathError(
+            f"Cannot use `out` (={str(out)!r}) as the notes folder: {exc.strerror or exc}."
+        ) from None
+    return out_dir
+
+
+@contextmanager
+def _staging(out_dir: Path) -> Iterator[Path]:
+    """A fresh folder inside ``out_dir`` (same file system, so renames are atomic), removed
+    when the block ends, whether the build succeeded, failed or was interrupted."""
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out_dir))
+    except OSError as exc:
+        raise GradmathError(f"Cannot write into {out_dir}: {exc.strerror or exc}.") from None
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _commit(stage: Path, out_dir: Path) -> None:
+    """Rename every file of ``stage`` to the same place under ``out_dir``.
+
+    Each rename is atomic; Ctrl-C is held back until all are done, so the folder never mixes
+    a new ``notes.tex`` with old figures.
+    """
+    files = sorted(
+        (p for p in stage.rglob("*") if p.is_file()), key=lambda p: _commit_order(stage, p)
+    )
+    with _sigint_deferred():
+        try:
+            for f in files:
+                dest = out_dir / f.relative_to(stage)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(f, dest)
+        except OSError as exc:
+            raise GradmathError(f"Cannot write into {out_dir}: {exc.strerror or exc}.") from None
+
+
+def _commit_order(stage: Path, path: Path) -> tuple[int, str]:
+    rel = path.relative_to(stage).as_posix()
+    return (_LAST.index(rel) + 1 if rel in _LAST else 0, rel)
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT for the block (main thread only; elsewhere signals are not ours)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold a SIGINT that arrives during the block and deliver it when the block ends."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[Any] = []
+    old = signal.signal(signal.SIGINT, lambda *a: received.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if received and callable(old):
+            old(*received[0])
 
 
 def figure_main(make: Callable[..., Any], script: str, argv: Sequence[str] | None = None) -> int:
