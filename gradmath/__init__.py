@@ -32,7 +32,16 @@ from gradmath.profile import Profile as Profile
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = ("symbolic", "meanfield", "numeric", "validate", "render", "clipping")
+_LAZY_MODULES = (
+    "symbolic",
+    "meanfield",
+    "numeric",
+    "validate",
+    "render",
+    "clipping",
+    "sweep",
+    "threads",
+)
 
 __all__ = [
     "MLP",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from gradmath.errors import GradmathError
 
-COMMANDS = ("derive", "predict", "phase", "validate", "notes")
+COMMANDS = ("derive", "predict", "phase", "validate", "sweep", "notes")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gradmath.commands._network import add_network_arguments, network_from_arguments
+from gradmath.commands.sweep import add_executor_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,13 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--z-max", type=float, default=4.0, help="|z| threshold (default: 4)")
     p.add_argument("--latex", action="store_true", help="print a booktabs table instead")
-    p.add_argument("--workers", type=int, default=0, help="processes to use (default: none)")
+    add_executor_arguments(p, workers="none, simulate's own threads")
     p.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from concurrent.futures import ProcessPoolExecutor
-
+    from gradmath import sweep
     from gradmath.meanfield import predict
     from gradmath.numeric import simulate
     from gradmath.validate import compare
@@ -39,11 +39,11 @@ def _run(args: argparse.Namespace) -> int:
     mlp = network_from_arguments(args, batch_size=batch)
     theory = predict(mlp, input_q=args.input_q)
     kwargs = dict(n_networks=args.networks, batch=batch, seed=args.seed, input_q=args.input_q)
-    if args.workers > 0:
-        with ProcessPoolExecutor(args.workers) as ex:
-            sim = simulate(mlp, executor=ex, **kwargs)
-    else:
-        sim = simulate(mlp, **kwargs)
+    # Groups of networks go to local processes or a Dask cluster (gradmath.sweep); by default
+    # simulate runs here on its own threads.
+    workers = 0 if args.workers is None and args.scheduler is None else args.workers
+    with sweep.open_executor(scheduler=args.scheduler, workers=workers) as ex:
+        sim = simulate(mlp, executor=ex, **kwargs)
     comparison = compare(theory, sim, z_max=args.z_max)
     print(comparison.latex() if args.latex else comparison.table())
     return 0 if comparison.agrees else 1
