@@ -125,11 +125,13 @@ class Initializer:
         *,
         layout: Layout = "out_in",
         dtype: type[np.floating[Any]] | np.dtype[Any] = np.float64,
+        out: NDArray[np.floating[Any]] | None = None,
     ) -> NDArray[np.floating[Any]]:
         """Draw a weight of ``shape``; leading axes index independent matrices.
 
         ``layout="out_in"`` (default, PyTorch and gradmath) or ``"in_out"`` (Keras kernels)
-        says which axis is fan_in.
+        says which axis is fan_in. ``out``: an array of that shape and ``dtype`` to draw into
+        (e.g. one network's slice of a stack) instead of a new one: same values, no temporary.
         """
         if not isinstance(rng, np.random.Generator):
             raise GradmathError(
@@ -139,28 +141,47 @@ class Initializer:
         fan_in, fan_out = fans(tuple(shape), layout)
         var = self.variance(fan_in, fan_out)
         dt = np.dtype(dtype)
+        if out is not None and (
+            out.shape != tuple(shape) or out.dtype != dt or not out.flags.c_contiguous
+        ):
+            raise GradmathError(
+                f"`out` has shape {out.shape} and dtype {out.dtype}; the sample needs a "
+                f"C-contiguous array of shape {tuple(shape)} and dtype {dt}."
+            )
         if self.distribution == "normal":
-            return rng.standard_normal(shape, dtype=dt) * dt.type(math.sqrt(var))
+            x = rng.standard_normal(shape, dtype=dt, out=out)
+            return np.multiply(x, dt.type(math.sqrt(var)), out=x)
         if self.distribution == "uniform":
             a = math.sqrt(3.0 * var)
-            return (rng.random(shape, dtype=dt) * dt.type(2 * a) - dt.type(a)).astype(dt)
+            x = rng.random(shape, dtype=dt, out=out)
+            np.multiply(x, dt.type(2 * a), out=x)
+            return np.subtract(x, dt.type(a), out=x)
         if self.distribution == "truncated_normal":
             std = math.sqrt(self.scale / self._fan(fan_in, fan_out))
-            return _truncated_standard_normal(rng, shape, dt) * dt.type(
-                std / KERAS_TRUNCATED_NORMAL_CORRECTION
-            )
-        return _orthogonal(rng, shape, dt) * dt.type(math.sqrt(self.scale))
+            x = _truncated_standard_normal(rng, shape, dt, out)
+            return np.multiply(x, dt.type(std / KERAS_TRUNCATED_NORMAL_CORRECTION), out=x)
+        w = _orthogonal(rng, shape, dt) * dt.type(math.sqrt(self.scale))
+        if out is None:
+            return w
+        out[...] = w
+        return out
 
 
 def _truncated_standard_normal(
-    rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype[Any]
+    rng: np.random.Generator,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    out: NDArray[np.floating[Any]] | None = None,
 ) -> NDArray[np.floating[Any]]:
-    # Rejection outside ±2 (as tf.random.truncated_normal): 4.6% of draws are redrawn.
-    x = rng.standard_normal(shape, dtype=dtype)
-    bad = np.abs(x) > 2
-    while bad.any():
-        x[bad] = rng.standard_normal(int(bad.sum()), dtype=dtype)
-        bad = np.abs(x) > 2
+    # Rejection outside ±2 (as tf.random.truncated_normal): 4.6% of draws are redrawn, in
+    # index order, until none is left; only the redrawn values are checked again.
+    x = rng.standard_normal(shape, dtype=dtype, out=out)
+    flat = x.reshape(-1)  # a view: x is C-contiguous (fresh, or a slice of a stack's axis 0)
+    idx = np.flatnonzero(np.abs(flat) > 2)
+    while idx.size:
+        v = rng.standard_normal(idx.size, dtype=dtype)
+        flat[idx] = v
+        idx = idx[np.abs(v) > 2]
     return x
 
 

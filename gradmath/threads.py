@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from gradmath.errors import GradmathError
 
-__all__ = ["cores", "limit"]
+__all__ = ["cores", "limit", "pool"]
 
 #: gradmath's own thread budget for the code running in this context (None: every core).
 _BUDGET: ContextVar[int | None] = ContextVar("gradmath_thread_budget", default=None)
@@ -82,7 +83,31 @@ def limit(threads: int = 1) -> Iterator[None]:
     outer = _BUDGET.get()
     token = _BUDGET.set(n if outer is None else min(n, outer))
     try:
-        with threadpool_limits(limits=n):
+        with threadpool_limits(limits=min(n, _machine_cores())):
             yield
     finally:
         _BUDGET.reset(token)
+
+
+@contextmanager
+def pool(tasks: int) -> Iterator[ThreadPoolExecutor | None]:
+    """A pool of min(``tasks``, :func:`cores`) threads for independent work, or ``None`` when
+    one thread would do (run the tasks inline then).
+
+    While the pool is open BLAS runs one thread per call and each pool thread has a gradmath
+    budget of one, so the pool never keeps more threads busy than cores. Work split this way
+    (e.g. groups of networks) also runs its elementwise NumPy passes in parallel, which a
+    multi-threaded BLAS alone does not. Under contention the pool's threads simply share the
+    remaining cores, where spinning BLAS threads would wait for each other (module docstring).
+    """
+    from threadpoolctl import threadpool_limits
+
+    n = min(int(tasks), cores())
+    if n < 2:
+        yield None
+        return
+    with (
+        threadpool_limits(limits=1),
+        ThreadPoolExecutor(n, initializer=_BUDGET.set, initargs=(1,)) as ex,
+    ):
+        yield ex

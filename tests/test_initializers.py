@@ -124,3 +124,25 @@ def test_bad_input_is_explained():
         calculate_gain("softmax2")
     with pytest.raises(GradmathError, match="takes gain"):
         gradmath.initializer("orthogonal", scale=2)
+
+
+@pytest.mark.parametrize("name", ["he_normal", "glorot_normal", "he_uniform", "orthogonal"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sampling_into_out_gives_the_same_values(name: str, dtype: type) -> None:
+    # numeric.simulate draws each network's weights straight into its slice of a stack.
+    init = gradmath.initializer(name)
+    fresh = init.sample(np.random.default_rng(5), (3, 50, 40), dtype=dtype)
+    stack = np.zeros((2, 3, 50, 40), dtype=dtype)
+    got = init.sample(np.random.default_rng(5), (3, 50, 40), dtype=dtype, out=stack[1])
+    assert got.base is stack or got is stack[1] or np.shares_memory(got, stack)
+    np.testing.assert_array_equal(stack[1], fresh)
+    assert not stack[0].any()
+
+
+@pytest.mark.parametrize(
+    "out",
+    [np.empty((5, 4)), np.empty((4, 5), dtype=np.float32), np.empty((4, 10))[:, ::2]],
+)
+def test_sampling_into_a_wrong_out_is_refused(out: np.ndarray) -> None:
+    with pytest.raises(GradmathError, match="`out`"):
+        gradmath.initializer("he_normal").sample(np.random.default_rng(0), (4, 5), out=out)

@@ -141,3 +141,20 @@ def test_environment_caps_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
         threads.cores()
     with pytest.raises(GradmathError, match="threads"):
         threads.limit(0).__enter__()
+
+
+def test_pool_threads_run_with_one_blas_thread_and_a_budget_of_one() -> None:
+    from threadpoolctl import threadpool_info
+
+    def inside() -> tuple[int, list[int]]:
+        return threads.cores(), [lib["num_threads"] for lib in threadpool_info()]
+
+    with threads.pool(1) as none:
+        assert none is None
+    with threads.pool(4) as ex:
+        if threads.cores() < 2:  # one core: no pool
+            assert ex is None
+            return
+        assert ex is not None and ex._max_workers == threads.cores()  # type: ignore[attr-defined]
+        for budget, blas in ex.map(lambda _: inside(), range(4)):
+            assert budget == 1 and set(blas) == {1}
