@@ -4,8 +4,10 @@ compiled on its own, every figure run alone and byte-identical to the build's co
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +40,7 @@ def test_full_quick_build(build: tuple[Path, str]) -> None:
     for path in CHAPTERS:
         assert f"\\label{{ch:{path.stem}}}" in tex, path.stem
     for path in FIGURES:
-        assert f"\\includegraphics[width=\\linewidth]{{figures/{path.stem}.pdf}}" in tex
+        assert re.search(rf"\\includegraphics\[width=[^]]+\]{{figures/{path.stem}\.pdf}}", tex)
         for ext in ("pdf", "png"):
             assert (out / "figures" / f"{path.stem}.{ext}").stat().st_size > 1000
     if not HAVE_TEX:
@@ -56,6 +58,41 @@ def test_full_quick_build(build: tuple[Path, str]) -> None:
         assert f"\\newlabel{{fig:{path.stem}}}" in aux
     log = (out / "notes.log").read_text(errors="replace")
     assert "undefined references" not in log, re.findall(r"Reference `[^']*'", log)
+    assert "undefined citations" not in log, re.findall(r"Citation `[^']*'", log)
+
+
+def _tex_only(build: tuple[Path, str]) -> Path:
+    if not HAVE_TEX:
+        pytest.skip("no TeX on PATH")
+    return build[0]
+
+
+def test_no_overfull_boxes(build: tuple[Path, str]) -> None:
+    # Nothing prints into the margin: TeX reports every line or table wider than the text.
+    log = (_tex_only(build) / "notes.log").read_text(errors="replace")
+    overfull = re.findall(r"^Overfull \\[hv]box .*$", log, flags=re.M)
+    assert not overfull, overfull
+
+
+def test_pdf_metadata(build: tuple[Path, str]) -> None:
+    pdf = (_tex_only(build) / "notes.pdf").read_bytes()
+    for key, value in (("Title", notes.TITLE), ("Author", notes.AUTHOR)):
+        assert f"/{key}({value})".replace(" ", "\\040").encode() in pdf, key
+    # The date is the source's (SOURCE_DATE_EPOCH or the last commit), not the build's.
+    epoch = notes.source_date(ROOT)
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(epoch))
+    assert re.search(rb"/CreationDate\s*\(D:" + stamp.encode(), pdf)
+
+
+def test_pdf_is_byte_reproducible(build: tuple[Path, str], tmp_path: Path) -> None:
+    # TeX again on the same sources, in another directory: the same bytes.
+    out = _tex_only(build)
+    again = tmp_path / "again"
+    shutil.copytree(out / "figures", again / "figures")
+    for name in ("notes.tex", "references.bib"):
+        shutil.copy2(out / name, again / name)
+    pdf, _ = notes.compile_pdf(again / "notes.tex", epoch=notes.source_date(ROOT))
+    assert pdf.read_bytes() == (out / "notes.pdf").read_bytes()
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
@@ -105,3 +142,28 @@ def test_simulated_figure_is_deterministic(tmp_path: Path, build: tuple[Path, st
     for ext in ("pdf", "png"):
         again = (tmp_path / f"{path.stem}.{ext}").read_bytes()
         assert again == (build[0] / "figures" / f"{path.stem}.{ext}").read_bytes(), ext
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_companion_notebook_runs(path: Path, build: tuple[Path, str]) -> None:
+    # Each chapter's notebook, executed in a fresh kernel, reproduces the chapter: no cell
+    # fails, every figure of the chapter is drawn, and the summary it prints is the PDF's.
+    import nbformat
+    from nbclient import NotebookClient
+
+    out = build[0]
+    nb = nbformat.read(out / "notebooks" / f"{path.stem}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(out)}}).execute()  # fmt: skip
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    figures = [f for f in FIGURES if notes.load_script(f).CHAPTER == path.stem]
+    assert len(images) == len(figures), (path.stem, [f.stem for f in figures])
+    chapter = notes.run_chapter(path, quick=True)
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    tex = (out / "notes.tex").read_text(encoding="utf-8")
+    for point in chapter.summary:
+        assert f"- {point}" in printed and point in tex

@@ -52,6 +52,7 @@ __all__ = [
     "phase_diagram",
     "save",
     "style",
+    "text_sizes",
     "theory_and_simulation",
     "training_curves",
 ]
@@ -96,8 +97,8 @@ _METADATA: dict[str, dict[str, Any]] = {
 #: Axis labels of the per-layer quantities of a :class:`~gradmath.Profile`.
 QUANTITY_LABELS = {
     "q": r"$\log_{10}\,\mathbb{E}[(h^l_i)^2]$",
-    "grad_q": r"$\log_{10}\,\mathbb{E}[(\partial L/\partial h^l_i)^2]$",
-    "wgrad_q": r"$\log_{10}\,\mathbb{E}[(\partial L/\partial W^l_{ij})^2]$",
+    "grad_q": r"$\log_{10}\,\mathbb{E}[(\partial\ell/\partial h^l_i)^2]$",
+    "wgrad_q": r"$\log_{10}\,\mathbb{E}[(\partial\ell/\partial W^l_{ij})^2]$",
 }
 
 _LN10 = math.log(10.0)
@@ -165,6 +166,26 @@ def save(
             fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
         written.append(path)
     return tuple(written)
+
+
+def text_sizes(fig: Figure) -> dict[str, float]:
+    """Font size in points of every visible piece of text of ``fig`` (keys: ``"i: text"``).
+
+    At the figure's own size; the notes include a figure at its natural size when it fits the
+    text width, so these are the printed sizes, which must be at least 8 pt. Call after the
+    figure was drawn or saved (tick labels exist only then).
+    """
+    from matplotlib.text import Text
+
+    sizes = {}
+    for i, t in enumerate(fig.findobj(Text)):
+        if not (t.get_visible() and t.get_text().strip()):
+            continue
+        ax = t.axes
+        if ax is not None and not ax.get_visible():
+            continue
+        sizes[f"{i}: {t.get_text()}"] = float(t.get_fontsize())
+    return sizes
 
 
 # --------------------------------------------------------------------------- activations

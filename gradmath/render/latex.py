@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PACKAGES",
+    "TEXT_WIDTH_IN",
     "UNICODE_MATH",
     "document",
     "escape",
@@ -38,7 +39,10 @@ __all__ = [
 ]
 
 #: The LaTeX packages every fragment may rely on (all in TeX Live's latex-base/recommended).
-PACKAGES = ("amsmath", "amssymb", "booktabs", "graphicx", "geometry", "hyperref")
+PACKAGES = (
+    "amsmath", "amssymb", "booktabs", "longtable", "graphicx", "geometry", "microtype",
+    "natbib", "hyperref",
+)  # fmt: skip
 
 #: Unicode that engines and prose use, and the math it stands for. :func:`escape` rewrites
 #: it and the preamble declares it, so a stray σ from any engine still compiles.
@@ -256,8 +260,11 @@ def float_table(
     tabular: str, *, caption: str | None = None, label: str | None = None, size: str = ""
 ) -> str:
     """A ready ``tabular`` (e.g. ``Comparison.latex()``) as a floating, captioned ``table``,
-    or centred in place when there is neither caption nor label. ``size``: e.g. ``\\small``."""
+    or centred in place when there is neither caption nor label. ``size``: e.g. ``\\small``.
+    A table wider than the text is scaled down to the text width (``\\gradmathfit``), never
+    printed into the margin."""
     size = f"{size}\n" if size else ""
+    tabular = f"\\gradmathfit{{%\n{tabular}}}"
     if caption is None and label is None:
         return f"\\begin{{center}}\n{size}{tabular}\n\\end{{center}}\n"
     cap = f"\\caption{{{caption}}}\n" if caption else ""
@@ -273,8 +280,8 @@ def _rows_to_show(depth: int, max_rows: int) -> list[int]:
 
 _PROFILE_COLUMNS = {
     "q": r"$\mathbb{E}[(h^l_i)^2]$",
-    "grad_q": r"$\mathbb{E}[(\partial L/\partial h^l_i)^2]$",
-    "wgrad_q": r"$\mathbb{E}[(\partial L/\partial W^l_{ij})^2]$",
+    "grad_q": r"$\mathbb{E}[(\partial\ell/\partial h^l_i)^2]$",
+    "wgrad_q": r"$\mathbb{E}[(\partial\ell/\partial W^l_{ij})^2]$",
 }
 
 
@@ -337,8 +344,51 @@ def figure(path: str, caption: str, *, label: str | None = None, width: str = r"
     )
 
 
-def preamble(title: str | None = None, author: str | None = None) -> str:
-    """The document class, packages and Unicode declarations every gradmath document uses."""
+#: Page geometry: A4 with 2.5 cm margins, so the text block is 16 cm wide. Figures are made at
+#: most this wide and included at their natural size, so their fonts print at design size.
+PAPER_WIDTH_CM, MARGIN_CM = 21.0, 2.5
+TEXT_WIDTH_IN = (PAPER_WIDTH_CM - 2.0 * MARGIN_CM) / 2.54
+
+# Floats stay near their text: up to three per page top, a float page only when it is 3/4
+# full (no mostly-blank pages), text may shrink to 15% of a page with floats.
+_FLOATS = r"""\renewcommand{\topfraction}{0.85}
+\renewcommand{\bottomfraction}{0.6}
+\renewcommand{\textfraction}{0.15}
+\renewcommand{\floatpagefraction}{0.75}
+\setcounter{topnumber}{3}
+\setcounter{bottomnumber}{2}
+\setcounter{totalnumber}{4}"""
+
+# \gradmathfigure{name}: the notes build replaces it with the figure; a chapter compiled alone
+# prints nothing there. \gradmathfit{tabular}: scaled to the text width when wider.
+# \gradmathfloatbarrier: flush the floats still waiting (a chapter's figures stay in that
+# chapter), without a page break when none wait.
+_MACROS = r"""\newcommand{\gradmathfigure}[1]{}
+\newsavebox{\gradmathbox}
+\newcommand{\gradmathfit}[1]{\sbox{\gradmathbox}{#1}\ifdim\wd\gradmathbox>\linewidth
+\resizebox{\linewidth}{!}{\usebox{\gradmathbox}}\else\usebox{\gradmathbox}\fi}
+\makeatletter
+\newcommand{\gradmathfloatbarrier}{\par\ifx\@deferlist\@empty\else\clearpage\fi}
+\makeatother
+\newcounter{exercise}[section]
+\renewcommand{\theexercise}{\thesection.\arabic{exercise}}
+\newenvironment{exercise}{\par\medskip\noindent\refstepcounter{exercise}%
+\textbf{Exercise~\theexercise.}\ }{\par\medskip}"""
+
+
+def preamble(
+    title: str | None = None,
+    author: str | None = None,
+    *,
+    date: str = "",
+    pdf_title: str | None = None,
+    pdf_author: str | None = None,
+) -> str:
+    """The document class, packages and Unicode declarations every gradmath document uses.
+
+    ``pdf_title``/``pdf_author`` (plain text) go into the PDF's metadata through hyperref.
+    Citations use natbib's author-year style (``\\citet``, ``\\citep``).
+    """
     unicode = "\n".join(
         rf"\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{\ensuremath{{{tex}}}}}"
         for ch, tex in UNICODE_MATH.items()
@@ -348,28 +398,46 @@ def preamble(title: str | None = None, author: str | None = None) -> str:
         rf"\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{\ensuremath{{{tex}{{}}}}}}"
         for ch, tex in _COMBINING.items()
     )
+    info = [f"pdftitle={{{escape(pdf_title)}}}"] if pdf_title else []
+    info += [f"pdfauthor={{{escape(pdf_author)}}}"] if pdf_author else []
+    info += ["pdfcreator={gradmath}"]
     lines = [
         r"\documentclass[11pt,a4paper]{article}",
         r"\usepackage[utf8]{inputenc}",
         r"\usepackage{amsmath,amssymb}",
         r"\usepackage{booktabs}",
+        r"\usepackage{longtable}",
         r"\usepackage{graphicx}",
-        r"\usepackage[margin=2.5cm]{geometry}",
-        r"\usepackage[hidelinks]{hyperref}",
+        rf"\usepackage[a4paper,margin={MARGIN_CM:g}cm]{{geometry}}",
+        r"\usepackage[expansion=false]{microtype}",  # protrusion only: CM bitmaps do not expand
+        r"\usepackage[round]{natbib}",
+        r"\usepackage[hidelinks,pdfencoding=auto]{hyperref}",  # ASCII metadata stays ASCII
+        r"\hypersetup{" + ", ".join(info) + "}",
         unicode,
+        _FLOATS,
+        _MACROS,
         r"\setlength{\parskip}{0.5ex}",
+        r"\setlength{\emergencystretch}{3em}",  # a long formula in a line stretches, not overflows
         r"\renewcommand{\arraystretch}{1.25}",  # room for fractions in table cells
         r"\allowdisplaybreaks",
     ]
     if title is not None:
         lines.append(rf"\title{{{title}}}")
         lines.append(rf"\author{{{author or ''}}}")
-        lines.append(r"\date{}")
+        lines.append(rf"\date{{{date}}}")
     return "\n".join(lines) + "\n"
 
 
-def document(body: str, *, title: str | None = None, author: str | None = None) -> str:
+def document(
+    body: str,
+    *,
+    title: str | None = None,
+    author: str | None = None,
+    date: str = "",
+    pdf_title: str | None = None,
+    pdf_author: str | None = None,
+) -> str:
     """A complete, compilable document around ``body`` (a title page block when titled)."""
-    head = preamble(title, author)
+    head = preamble(title, author, date=date, pdf_title=pdf_title, pdf_author=pdf_author)
     top = "\\maketitle\n\\tableofcontents\n\n" if title is not None else ""
     return f"{head}\\begin{{document}}\n{top}{body}\n\\end{{document}}\n"

@@ -155,5 +155,5 @@ def test_theory_and_simulation_feed_forward_backward() -> None:
     assert theory.source != sim.source and sim.log_q_se is not None
     fig = figures.forward_backward(curves)
     left, right = fig.axes[:2]
-    assert "h^l_i" in left.get_ylabel() and "partial L" in right.get_ylabel()
+    assert "h^l_i" in left.get_ylabel() and r"partial\ell" in right.get_ylabel()
     assert len(fig.legends) == 1

@@ -62,9 +62,9 @@ def test_table_shape_is_checked() -> None:
 def test_profile_table_exact() -> None:
     text = latex.profile_table(_profile(2), quantities=("q",))
     assert text == (
-        "\\begin{center}\n\\begin{tabular}{lrr}\n\\toprule\n"
+        "\\begin{center}\n\\gradmathfit{%\n\\begin{tabular}{lrr}\n\\toprule\n"
         "layer $l$ & $n_l$ & $\\mathbb{E}[(h^l_i)^2]$ \\\\\n\\midrule\n"
-        "1 & 8 & $1$ \\\\\n2 & 8 & $2$ \\\\\n\\bottomrule\n\\end{tabular}\n\\end{center}\n"
+        "1 & 8 & $1$ \\\\\n2 & 8 & $2$ \\\\\n\\bottomrule\n\\end{tabular}}\n\\end{center}\n"
     )
 
 
