@@ -27,7 +27,7 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
     nets = {label: gradmath.MLP.square(width, DEPTH, batch_size=BATCH, **spec)  # type: ignore[arg-type]
             for label, spec in specs.items()}  # fmt: skip
     curves = figures.theory_and_simulation(nets, n_networks=n_networks, batch=BATCH)
-    return figures.forward_backward(curves, figsize=(9.0, 3.4))
+    return figures.forward_backward(curves)
 
 
 if __name__ == "__main__":

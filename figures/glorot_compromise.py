@@ -33,7 +33,7 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
     nets = {label: gradmath.MLP(WIDTHS, activation="linear", init=init)
             for label, init in INITS.items()}  # fmt: skip
     curves = figures.theory_and_simulation(nets, n_networks=8 if quick else 32)
-    return figures.forward_backward(curves, figsize=(9.0, 3.4))
+    return figures.forward_backward(curves)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
     nets = {label: gradmath.MLP.square(width, DEPTH, activation="tanh", init=init, residual=a)
             for label, a in alphas.items()}  # fmt: skip
     curves = figures.theory_and_simulation(nets, n_networks=n_networks)
-    return figures.forward_backward(curves, ncols=4, figsize=(9.0, 3.4))
+    return figures.forward_backward(curves)
 
 
 if __name__ == "__main__":

@@ -45,12 +45,12 @@ def runs(quick: bool = False) -> dict[str, object]:
 
 def make(quick: bool = False):  # type: ignore[no-untyped-def]
     results = runs(quick)
-    fig, axes = figures.new_figure(1, 2, figsize=(9.0, 3.6))
+    fig, axes = figures.new_figure(1, 2, figsize=(figures.TEXT_WIDTH_IN, 3.6))
     figures.training_curves(results, ax=axes[0, 0])
     axes[0, 0].get_legend().remove()
     figures.layer_change(results, ax=axes[0, 1])
     axes[0, 1].get_legend().remove()
-    figures.figure_legend(fig, axes[0, 0])
+    figures.figure_legend(fig, axes[0, 0], ncols=2)
     return fig
 
 

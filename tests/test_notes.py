@@ -214,3 +214,21 @@ def test_source_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
     with pytest.raises(gradmath.GradmathError, match="SOURCE_DATE_EPOCH"):
         notes.source_date(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        # 8-pt fonts in a figure 9 in wide print at 8·6.30/9 = 5.6 pt in the notes.
+        (lambda s: s.replace("(4.0, 2.5)", "(9.0, 2.5)"),
+         r"would print below 8 pt .*printed at 0\.70x.*'0\.0' at 5\.6 pt"),
+        (lambda s: s.replace('label="line")', 'label="line")\n    axes[0, 0].set_title("t", '
+                             'fontsize=6)'), r"'t' at 6\.0 pt"),
+    ],
+)  # fmt: skip
+def test_figure_text_prints_at_8pt_or_more(tmp_path: Path, edit: Any, match: str) -> None:
+    src = _rich_source(tmp_path)
+    path = src / "figures" / "figa.py"
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(gradmath.GradmathError, match=match):
+        notes.build(tmp_path / "out", source=src, pdf=False, jobs=1)

@@ -27,6 +27,7 @@ import numpy as np
 from gradmath.activations import Activation, activation, activations
 from gradmath.errors import GradmathError
 from gradmath.render.files import atomic_path, check_path
+from gradmath.render.latex import TEXT_WIDTH_IN
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,8 +37,12 @@ if TYPE_CHECKING:
     from gradmath.profile import Profile
 
 __all__ = [
+    "MIN_FONT_PT",
     "QUANTITY_LABELS",
+    "SERIES",
     "STYLE",
+    "TEXT_WIDTH_IN",
+    "WIDE",
     "activation_derivative",
     "activation_grid",
     "clipping_geometry",
@@ -60,15 +65,33 @@ __all__ = [
 #: Okabe & Ito (2008) colour-blind-safe palette.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 
+#: One look per curve of a multi-curve plot: colour, line style and marker all differ, so the
+#: curves stay apart in grey print and for colour-blind readers (colour is never the only cue).
+SERIES: tuple[dict[str, Any], ...] = (
+    {"color": PALETTE[0], "linestyle": "-", "marker": "o"},
+    {"color": PALETTE[1], "linestyle": "--", "marker": "s"},
+    {"color": PALETTE[2], "linestyle": "-.", "marker": "^"},
+    {"color": PALETTE[3], "linestyle": ":", "marker": "D"},
+    {"color": PALETTE[4], "linestyle": (0, (5, 1, 1, 1)), "marker": "v"},
+    {"color": PALETTE[7], "linestyle": (0, (8, 2)), "marker": "P"},
+    {"color": PALETTE[5], "linestyle": (0, (1, 1)), "marker": "X"},
+)
+
+#: The smallest font size, in points, that text in a figure may have when printed.
+MIN_FONT_PT = 8.0
+#: Size of a two-panel figure (the text width).
+WIDE = (TEXT_WIDTH_IN, 3.3)
+
 #: The one place the look of every gradmath figure is set.
 STYLE: dict[str, Any] = {
     "figure.figsize": (5.5, 3.4),
     "figure.dpi": 100,
     "savefig.dpi": 200,
     "font.size": 9.0,
-    "axes.titlesize": 10.0,
+    "axes.titlesize": 9.0,
     "axes.labelsize": 9.0,
     "legend.fontsize": 8.0,
+    "legend.title_fontsize": 8.0,
     "legend.frameon": False,
     "xtick.labelsize": 8.0,
     "ytick.labelsize": 8.0,
@@ -79,6 +102,7 @@ STYLE: dict[str, Any] = {
     "axes.spines.right": False,
     "lines.linewidth": 1.6,
     "lines.markersize": 4.0,
+    "errorbar.capsize": 1.5,
     "mathtext.fontset": "cm",
     # Type 3 subsets: small, stable files (type 42 makes fontTools log timestamp noise).
     "pdf.fonttype": 3,
@@ -198,8 +222,11 @@ def activation_derivative(
     z_max: float = 6.0,
     n: int = 1201,
     legend: bool = True,
+    compact: bool = False,
 ) -> Axes:
-    """φ(z) and φ'(z) on [−z_max, z_max], with the largest |φ'| on the plot marked.
+    """φ(z) (solid) and φ'(z) (dashed) on [−z_max, z_max], with the largest |φ'| on the plot
+    marked. ``compact`` (a panel of a grid): the name and the peak value go into a two-line
+    title instead of a label inside the axes.
 
     The peak is read off the curve itself (an odd ``n`` puts z = 0 on the grid, so the
     sigmoid's maximum σ'(0) = 1/4 is hit exactly); it is the γ = sup|φ'| of the chain-rule
@@ -213,22 +240,26 @@ def activation_derivative(
     phi, dphi = act(z), act.deriv(z)
     with style():
         ax = new_axes(ax)
-        ax.plot(z, phi, color=PALETTE[0], label=r"$\varphi(z)$")
-        ax.plot(z, dphi, color=PALETTE[1], label=r"$\varphi'(z)$")
-        ax.text(0.03, 0.97, _peak_text(ax, z, dphi), transform=ax.transAxes, va="top",
-                color=PALETTE[1], fontsize=7)  # fmt: skip
+        ax.plot(z, phi, color=PALETTE[0], linestyle="-", label=r"$\varphi(z)$")
+        ax.plot(z, dphi, color=PALETTE[1], linestyle="--", label=r"$\varphi'(z)$")
+        peak = _peak_text(ax, z, dphi, compact=compact)
         ax.axhline(0.0, color="0.5", linewidth=0.6)
-        ax.set_title(_act_title(act))
         ax.set_xlabel("$z$")
         ax.set_xlim(-z_max, z_max)
         lo, hi = min(phi.min(), dphi.min(), 0.0), max(phi.max(), dphi.max())
-        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.3 * (hi - lo))  # headroom for the label
+        if compact:
+            ax.set_title(f"{act.name}\n{peak}")
+            ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+        else:
+            ax.text(0.03, 0.97, peak, transform=ax.transAxes, va="top", color=PALETTE[1])
+            ax.set_title(_act_title(act))
+            ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.3 * (hi - lo))  # headroom for the label
         if legend:
             ax.legend(loc="center right")
     return ax
 
 
-def _peak_text(ax: Axes, z: np.ndarray, dphi: np.ndarray) -> str:
+def _peak_text(ax: Axes, z: np.ndarray, dphi: np.ndarray, *, compact: bool = False) -> str:
     size = np.abs(dphi)
     i = int(np.argmax(size))
     peak = float(size[i])
@@ -236,9 +267,10 @@ def _peak_text(ax: Axes, z: np.ndarray, dphi: np.ndarray) -> str:
     if ties > 1:
         return f"max $|\\varphi'|$ = {peak:.4g}"
     if i in (0, z.size - 1):
-        return f"$|\\varphi'| \\leq$ {peak:.4g} on the plot"
+        return f"$|\\varphi'| \\leq$ {peak:.4g}" + ("" if compact else " on the plot")
     ax.plot([z[i]], [dphi[i]], "o", color=PALETTE[1], zorder=3)
-    return f"max $|\\varphi'|$ = {peak:.4g} at z = {float(z[i]):.3g}"
+    where = "" if compact else f" at z = {float(z[i]):.3g}"
+    return f"max $|\\varphi'|$ = {peak:.4g}{where}"
 
 
 def _act_title(act: Activation) -> str:
@@ -247,20 +279,18 @@ def _act_title(act: Activation) -> str:
 
 
 def activation_grid(
-    names: Sequence[str | Activation] | None = None, *, ncols: int = 4, z_max: float = 5.0
+    names: Sequence[str | Activation] | None = None, *, ncols: int = 3, z_max: float = 5.0
 ) -> Figure:
     """A grid of :func:`activation_derivative` panels, by default over the whole catalogue."""
     acts = [activation(a) for a in (activations() if names is None else names)]
     if not acts:
         raise GradmathError("`names` is empty; give at least one activation.")
     nrows = -(-len(acts) // ncols)
-    fig, axes = new_figure(nrows, ncols, figsize=(1.9 * ncols, 1.6 * nrows))
+    fig, axes = new_figure(nrows, ncols, figsize=(TEXT_WIDTH_IN, 1.6 * nrows + 0.4))
     with style():
         for ax, act in zip(axes.flat, acts, strict=False):
-            activation_derivative(act, ax, z_max=z_max, legend=False)
+            activation_derivative(act, ax, z_max=z_max, legend=False, compact=True)
             ax.set_xlabel("")
-            ax.tick_params(labelsize=6)
-            ax.title.set_fontsize(8)
         for ax in list(axes.flat)[len(acts) :]:
             ax.set_visible(False)
         handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -288,36 +318,38 @@ def depth_profile(
     label: str | None = None,
     color: str | None = None,
     n_se: float = 2.0,
+    look: Mapping[str, Any] | None = None,
 ) -> Axes:
     """A per-layer second moment against depth: theory as a line, simulation as points.
 
     ``quantity`` is ``"q"`` (forward), ``"grad_q"`` (backward δ^l) or ``"wgrad_q"`` (weight
     gradient), plotted as log10. Simulation points carry error bars of ``n_se`` standard
-    errors (the profile's ``log_*_se``, the Monte-Carlo standard error of the log).
+    errors (the profile's ``log_*_se``, the Monte-Carlo standard error of the log). ``look``
+    (an entry of :data:`SERIES`: colour, line style, marker) tells this curve from others;
+    the legend entry shows the line with the marker.
     """
     if theory is None and sim is None:
         raise GradmathError("Give a `theory` profile, a `sim` profile, or both.")
     with style():
         ax = new_axes(ax)
-        if color is None:
-            color = ax._get_lines.get_next_color()  # type: ignore[attr-defined]
+        look = dict(look or {"linestyle": "-", "marker": "o"})
+        if color is not None:
+            look["color"] = color
+        look.setdefault("color", ax._get_lines.get_next_color())  # type: ignore[attr-defined]
+        c, ls, mk = look["color"], look.get("linestyle", "-"), look.get("marker", "o")
         if theory is not None:
             y, _ = _log10(theory, quantity)
-            ax.plot(np.arange(1, theory.depth + 1), y, "-", color=color, label=label)
+            ax.plot(np.arange(1, theory.depth + 1), y, color=c, linestyle=ls)
         if sim is not None:
             y, se = _log10(sim, quantity)
             layers = np.arange(1, sim.depth + 1)
-            ax.errorbar(
-                layers,
-                y,
-                yerr=None if se is None else n_se * se,
-                fmt="o",
-                color=color,
-                markersize=3,
-                capsize=1.5,
-                elinewidth=0.8,
-                label=None if theory is not None else label,
-            )
+            ax.errorbar(layers, y, yerr=None if se is None else n_se * se, fmt=mk, color=c,
+                        markersize=3.5, elinewidth=0.8, markerfacecolor="white"
+                        if theory is not None else c)  # fmt: skip
+        if label is not None:  # one legend entry: the line style and the marker together
+            ax.plot([], [], color=c, linestyle=ls if theory is not None else "none",
+                    marker=mk if sim is not None else "none", markerfacecolor="white"
+                    if theory is not None else c, label=label)  # fmt: skip
         ax.set_xlabel("layer $l$")
         ax.set_ylabel(QUANTITY_LABELS[quantity])
     return ax
@@ -333,16 +365,16 @@ def depth_profiles(
 ) -> Axes:
     """Several :func:`depth_profile` curves on one axes: ``{label: (theory, sim)}``.
 
-    Lines are theory, points with ``n_se`` standard-error bars are simulation; one colour per
-    label. The legend says which is which.
+    Lines are theory, points with ``n_se`` standard-error bars are simulation; one look per
+    label (:data:`SERIES`: colour, line style and marker). The legend says which is which.
     """
     with style():
         ax = new_axes(ax)
-        for (label, (theory, sim)), color in zip(curves.items(), _cycle(), strict=False):
-            depth_profile(theory, sim, quantity=quantity, ax=ax, label=label, color=color,
+        for (label, (theory, sim)), look in zip(curves.items(), _cycle(), strict=False):
+            depth_profile(theory, sim, quantity=quantity, ax=ax, label=label, look=look,
                           n_se=n_se)  # fmt: skip
         if legend:
-            ax.legend(title=SIM_LEGEND.format(n_se=n_se), title_fontsize=7)
+            ax.legend(title=SIM_LEGEND.format(n_se=n_se))
     return ax
 
 
@@ -363,8 +395,8 @@ def theory_and_simulation(
 def forward_backward(
     curves: Mapping[str, tuple[Profile | None, Profile | None]],
     *,
-    ncols: int = 3,
-    figsize: tuple[float, float] = (9.0, 3.6),
+    ncols: int = 2,
+    figsize: tuple[float, float] = WIDE,
 ) -> Figure:
     """Two panels side by side, forward ``q`` and backward ``grad_q`` (:func:`depth_profiles`),
     with one legend below them."""
@@ -379,13 +411,12 @@ def figure_legend(fig: Figure, ax: Axes, *, title: str | None = None, ncols: int
     """One legend for a multi-panel figure, below the panels, from the handles of ``ax``."""
     with style():
         handles, labels = ax.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, title=title,
-                   title_fontsize=7)  # fmt: skip
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, title=title)
 
 
-def _cycle() -> Iterator[str]:
+def _cycle() -> Iterator[dict[str, Any]]:
     while True:
-        yield from PALETTE
+        yield from SERIES
 
 
 # --------------------------------------------------------------------------- mean field
@@ -398,7 +429,9 @@ def phase_diagram(pd: Any, ax: Axes | None = None, *, xi_max: float = 1e3) -> Ax
     ``sigma_w2``, ``sigma_b2``, ``chi1`` and ``xi_c`` indexed [i_b, i_w], ``critical_sigma_w2``
     over ``sigma_b2``). Ordered phase χ₁ < 1, chaotic χ₁ > 1 (Poole et al. 2016; Schoenholz
     et al. 2017, fig. 1). The colour is log10 ξ_c (clipped at ``xi_max``; it diverges on the
-    line) when the diagram has depth scales, else log10 χ₁ on a diverging map centred on 1.
+    line) when the diagram has depth scales, else log10 χ₁ on a diverging map whose centre,
+    white, is χ₁ = 1 and whose two halves each span the data on their side (the scale is
+    fitted to the data, not symmetric about it).
     """
     sw, sb = np.asarray(pd.sigma_w2, float), np.asarray(pd.sigma_b2, float)
     chi1 = np.asarray(pd.chi1, float)
@@ -412,16 +445,15 @@ def phase_diagram(pd: Any, ax: Axes | None = None, *, xi_max: float = 1e3) -> Ax
     with np.errstate(divide="ignore", invalid="ignore"):
         if xi is not None:
             color = np.log10(np.clip(np.where(np.isfinite(xi), xi, xi_max), 1e-3, xi_max))
-            cmap, label, lim, text_color = "viridis", r"$\log_{10}\,\xi_c$", None, "white"
+            cmap, label, text_color = "viridis", r"$\log_{10}\,\xi_c$", "white"
         else:
             color = np.log10(chi1)
-            finite = np.abs(color[np.isfinite(color)])
-            lim = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
             cmap, label, text_color = "RdBu_r", r"$\log_{10}\,\chi_1$", "black"
+    norm = None if xi is not None else _centred_norm(color)
     with style():
         ax = new_axes(ax)
         mesh = ax.pcolormesh(sw, sb, color, shading="nearest", rasterized=True, cmap=cmap,
-                             vmin=None if lim is None else -lim, vmax=lim)  # fmt: skip
+                             norm=norm)  # fmt: skip
         ax.figure.colorbar(mesh, ax=ax, label=label)
         crit = np.asarray(pd.critical_sigma_w2, float)
         ok = np.isfinite(crit)
@@ -432,7 +464,7 @@ def phase_diagram(pd: Any, ax: Axes | None = None, *, xi_max: float = 1e3) -> Ax
             ib, iw = np.nonzero(region)
             if ib.size:
                 x, y = float(np.median(sw[iw])), float(np.median(sb[ib]))
-                ax.text(x, y, text, ha="center", va="center", color=text_color, fontsize=9)
+                ax.text(x, y, text, ha="center", va="center", color=text_color)
         ax.set_xlabel(r"$\sigma_w^2$")
         ax.set_ylabel(r"$\sigma_b^2$")
         ax.set_xlim(sw[0], sw[-1])
@@ -441,6 +473,18 @@ def phase_diagram(pd: Any, ax: Axes | None = None, *, xi_max: float = 1e3) -> Ax
         ax.grid(False)
         ax.legend(loc="upper left", labelcolor=text_color)
     return ax
+
+
+def _centred_norm(values: np.ndarray) -> Any:
+    """A colour norm with white at 0 whose two halves each span the data on their side."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    finite = values[np.isfinite(values)]
+    lo = float(finite.min()) if finite.size else -1.0
+    hi = float(finite.max()) if finite.size else 1.0
+    # A side without data keeps a sliver of range, so that the norm stays well defined.
+    span = max(hi - lo, 1e-12)
+    return TwoSlopeNorm(0.0, vmin=min(lo, -1e-3 * span), vmax=max(hi, 1e-3 * span))
 
 
 def depth_scale(
@@ -464,11 +508,13 @@ def depth_scale(
         rows = [int(np.argmin(np.abs(sb - float(s)))) for s in sigma_b2]
     with style():
         ax = new_axes(ax)
-        for i, color in zip(rows, PALETTE, strict=False):
+        for i, look in zip(rows, SERIES, strict=False):
             y = np.where(np.isfinite(xi[i]) & (xi[i] > 0), xi[i], np.nan)
-            ax.plot(sw, y, color=color, label=rf"$\sigma_b^2 = {sb[i]:.3g}$")
+            ax.plot(sw, y, color=look["color"], linestyle=look["linestyle"],
+                    label=rf"$\sigma_b^2 = {sb[i]:.3g}$")  # fmt: skip
             if np.isfinite(crit[i]):
-                ax.axvline(crit[i], color=color, linestyle="--", linewidth=0.8)
+                ax.axvline(crit[i], color=look["color"], linestyle=look["linestyle"],
+                           linewidth=0.8, alpha=0.7)  # fmt: skip
         ax.set_yscale("log")
         ax.set_xlabel(r"$\sigma_w^2$")
         ax.set_ylabel(rf"depth scale $\xi_c$ (trains up to $\approx {trainable_factor:g}\,\xi_c$)")
@@ -498,11 +544,11 @@ def clipping_geometry(
         raise GradmathError(f"`g` (={g!r}) must be a 2-vector.")
     c = float(threshold)
     clipped = {
-        "clip by value": (np.asarray(clip_by_value(g_, c)), PALETTE[1]),
-        "clip by norm": (np.asarray(clip_by_norm(g_, c)), PALETTE[0]),
+        "clip by value": (np.asarray(clip_by_value(g_, c)), SERIES[1]),
+        "clip by norm": (np.asarray(clip_by_norm(g_, c)), SERIES[0]),
     }
     with style():
-        ax = new_axes(ax, figsize=(4.2, 4.0))
+        ax = new_axes(ax, figsize=(4.6, 4.4))
         lim = 1.6 * c
         ax.add_patch(_rectangle((-c, -c), 2 * c, 2 * c))
         t = np.linspace(0.0, 2.0 * math.pi, 361)
@@ -510,21 +556,22 @@ def clipping_geometry(
             c * np.cos(t), c * np.sin(t), color="0.6", linewidth=0.8, label=f"$\\|g\\| = {c:g}$"
         )
         ray = g_ / np.linalg.norm(g_) * lim * 1.2
-        ax.plot([0, ray[0]], [0, ray[1]], "--", color=PALETTE[7],
+        ax.plot([0, ray[0]], [0, ray[1]], ":", color=PALETTE[7],
                 label=f"direction of $g = ({g_[0]:g}, {g_[1]:g})$")  # fmt: skip
-        for text, (vec, color) in clipped.items():
-            arrow = {"arrowstyle": "-|>", "color": color, "linewidth": 1.8}
+        for text, (vec, look) in clipped.items():
+            color, ls = look["color"], look["linestyle"]
+            arrow = {"arrowstyle": "-|>", "color": color, "linewidth": 1.8, "linestyle": ls}
             ax.annotate("", (float(vec[0]), float(vec[1])), (0.0, 0.0), arrowprops=arrow)
             turn = math.degrees(direction_change(g_, vec))
             label = f"{text}: $({vec[0]:.3g}, {vec[1]:.3g})$, {turn:.1f}° from $g$"
-            ax.plot([], [], color=color, label=label)
+            ax.plot([], [], color=color, linestyle=ls, label=label)
         ax.set_xlim(-0.3 * c, lim)
         ax.set_ylim(-0.3 * c, lim)
         ax.set_aspect("equal")
         ax.set_xlabel("$g_1$")
         ax.set_ylabel("$g_2$")
         ax.set_title(f"gradient clipping at $c = {c:g}$")
-        ax.legend(loc="upper right", fontsize=6.5)
+        ax.legend(loc="upper right")
     return ax
 
 
@@ -555,11 +602,14 @@ def training_curves(
         bottom = 0.5 * min(float(y[np.isfinite(y) & (y > 0)].min(initial=top)) for y in losses)
     with style():
         ax = new_axes(ax)
-        for (label, run), color in zip(runs.items(), _cycle(), strict=False):
+        for (label, run), look in zip(runs.items(), _cycle(), strict=False):
+            color = look["color"]
             y = np.asarray(getattr(run, metric), dtype=float)
             epochs = np.arange(y.size)
             ok = np.isfinite(y)
-            ax.plot(epochs[ok], y[ok], color=color, label=label)
+            ax.plot(epochs[ok], y[ok], color=color, linestyle=look["linestyle"],
+                    marker=look["marker"], markevery=max(1, y.size // 8), markersize=3.5,
+                    label=label)  # fmt: skip
             if getattr(run, "divergence", None) is not None:
                 last = float(y[ok][-1]) if ok.any() else 0.0
                 cross = last if top is None else min(last, top)
@@ -584,13 +634,13 @@ def layer_change(runs: Mapping[str, Any], ax: Axes | None = None) -> Axes:
     """
     with style():
         ax = new_axes(ax)
-        for (label, run), color in zip(runs.items(), _cycle(), strict=False):
+        for (label, run), look in zip(runs.items(), _cycle(), strict=False):
             if getattr(run, "divergence", None) is not None:
                 continue
             change = np.asarray(run.weight_change, dtype=float)[-1]
             layers = np.arange(1, change.size + 1)
             ok = np.isfinite(change) & (change > 0)
-            ax.plot(layers[ok], change[ok], "o-", color=color, label=label)
+            ax.plot(layers[ok], change[ok], markersize=3.5, label=label, **look)
         ax.set_yscale("log")
         ax.set_xlabel("layer $l$")
         ax.set_ylabel(r"$\|W^l_T - W^l_0\| / \|W^l_0\|$")

@@ -203,6 +203,7 @@ def run_figure(
     files = save(fig, Path(out_dir) / path.stem)
     width, height = (float(x) for x in fig.get_size_inches())
     sizes = text_sizes(fig)  # after saving: tick labels exist once the figure was drawn
+    _check_printed_fonts(path, width, sizes)
     info = FigureInfo(
         stem=path.stem,
         caption=str(module.CAPTION),
@@ -212,6 +213,25 @@ def run_figure(
         extra={"min_font_pt": min(sizes.values(), default=0.0)},
     )
     return info, files
+
+
+def _check_printed_fonts(path: Path, width_in: float, sizes: dict[str, float]) -> None:
+    """Text in a figure prints at 8 pt or more: a figure wider than the text is scaled down
+    when included, and its fonts with it."""
+    from gradmath.render.figures import MIN_FONT_PT, TEXT_WIDTH_IN
+
+    scale = min(1.0, TEXT_WIDTH_IN / width_in) if width_in > 0 else 1.0
+    small = {k: v * scale for k, v in sizes.items() if v * scale < MIN_FONT_PT - 1e-9}
+    if small:
+        worst = sorted(small.items(), key=lambda kv: kv[1])[:5]
+        listed = ", ".join(f"{k.split(': ', 1)[1]!r} at {v:.1f} pt" for k, v in worst)
+        raise GradmathError(
+            f"figures/{path.name}: {len(small)} text(s) would print below {MIN_FONT_PT:g} pt "
+            f"(figure {width_in:.2f} in wide, printed at {scale:.2f}x in a text width of "
+            f"{TEXT_WIDTH_IN:.2f} in): {listed}. Make the figure at most "
+            "figures.TEXT_WIDTH_IN wide (figures.WIDE for two panels) and its fonts at least "
+            "figures.MIN_FONT_PT."
+        )
 
 
 def _task(kind: str, path: str, out_dir: str, quick: bool) -> dict[str, Any]:

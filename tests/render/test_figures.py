@@ -122,13 +122,28 @@ def test_training_curves_mark_divergence() -> None:
     assert len(ax.lines) == 1  # the diverged run is left out
 
 
-def test_depth_profiles_one_colour_per_label() -> None:
+def test_depth_profiles_one_look_per_label() -> None:
+    # Curves differ in colour AND line style AND marker (not colour alone), and the legend
+    # entry of a theory-and-simulation curve shows its line with its marker.
     net = gradmath.MLP.square(8, 4)
     logs = np.zeros(4)
     p = gradmath.Profile(net, logs, logs, logs)
-    ax = figures.depth_profiles({"a": (p, None), "b": (p, None)})
-    assert ax.lines[0].get_color() != ax.lines[1].get_color()
-    assert ax.get_legend() is not None
+    ax = figures.depth_profiles({"a": (p, p), "b": (p, p)})
+    data = [ln for ln in ax.lines if len(ln.get_xdata()) == 4 and ln.get_linestyle() != "None"]
+    assert len(data) == 2
+    assert data[0].get_color() != data[1].get_color()
+    assert data[0].get_linestyle() != data[1].get_linestyle()
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b"]
+    handles = legend.legend_handles
+    assert handles[0].get_marker() != handles[1].get_marker()
+    assert all(h.get_linestyle() != "None" for h in handles)
+
+
+def test_every_series_differs_in_colour_line_style_and_marker() -> None:
+    for key in ("color", "linestyle", "marker"):
+        values = [str(s[key]) for s in figures.SERIES]
+        assert len(set(values)) == len(values), key
 
 
 def test_clipping_geometry_classic_example() -> None:
