@@ -231,9 +231,10 @@ def diagnose(
     Args:
         record_or_norms: a :class:`gradmath.numeric.train.TrainResult` (its per-entry RMS
             weight-gradient norms per epoch, the failing step if training diverged, and its
-            final relative weight changes are used), or per-layer gradient norms of shape
-            (layers,) or (steps, layers), layer 1 (next to the input) first. When layers
-            have different sizes, pass per-entry RMS norms ‖∇W^l‖/√(n_l n_{l−1}) so that
+            final relative weight changes are used), a ``gradmath.torch.TrainingHistory``
+            (the same, per optimizer step of a real PyTorch run), or per-layer gradient
+            norms of shape (layers,) or (steps, layers), layer 1 (next to the input) first.
+            When layers have different sizes, pass per-entry RMS norms ‖∇W^l‖/√(n_l n_{l−1}) so that
             size does not masquerade as vanishing.
         factor: the fitted gradient ratio across the net, ‖g_1‖/‖g_L‖, beyond which the
             verdict is vanishing (< 1/factor) or exploding (> factor).
@@ -265,7 +266,8 @@ def diagnose(
     unit: Literal["step", "epoch"] = "step"
     if hasattr(record_or_norms, "grad_rms") and hasattr(record_or_norms, "divergence"):
         raw, wc, notes = _from_record(record_or_norms)
-        unit = "epoch"
+        # numeric.train records epochs; gradmath.torch.TrainingHistory records steps.
+        unit = "step" if getattr(record_or_norms, "time_unit", "epoch") == "step" else "epoch"
     else:
         try:
             raw = np.asarray(record_or_norms, dtype=np.float64)

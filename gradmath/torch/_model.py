@@ -1,0 +1,175 @@
+"""What every gradmath.torch tool needs from a user's model: calling it, re-initialising it, and
+leaving it exactly as it was found.
+
+Private to :mod:`gradmath.torch`. Nothing here knows about theory or profiles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from gradmath.errors import GradmathError
+
+Inputs = Any  # a tensor, a tuple of positional tensors, or a dict of keyword tensors
+InitFn = Callable[[nn.Module], object]
+
+
+def check_model(model: object) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise GradmathError(f"`model` must be a torch.nn.Module, got {type(model).__name__}.")
+    return model
+
+
+def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """The device and floating dtype of the model's first floating parameter (CPU/float32 else)."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.device, p.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
+def call(model: nn.Module, inputs: Inputs) -> Any:
+    """``model(*inputs)`` for a tuple, ``model(**inputs)`` for a dict, ``model(inputs)`` else."""
+    if isinstance(inputs, Mapping):
+        return model(**inputs)
+    if isinstance(inputs, tuple):
+        return model(*inputs)
+    return model(inputs)
+
+
+def convert_inputs(inputs: Inputs, device: torch.device, dtype: torch.dtype | None) -> Inputs:
+    """Move tensors to ``device``; cast floating ones to ``dtype`` (integer ids stay integers)."""
+
+    def one(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            if x.is_floating_point() and dtype is not None:
+                return x.to(device=device, dtype=dtype)
+            return x.to(device=device)
+        return x
+
+    if isinstance(inputs, Mapping):
+        return {k: one(v) for k, v in inputs.items()}
+    if isinstance(inputs, (tuple, list)):
+        return tuple(one(v) for v in inputs)
+    if not isinstance(inputs, torch.Tensor):
+        raise GradmathError(
+            f"`inputs` must be a tensor, a tuple of tensors or a dict of tensors, got "
+            f"{type(inputs).__name__}."
+        )
+    return one(inputs)
+
+
+def batch_size(inputs: Inputs) -> int:
+    """The leading dimension of the first tensor in ``inputs``."""
+    values = inputs.values() if isinstance(inputs, Mapping) else inputs
+    seq = values if isinstance(values, (tuple, list)) or isinstance(inputs, Mapping) else [inputs]
+    for x in seq:
+        if isinstance(x, torch.Tensor) and x.dim() >= 1:
+            return int(x.shape[0])
+    raise GradmathError("`inputs` holds no tensor with a batch dimension.")
+
+
+def first_tensor(out: Any, what: str = "the model's output") -> torch.Tensor:
+    """The tensor a module returned: itself, ``.logits``/``.last_hidden_state``, or the first
+    tensor of a tuple, list or dict (Hugging Face models return ``ModelOutput`` dicts)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    for attr in ("logits", "last_hidden_state"):
+        value = getattr(out, attr, None)
+        if isinstance(value, torch.Tensor):
+            return value
+    items: Sequence[Any] = ()
+    if isinstance(out, Mapping):
+        items = list(out.values())
+    elif isinstance(out, (tuple, list)):
+        items = out
+    for v in items:
+        if isinstance(v, torch.Tensor):
+            return v
+    raise GradmathError(f"{what} holds no tensor (got {type(out).__name__}).")
+
+
+@contextlib.contextmanager
+def preserved(model: nn.Module) -> Iterator[None]:
+    """Restore parameters, buffers, ``.grad``, ``requires_grad`` and train/eval mode on exit.
+
+    Parameter objects keep their identity (an optimizer holding them still works): their data
+    is put back, dtype and device included, so a probe in float64 of a float32 model leaves a
+    float32 model. Runs on errors too.
+    """
+    params = list(model.named_parameters(remove_duplicate=True))
+    # .grad objects are kept (and their data: model.to(dtype) converts them in place).
+    saved = [(p, p.data.clone(), p.grad, None if p.grad is None else p.grad.data.clone(),
+              p.requires_grad) for _, p in params]  # fmt: skip
+    buffers = [(m, n, b.clone()) for m in model.modules() for n, b in m.named_buffers(recurse=False)
+               if b is not None]  # fmt: skip
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for p, data, grad, grad_data, flag in saved:
+                p.data = data
+                if grad is not None and grad_data is not None:
+                    grad.data = grad_data
+                p.grad = grad
+                p.requires_grad_(flag)
+            for m, n, b in buffers:
+                setattr(m, n, b)
+        for m, mode in modes:
+            m.training = mode
+
+
+def reinitialise(model: nn.Module, init: InitFn | None) -> None:
+    """Draw fresh parameters: ``init(model)`` if given, else every module's own initialiser.
+
+    A module's own initialiser is its ``reset_parameters()`` (every torch.nn layer), or
+    ``_reset_parameters()`` (``nn.MultiheadAttention``, ``nn.Transformer``); for a Hugging Face
+    model, its ``_init_weights`` (the init ``from_config`` ran) on every module. A module that holds
+    parameters and has no initialiser at all is refused by name: its weights would stay the
+    same across the "independent" draws and the standard errors would be wrong.
+    """
+    if init is not None:
+        with torch.no_grad():
+            init(model)
+        return
+    hf_init = getattr(model, "_init_weights", None)
+    uncovered: list[str] = []
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            own = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
+            if callable(hf_init):
+                # A Hugging Face model's own init (std = initializer_range, GPT-2's scaled
+                # residual projections) is what from_config gives, not torch's defaults.
+                hf_init(m)
+            elif callable(own):
+                own()
+            elif any(True for _ in m.parameters(recurse=False)):
+                uncovered.append(name or type(m).__name__)
+    if uncovered:
+        raise GradmathError(
+            f"Modules {', '.join(uncovered[:5])}{' …' if len(uncovered) > 5 else ''} hold "
+            "parameters but have no reset_parameters(); pass `init=` (a function that draws "
+            "every parameter of the model) so that each draw is independent."
+        )
+
+
+def check_init(init: object) -> InitFn | None:
+    if init is not None and not callable(init):
+        raise GradmathError(
+            f"`init` (={init!r}) must be None (each module's reset_parameters) or a function "
+            "model -> None that re-draws the parameters in place."
+        )
+    return init
+
+
+def check_dtype(dtype: object) -> torch.dtype | None:
+    if dtype is None or dtype in (torch.float32, torch.float64):
+        return dtype
+    raise GradmathError(f"`dtype` (={dtype!r}) must be None (the model's), torch.float32 or "
+                        "torch.float64.")  # fmt: skip

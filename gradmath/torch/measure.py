@@ -1,0 +1,368 @@
+"""Measure a PyTorch model at initialisation: per-site second moments over independent inits.
+
+:func:`measure` re-initialises the model ``n_inits`` times, runs one forward and one backward
+pass per init with hooks on every site (:mod:`gradmath.torch.sites`), and estimates per site
+
+- ``q``: E[h²], the mean square of the site's output tensor (over batch, features, positions);
+- ``grad_q``: E[(∂L/∂h)²], the mean square of the loss gradient with respect to that output;
+- ``wgrad_q`` (dense and conv sites): E[(∂ℓ_b/∂W_ij)²] per example, estimated from the batch
+  gradient as ‖∂L/∂W‖²_F / (B · numel W). With the default loss (a Gaussian output gradient
+  independent across examples) the examples' gradients are uncorrelated and this is unbiased;
+  batch statistics (batch norm) couple the examples, as in ``numeric.simulate``.
+
+The estimator is the one ``numeric.simulate`` uses (its docstring explains the choice): the log
+of the mean over inits, with the delta-method standard error sd_k(Q_k)/(√N · mean_k Q_k).
+Inputs are the user's and stay fixed; only the parameters are redrawn, so the SE is the spread
+across initialisations for these inputs.
+
+The model is left as it was found (parameters, buffers, ``.grad``, ``requires_grad``, modes;
+every hook removed), also when something raises; the global RNG state is not touched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
+from gradmath.torch._model import (
+    InitFn,
+    batch_size,
+    call,
+    check_dtype,
+    check_init,
+    check_model,
+    convert_inputs,
+    first_tensor,
+    model_device_dtype,
+    preserved,
+    reinitialise,
+)
+from gradmath.torch.ops import classify
+from gradmath.torch.sites import SiteKind, weight_of
+from gradmath.torch.trace import Event, Trace, tracing
+
+__all__ = ["Measurement", "SiteInfo", "log_mean_se", "measure"]
+
+FloatArray = NDArray[np.float64]
+Loss = Literal["mse"] | Callable[[Any], torch.Tensor] | None
+QUANTITIES = ("q", "grad_q", "wgrad_q")
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """One measured site: its gradmath name (kind + counter in forward order), kind, the
+    qualified module name (``call`` > 0 when the module runs more than once per forward), the
+    number of output features (channels for conv), output elements per example, and the
+    number of weight entries (0 without weights)."""
+
+    name: str
+    kind: SiteKind
+    module: str
+    call: int
+    width: int
+    size: int
+    weight_size: int
+
+
+@dataclass(frozen=True, eq=False)
+class Measurement:
+    """Per-site log second moments of a model over independent inits (module docstring).
+
+    Arrays have one entry per site in forward order; NaN where a quantity does not exist
+    (no weight; no gradient reaches the site). ``per_init`` has shape (3, n_inits, n_sites):
+    the per-init natural logs of q, grad_q and wgrad_q behind the means.
+    """
+
+    sites: tuple[SiteInfo, ...]
+    log_q: FloatArray
+    log_grad_q: FloatArray
+    log_wgrad_q: FloatArray
+    log_q_se: FloatArray
+    log_grad_q_se: FloatArray
+    log_wgrad_q_se: FloatArray
+    per_init: FloatArray
+    conditions: dict[str, Any] = field(default_factory=dict)
+
+    def index(self, name: str) -> int:
+        """Position of the site called ``name`` (a gradmath name or a module's qualified name)."""
+        for i, s in enumerate(self.sites):
+            if name in (s.name, s.module):
+                return i
+        raise GradmathError(f"No site {name!r}; sites: {', '.join(s.name for s in self.sites)}.")
+
+    @property
+    def log_wgrad_norm2(self) -> FloatArray:
+        """log E‖∂ℓ_b/∂W‖²_F per example: log wgrad_q + log numel W (NaN without weights)."""
+        n = np.array([s.weight_size or np.nan for s in self.sites], dtype=np.float64)
+        return self.log_wgrad_q + np.log(n)
+
+
+def channels(shape: tuple[int, ...], kind: str) -> int:
+    """Features per position: dim 1 of (N, C, H, W) and of conv/batch-norm (N, C, L) outputs,
+    else the last dim ((N, D) and transformers' (N, T, D))."""
+    if len(shape) == 4 or (len(shape) == 3 and kind in ("conv", "batchnorm")):
+        return int(shape[1])
+    return int(shape[-1]) if shape else 1
+
+
+def log_mean_se(logs: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Log of the mean over axis 0 of values given as logs, and its delta-method SE.
+
+    SE(log m̄) = sd(m)/(√N m̄), computed relative to the largest value so that logs far outside
+    the float range are fine. Columns that are all NaN stay NaN; a column that is exactly 0 for
+    every init gives −inf (no finite log).
+
+    >>> m, se = log_mean_se(np.log([[1.0], [3.0]]))
+    >>> round(float(np.exp(m[0])), 12), round(float(se[0]), 12)   # mean 2, sd √2/(√2·2)
+    (2.0, 0.5)
+    """
+    n = logs.shape[0]
+    with np.errstate(all="ignore"):
+        top = np.nanmax(np.where(np.isnan(logs), -np.inf, logs), axis=0)
+        safe_top = np.where(np.isfinite(top), top, 0.0)
+        w = np.exp(logs - safe_top)
+        mean = np.mean(w, axis=0)
+        sd = np.std(w, axis=0, ddof=1) if n > 1 else np.full_like(mean, np.nan)
+        log_mean = safe_top + np.log(mean)
+        se = sd / (math.sqrt(n) * mean)
+    log_mean = np.where(top == -np.inf, -np.inf, log_mean)
+    absent = np.all(np.isnan(logs), axis=0)
+    return np.where(absent, np.nan, log_mean), np.where(absent, np.nan, se)
+    return log_mean, se
+
+
+class _Recorder:
+    """Records, at every site event of a traced forward pass, the output's mean square and hangs
+    a gradient hook on the output tensor that records the gradient's mean square."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.kinds: list[SiteKind] = []
+        self.q: dict[int, float] = {}
+        self.g: dict[int, float] = {}
+        self.graph: set[int] = set()
+        self.first = True
+
+    def start(self, trace: Trace) -> None:
+        self.q.clear()
+        self.g.clear()
+        self.graph = set(trace.inputs)
+        self.n_seen = 0
+
+    def on_event(self, event: Event, t: torch.Tensor) -> None:
+        kind = classify(event, self.graph, event.in_shape).site
+        if any(i in self.graph for i in event.inputs) or event.kind == "module":
+            self.graph.update(event.outputs)
+        if kind is None:
+            return
+        k = self.n_seen
+        self.n_seen += 1
+        if self.first:
+            self.events.append(event)
+            self.kinds.append(kind)
+        elif k >= len(self.events) or self.events[k].name != event.name:
+            raise GradmathError(
+                "The model ran different layers on different initialisations (at "
+                f"{event.name!r}); gradmath measures models whose data flow does not depend on "
+                "their parameters."
+            )
+        self.q[k] = float(t.detach().double().square().mean())
+        if t.requires_grad:
+            t.register_hook(lambda grad, k=k: self._grad(k, grad))
+
+    def _grad(self, k: int, grad: torch.Tensor) -> None:
+        self.g[k] = float(grad.detach().double().square().mean())
+
+
+def _output_gradient(out: torch.Tensor, loss: Loss, oq: float) -> torch.Tensor:
+    """The scalar whose backward pass is measured."""
+    if loss is None:
+        # δ^L ~ N(0, output_grad_q), independent of the forward pass (Schoenholz et al. 2017).
+        delta = torch.randn(out.shape, dtype=out.dtype, device=out.device) * math.sqrt(oq)
+        return (out * delta).sum()
+    if loss == "mse":
+        # ℓ = ½ Σ_b ‖h_b − y_b‖², y ~ N(0, output_grad_q): as numeric.simulate(loss="mse").
+        y = torch.randn(out.shape, dtype=out.dtype, device=out.device) * math.sqrt(oq)
+        return 0.5 * (out - y).square().sum()
+    raise AssertionError(loss)
+
+
+def _check_loss(loss: object) -> Loss:
+    if loss is None or loss == "mse" or callable(loss):
+        return loss
+    raise GradmathError(
+        f"`loss` (={loss!r}) must be None (a Gaussian output gradient), 'mse', or a function "
+        "output -> scalar tensor."
+    )
+
+
+def _seeds(seed: int, n: int) -> list[int]:
+    # One 63-bit torch seed per init from numpy's SeedSequence: independent streams, and the
+    # same init k whatever n_inits is.
+    root = np.random.SeedSequence(seed)
+    return [int(s.generate_state(2, np.uint32).astype(np.uint64) @ [1, 2**32]) >> 1
+            for s in root.spawn(n)]  # fmt: skip
+
+
+def measure(
+    model: nn.Module,
+    inputs: Any,
+    *,
+    n_inits: int = 16,
+    loss: Loss = None,
+    seed: int = 0,
+    init: InitFn | None = None,
+    dtype: torch.dtype | None = None,
+    output_grad_q: float = 1.0,
+) -> Measurement:
+    """Per-site second moments of ``model`` over ``n_inits`` independent initialisations.
+
+    Args:
+        model: any ``torch.nn.Module``; it is left exactly as found (module docstring).
+        inputs: one tensor, a tuple of positional tensors, or a dict of keyword tensors (e.g.
+            ``{"input_ids": ids}``); kept fixed across inits. Floating inputs are cast to
+            ``dtype``; all are moved to the model's device.
+        n_inits: independent re-initialisations N (>= 2 for a standard error).
+        loss: ``None``: backpropagate δ ~ N(0, ``output_grad_q``) from the output (the
+            theory's condition); ``"mse"``: ½Σ‖h − y‖² with y ~ N(0, ``output_grad_q``); or a
+            function of the model's output returning a scalar tensor.
+        seed: init k uses torch seed k of ``SeedSequence(seed)`` inside ``torch.random.fork_rng``
+            (so the caller's RNG state is untouched and results are reproducible).
+        init: ``None`` (every module's ``reset_parameters``; a Hugging Face model's
+            ``_init_weights``) or a function ``model -> None`` that redraws every parameter.
+        dtype: ``torch.float32`` or ``torch.float64`` to run in (``None``: the model's own).
+        output_grad_q: E[δ²] of the output gradient (``loss=None``) or the target variance.
+    """
+    model = check_model(model)
+    n = check_positive_int("n_inits", n_inits, minimum=2)
+    loss = _check_loss(loss)
+    seed = check_seed(seed)
+    init = check_init(init)
+    dtype = check_dtype(dtype)
+    oq = check_positive("output_grad_q", output_grad_q)
+    device, model_dtype = model_device_dtype(model)
+    run_dtype = dtype or model_dtype
+    x = convert_inputs(inputs, device, run_dtype)
+    B = batch_size(x)
+    rec = _Recorder()
+    per_init: list[list[tuple[float, float, float]]] = []
+    devices = [device] if device.type == "cuda" else []
+    with preserved(model):
+        if dtype is not None:
+            model.to(dtype)
+        params = list(model.parameters())
+        for p in params:
+            p.requires_grad_(True)  # frozen parameters too: their gradients are measured
+        for s in _seeds(seed, n):
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(s)
+                reinitialise(model, init)
+                for p in params:
+                    p.grad = None
+                with torch.enable_grad():
+                    with tracing(model, x, rec.on_event) as trace:
+                        rec.start(trace)
+                        out = call(model, x)
+                    trace.forget_tensors()
+                    t = first_tensor(out)
+                    objective = loss(out) if callable(loss) else _output_gradient(t, loss, oq)
+                    if not isinstance(objective, torch.Tensor) or objective.numel() != 1:
+                        raise GradmathError("`loss` must return a scalar tensor.")
+                    objective.backward()
+            per_init.append(_collect(rec, B))
+            rec.first = False
+    return _summarise(rec, per_init, x, B, n, loss, oq, run_dtype, device, seed, model)
+
+
+def _collect(rec: _Recorder, B: int) -> list[tuple[float, float, float]]:
+    out = []
+    for k, event in enumerate(rec.events):
+        q = rec.q.get(k, math.nan)
+        if not math.isfinite(q):
+            raise GradmathError(
+                f"The output of {event.name!r} is not finite at initialisation; "
+                "gradmath.torch.find_nonfinite(model, inputs) names where it starts."
+            )
+        g = rec.g.get(k, math.nan)
+        w = weight_of(event.module) if event.module is not None else None
+        wg = math.nan
+        if w is not None and w.grad is not None:
+            wg = float(w.grad.detach().double().square().sum()) / (B * w.numel())
+        out.append((q, g, wg))
+    return out
+
+
+def _log(v: float) -> float:
+    if math.isnan(v):
+        return math.nan
+    return math.log(v) if v > 0 else -math.inf
+
+
+def _summarise(
+    rec: _Recorder,
+    per_init: list[list[tuple[float, float, float]]],
+    x: Any,
+    B: int,
+    n: int,
+    loss: Loss,
+    oq: float,
+    dtype: torch.dtype,
+    device: torch.device,
+    seed: int,
+    model: nn.Module,
+) -> Measurement:
+    counters: dict[str, int] = {}
+    infos = []
+    for event, kind in zip(rec.events, rec.kinds, strict=True):
+        counters[kind] = counters.get(kind, 0) + 1
+        shape = event.shape
+        width = channels(shape, kind)
+        w = weight_of(event.module) if event.module is not None else None
+        infos.append(
+            SiteInfo(
+                name=f"{kind}{counters[kind]}",
+                kind=kind,
+                module=event.name,
+                call=event.call,
+                width=width,
+                size=math.prod(shape[1:]) if shape else 1,
+                weight_size=0 if w is None else int(w.numel()),
+            )
+        )
+    m = len(rec.events)
+    logs = np.array([[[_log(v[j]) for v in d] for d in per_init] for j in range(3)],
+                    dtype=np.float64).reshape(3, n, m)  # fmt: skip
+    stats = [log_mean_se(logs[j]) for j in range(3)]
+    floats = [v for v in (x.values() if isinstance(x, dict) else x if isinstance(x, tuple) else [x])
+              if isinstance(v, torch.Tensor) and v.is_floating_point()]  # fmt: skip
+    input_q = float(floats[0].detach().double().square().mean()) if floats else None
+    conditions: dict[str, Any] = {
+        "n_networks": n,
+        "batch": B,
+        "input_q": input_q,
+        "output_grad_q": oq if loss in (None, "mse") else None,
+        "loss": loss if loss in (None, "mse") else "custom",
+        "dtype": str(dtype).removeprefix("torch."),
+        "device": str(device),
+        "seed": seed,
+        "training": model.training,
+    }
+    return Measurement(
+        sites=tuple(infos),
+        log_q=stats[0][0],
+        log_grad_q=stats[1][0],
+        log_wgrad_q=stats[2][0],
+        log_q_se=stats[0][1],
+        log_grad_q_se=stats[1][1],
+        log_wgrad_q_se=stats[2][1],
+        per_init=logs,
+        conditions=conditions,
+    )

@@ -1,0 +1,255 @@
+"""Trace a model by running it: which layers and operations the data flows through, in order.
+
+gradmath needs the *data flow* of a model (what feeds what, where a residual branch rejoins
+its input), not a program it could re-run. ``torch.fx.symbolic_trace`` gives that for simple
+models but fails on most real ones (Hugging Face models branch on input shapes and config
+flags), and ``transformers`` 5 removed its own fx tracer. So gradmath traces by execution, as
+``torch.jit.trace`` does: it runs the model once on the example input with
+
+- forward pre/post hooks on every *leaf* (a module gradmath translates as one piece: weight
+  layers, normalisations, activations, dropout, pooling, flatten, and measured-only modules
+  such as attention and embeddings), and
+- a ``TorchFunctionMode`` that sees every torch function and tensor method called outside a
+  leaf (residual additions, ``F.relu``, ``x.view``, scalar multiplications, ...),
+
+and records each call as an :class:`Event` holding the identities of its input and output
+tensors. The trace describes what ran for *this* input: control flow that depends on the input
+is resolved, which is what a per-input profile wants. The same tracer runs inside
+:func:`gradmath.torch.measure`, so the sites it measures are the sites the translation
+predicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from gradmath.torch.sites import site_kind
+
+__all__ = ["LEAF_TYPES", "Event", "Trace", "is_leaf", "tracing"]
+
+#: Parameter-free torch.nn modules translated as one piece.
+LEAF_TYPES: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.Hardtanh,
+    nn.ReLU6,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Flatten,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+)
+
+#: Hugging Face activation modules (transformers.activations), by class name.
+HF_ACTIVATIONS = ("GELUActivation", "NewGELUActivation", "SiLUActivation", "ReLUActivation",
+                  "GELUTanh", "PytorchGELUTanh", "QuickGELUActivation")  # fmt: skip
+
+
+def is_leaf(module: nn.Module) -> bool:
+    """Whether the tracer records ``module`` as one event instead of looking inside it."""
+    return (
+        isinstance(module, LEAF_TYPES)
+        or site_kind(module) is not None
+        or type(module).__name__ in HF_ACTIVATIONS
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One call seen by the tracer.
+
+    ``kind`` is ``"module"`` (a leaf module's forward) or ``"function"`` (a torch function or
+    tensor method outside every leaf). ``name`` is the module's qualified name or the
+    function's name; ``call`` counts earlier calls of the same module. ``inputs``/``outputs``
+    are ids of tensors (inputs that are not tensors are kept in ``args`` as given, with tensors
+    replaced by ``None``). ``shape`` is the first output's shape, ``in_shape`` the first
+    input tensor's.
+    """
+
+    index: int
+    kind: str
+    name: str
+    call: int
+    module: nn.Module | None
+    func: Any
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    shape: tuple[int, ...]
+    args: tuple[Any, ...]
+    in_shape: tuple[int, ...] | None = None
+
+
+def _tensors(obj: Any) -> Iterator[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, (tuple, list)):
+        for v in obj:
+            yield from _tensors(v)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    else:
+        for attr in ("logits", "last_hidden_state"):
+            v = getattr(obj, attr, None)
+            if isinstance(v, torch.Tensor):
+                yield v
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return None
+    if isinstance(obj, (tuple, list)):
+        return tuple(_plain(v) for v in obj)
+    return obj
+
+
+def func_name(func: Any) -> str:
+    """``add``, ``relu``, ``__add__``, ``view``, ... for torch functions and tensor methods."""
+    return str(getattr(func, "__name__", repr(func)))
+
+
+class Trace:
+    """The events of one forward pass, and the tensors behind their ids (kept alive, so that an
+    id is never reused during the pass)."""
+
+    def __init__(self, model: nn.Module, on_event: Callable[[Event, Any], None] | None = None):
+        self.model = model
+        self.events: list[Event] = []
+        self.inputs: tuple[int, ...] = ()
+        self.output: tuple[int, ...] = ()
+        self.on_event = on_event
+        self._keep: list[torch.Tensor] = []
+        self._depth = 0
+        self._paused = False
+        self._calls: dict[int, int] = {}
+        self._names = {m: n for n, m in model.named_modules()}
+        self._leaves = [m for m in self._names if is_leaf(m) and m is not model]
+        self._scope: list[str] = []
+
+    # --------------------------------------------------------------- recording
+    def _ids(self, obj: Any) -> tuple[int, ...]:
+        ts = list(_tensors(obj))
+        self._keep.extend(ts)
+        return tuple(id(t) for t in ts)
+
+    def record(self, kind: str, name: str, module: nn.Module | None, func: Any,
+               args: Any, out: Any) -> None:  # fmt: skip
+        outs = list(_tensors(out))
+        if not outs:
+            return
+        key = id(module) if module is not None else -1
+        call = self._calls.get(key, 0) if module is not None else 0
+        if module is not None:
+            self._calls[key] = call + 1
+        event = Event(
+            index=len(self.events),
+            kind=kind,
+            name=name,
+            call=call,
+            module=module,
+            func=func,
+            inputs=self._ids(args),
+            outputs=self._ids(out),
+            shape=tuple(outs[0].shape),
+            args=_plain(args),
+            in_shape=next((tuple(t.shape) for t in _tensors(args)), None),
+        )
+        self.events.append(event)
+        if self.on_event is not None:
+            self._paused = True
+            try:
+                self.on_event(event, outs[0])
+            finally:
+                self._paused = False
+
+    def _pre(self, module: nn.Module, args: Any) -> None:
+        self._depth += 1
+
+    def _post(self, module: nn.Module, args: Any, out: Any) -> None:
+        self._depth -= 1
+        if self._depth == 0 and not self._paused:
+            self.record("module", self._names[module], module, None, args, out)
+
+    def _enter(self, name: str) -> Callable[[nn.Module, Any], None]:
+        def hook(module: nn.Module, args: Any) -> None:
+            self._scope.append(name)
+
+        return hook
+
+    def _leave(self, module: nn.Module, args: Any, out: Any) -> None:
+        # A forward hook that returns a value replaces the output: return None.
+        self._scope.pop()
+
+    @contextmanager
+    def active(self, inputs: Any) -> Iterator[None]:
+        """Hooks on the leaves and the function mode, for one forward pass; removed on exit."""
+        self.inputs = self._ids(inputs)
+        handles = []
+        try:
+            for m in self._leaves:
+                handles.append(m.register_forward_pre_hook(self._pre))
+                handles.append(m.register_forward_hook(self._post))
+            leaves = set(self._leaves)
+            for m, n in self._names.items():
+                if m not in leaves:  # containers: the scope a function event is named after
+                    handles.append(m.register_forward_pre_hook(self._enter(n)))
+                    handles.append(m.register_forward_hook(self._leave))
+            with _Mode(self):
+                yield
+        finally:
+            for h in handles:
+                h.remove()
+            self._depth = 0
+            self._scope.clear()
+
+    def forget_tensors(self) -> None:
+        """Drop the references that kept ids unique (after the pass)."""
+        self._keep.clear()
+
+
+class _Mode(TorchFunctionMode):
+    def __init__(self, trace: Trace) -> None:
+        super().__init__()
+        self.trace = trace
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        tr = self.trace
+        # Only calls made inside the model's forward (a container scope is open), outside leaves.
+        if tr._depth == 0 and tr._scope and not tr._paused and not _is_getter(func):
+            tr.record("function", f"{tr._scope[-1] or 'model'}.{func_name(func)}", None, func,
+                      (args, kwargs), out)  # fmt: skip
+        return out
+
+
+def _is_getter(func: Any) -> bool:
+    # Attribute reads (x.shape, x.dtype, x.device, ...) come through as property getters.
+    return func_name(func) in ("__get__", "size", "dim", "numel", "__len__", "is_floating_point")
+
+
+@contextmanager
+def tracing(model: nn.Module, inputs: Any,
+            on_event: Callable[[Event, Any], None] | None = None) -> Iterator[Trace]:  # fmt: skip
+    """Record the events of the forward pass(es) run inside the block."""
+    trace = Trace(model, on_event)
+    with trace.active(inputs):
+        yield trace

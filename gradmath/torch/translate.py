@@ -1,0 +1,315 @@
+"""Translate a PyTorch model into the network gradmath's theory describes.
+
+:func:`translate` runs the model once on an example input under the tracer
+(:mod:`gradmath.torch.trace`), reads every event with :func:`gradmath.torch.ops.classify`, and
+follows the data flow: each tensor carries the *path* of operations from the input to it, a
+residual addition joins two paths at their last common operation (the fork), so a block
+``x + F(x)`` becomes ``Add(branch=F, shortcut=())`` and ResNet's downsampling block
+``F(x) + BN(conv1×1(x))`` becomes ``Add(F, (conv, bn))``. Weight and bias variances are read
+from the model's parameters (:mod:`gradmath.torch.weights`).
+
+Where the theory stops. Operations without a mean-field rule (attention, embeddings,
+max-pooling, average pooling over several positions, unknown modules) become
+:class:`Measured` operations: sites whose output second moment, and the gradient factor across
+them, are taken from measurement, never guessed. :meth:`Translation.segments` lists where
+theory stops and where it starts again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from gradmath.activations import Activation
+from gradmath.errors import GradmathError
+from gradmath.torch._model import (
+    call,
+    check_model,
+    convert_inputs,
+    first_tensor,
+    model_device_dtype,
+    preserved,
+)
+from gradmath.torch.measure import channels
+from gradmath.torch.ops import classify
+from gradmath.torch.trace import Event, tracing
+from gradmath.torch.weights import WeightReading, read_bias, read_weight
+
+__all__ = ["Act", "Add", "Conv", "Dense", "Factor", "Measured", "Norm", "Translation", "translate"]
+
+
+@dataclass(frozen=True, eq=False)
+class Site:
+    """A translated site: its gradmath name, kind, the module (or ``scope.function``) it is."""
+
+    name: str
+    kind: str
+    module: str
+    width: int
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Dense:
+    site: Site
+    weight: WeightReading
+    bias_var: float
+    bias_label: str
+
+    def describe(self) -> str:
+        w = self.weight
+        return (f"dense {w.fan_in}→{w.fan_out}, W ~ {w.label} (Var·fan_in = "
+                f"{w.variance * w.fan_in:.4g}), bias {self.bias_label}")  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class Conv:
+    site: Site
+    weight: WeightReading
+    bias_var: float
+    bias_label: str
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+
+    def describe(self) -> str:
+        w = self.weight
+        k = "×".join(map(str, self.kernel))
+        return (f"conv {self.in_shape[1]}→{self.out_shape[1]} ch, kernel {k}, stride "
+                f"{self.stride}, padding {self.padding}; fan_in {w.fan_in}, W ~ {w.label} "
+                f"(Var·fan_in = {w.variance * w.fan_in:.4g}), bias {self.bias_label}")  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class Act:
+    activation: Activation
+    note: str = ""
+
+    def describe(self) -> str:
+        return f"activation {self.activation!r}" + (f" ({self.note})" if self.note else "")
+
+
+@dataclass(frozen=True, eq=False)
+class Norm:
+    site: Site
+    kind: str
+    eps: float
+    affine_default: bool
+
+    def describe(self) -> str:
+        what = "batch norm (train-mode batch statistics)" if self.kind == "batchnorm" else (
+            "layer norm")  # fmt: skip
+        return what + ("" if self.affine_default else ", non-default γ/β (measured only)")
+
+
+@dataclass(frozen=True, eq=False)
+class Factor:
+    """Multiplies the second moment by ``factor`` (dropout in train mode: 1/(1 − p))."""
+
+    factor: float
+    what: str
+
+    def describe(self) -> str:
+        return f"{self.what}: second moment × {self.factor:.4g}"
+
+
+@dataclass(frozen=True, eq=False)
+class Add:
+    """A residual join: the sum of ``branch`` and ``shortcut`` applied to the same input."""
+
+    site: Site
+    branch: tuple[Any, ...]
+    shortcut: tuple[Any, ...]
+
+    def describe(self) -> str:
+        sc = "identity" if not self.shortcut else f"{len(self.shortcut)} ops"
+        return f"residual sum: branch of {len(self.branch)} ops + shortcut ({sc})"
+
+
+@dataclass(frozen=True, eq=False)
+class Measured:
+    """An operation the theory does not cover; its moments come from measurement."""
+
+    site: Site
+    note: str
+
+    def describe(self) -> str:
+        return f"measured only: {self.note}"
+
+
+Op = Dense | Conv | Act | Norm | Factor | Add | Measured
+
+
+@dataclass(frozen=True, eq=False)
+class Translation:
+    """A model as gradmath reads it: ``ops`` from input to output, every ``site`` in forward
+    order (the rows of the profiles), and ``notes`` on what was approximated."""
+
+    model_name: str
+    ops: tuple[Op, ...]
+    sites: tuple[Site, ...]
+    input_q: float | None
+    batch: int
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def measured(self) -> tuple[Site, ...]:
+        """The sites the theory does not cover."""
+        return tuple(s for s in self.sites if s.kind == "measured")
+
+    def segments(self) -> list[str]:
+        """Where theory runs and where it stops, as sentences in forward order."""
+        out: list[str] = []
+        run: list[str] = []
+
+        def close() -> None:
+            if run:
+                out.append("theory: " + (f"{run[0]} … {run[-1]}" if len(run) > 1 else run[0]))
+                run.clear()
+
+        for s in self.sites:
+            if s.kind == "measured":
+                close()
+                out.append(f"measured only: {s.name} ({s.module})")
+            else:
+                run.append(s.name)
+        close()
+        return out
+
+    def describe(self) -> str:
+        """One line per operation on the path from input to output."""
+        lines: list[str] = []
+
+        def walk(ops: Sequence[Any], indent: str) -> None:
+            for op in ops:
+                site = getattr(op, "site", None)
+                head = f"{site.name:<12} {site.module:<24}" if site else f"{'':<12} {'':<24}"
+                lines.append(f"{indent}{head} {op.describe()}")
+                if isinstance(op, Add):
+                    lines.append(f"{indent}  branch:")
+                    walk(op.branch, indent + "    ")
+                    if op.shortcut:
+                        lines.append(f"{indent}  shortcut:")
+                        walk(op.shortcut, indent + "    ")
+
+        walk(self.ops, "")
+        return "\n".join(lines)
+
+
+def _tuple(v: Any, n: int) -> tuple[int, ...]:
+    return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),) * n
+
+
+def _op_for(event: Event, site: Site | None, reading: Any) -> Op | None:
+    role = reading.role
+    m = event.module
+    if role == "dense":
+        assert m is not None and site is not None
+        layout = "in_out" if type(m).__name__ == "Conv1D" else "out_in"
+        w = read_weight(m.weight, layout)  # type: ignore[arg-type]
+        bv, bl = read_bias(getattr(m, "bias", None), w.fan_in)
+        return Dense(site, w, bv, bl)
+    if role == "conv":
+        assert isinstance(m, (nn.Conv1d, nn.Conv2d)) and site is not None
+        w = read_weight(m.weight)
+        bv, bl = read_bias(m.bias, w.fan_in)
+        n = m.weight.dim() - 2
+        pad = m.padding if not isinstance(m.padding, str) else (-1,) * n
+        return Conv(site, w, bv, bl, _tuple(m.kernel_size, n), _tuple(m.stride, n),
+                    _tuple(pad, n), _tuple(m.dilation, n), int(m.groups),
+                    tuple(event.in_shape or ()), tuple(event.shape))  # fmt: skip
+    if role in ("batchnorm", "layernorm"):
+        assert m is not None and site is not None
+        gamma, beta = getattr(m, "weight", None), getattr(m, "bias", None)
+        default = (gamma is None or bool((gamma == 1).all())) and (
+            beta is None or bool((beta == 0).all())
+        )
+        return Norm(site, role, float(getattr(m, "eps", 0.0)), default)
+    if role == "activation":
+        return Act(reading.activation, reading.note)
+    if role in ("dropout", "scale"):
+        return Factor(reading.factor, "dropout (train mode)" if role == "dropout" else "scale")
+    if role == "measured":
+        assert site is not None
+        return Measured(site, reading.note or "no mean-field rule")
+    return None
+
+
+def _common_prefix(a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x is not y:
+            break
+        n += 1
+    return n
+
+
+def translate(model: nn.Module, example_input: Any) -> Translation:
+    """Read ``model`` into gradmath's terms by running it once on ``example_input``
+    (module docstring). The model is left as found (a train-mode forward would otherwise
+    update batch-norm running statistics)."""
+    model = check_model(model)
+    device, dtype = model_device_dtype(model)
+    x = convert_inputs(example_input, device, dtype)
+    with preserved(model), torch.no_grad(), tracing(model, x) as trace:
+        try:
+            out = call(model, x)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise GradmathError(
+                f"The model does not run on the example input: {str(exc).splitlines()[0]}"
+            ) from exc
+    out_id = id(first_tensor(out))
+    paths: dict[int, tuple[Any, ...]] = {i: () for i in trace.inputs}
+    sites: list[Site] = []
+    counters: dict[str, int] = {}
+    notes: list[str] = []
+    for event in trace.events:
+        reading = classify(event, set(paths), event.in_shape)
+        if reading.role == "ignore":
+            continue
+        ins = [paths[i] for i in event.inputs if i in paths]
+        site = None
+        kind = reading.site
+        if kind is not None:
+            counters[kind] = counters.get(kind, 0) + 1
+            site = Site(f"{kind}{counters[kind]}", kind, event.name, channels(event.shape, kind),
+                        tuple(event.shape))  # fmt: skip
+            sites.append(site)
+        if reading.note and reading.role != "measured":
+            notes.append(f"{event.name}: {reading.note}")
+        if reading.role == "residual":
+            a, b = ins[0], ins[1]
+            n = _common_prefix(a, b)
+            path = (*a[:n], Add(site, a[n:], b[n:]))  # type: ignore[arg-type]
+        elif reading.role == "pass":
+            path = ins[0] if ins else ()
+        else:
+            base: tuple[Any, ...] = ins[0] if ins else ()
+            for other in ins[1:]:
+                base = base[: _common_prefix(base, other)]
+            op = _op_for(event, site, reading)
+            path = (*base, op) if op is not None else base
+        for o in event.outputs:
+            paths[o] = path
+    trace.forget_tensors()
+    floats = [v for v in (x.values() if isinstance(x, dict) else x if isinstance(x, tuple) else [x])
+              if isinstance(v, torch.Tensor) and v.is_floating_point()]  # fmt: skip
+    iq = float(floats[0].double().square().mean()) if floats else None
+    from gradmath.torch._model import batch_size
+
+    return Translation(
+        model_name=type(model).__name__,
+        ops=paths.get(out_id, ()),
+        sites=tuple(sites),
+        input_q=iq,
+        batch=batch_size(x),
+        notes=tuple(dict.fromkeys(notes)),
+    )
