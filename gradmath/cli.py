@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from gradmath.errors import GradmathError
 
-COMMANDS = ("derive", "predict", "phase", "validate", "sweep", "notes")
+COMMANDS = ("derive", "predict", "phase", "validate", "sweep", "notes", "inspect")
 
 
 def build_parser() -> argparse.ArgumentParser:

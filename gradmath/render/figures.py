@@ -51,6 +51,7 @@ __all__ = [
     "depth_scale",
     "figure_legend",
     "forward_backward",
+    "gradient_flow",
     "layer_change",
     "new_axes",
     "new_figure",
@@ -644,5 +645,58 @@ def layer_change(runs: Mapping[str, Any], ax: Axes | None = None) -> Axes:
         ax.set_yscale("log")
         ax.set_xlabel("layer $l$")
         ax.set_ylabel(r"$\|W^l_T - W^l_0\| / \|W^l_0\|$")
+        ax.legend()
+    return ax
+
+
+def gradient_flow(
+    theory: Profile | None,
+    measured: Profile,
+    ax: Axes | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    measured_only: Sequence[int] = (),
+    n_se: float = 2.0,
+    band: float = 4.0,
+) -> Axes:
+    """The gradient-flow plot, done right: per-layer weight-gradient norms on a log axis.
+
+    The widely copied ``plot_grad_flow`` draws bars of mean |grad| per parameter with no idea
+    of what they should be. Here each layer's expected per-example gradient norm
+    √E‖∂ℓ/∂W^l‖²_F is a point with ``n_se`` Monte-Carlo standard errors (``measured``, e.g. a
+    ``gradmath.torch.probe`` profile); the mean-field prediction (``theory``) is a line with a
+    band of ±``band`` measured standard errors around it: the region where a measurement agrees
+    with the theory at |z| < ``band``. Layers in ``measured_only`` (0-based rows the theory
+    does not cover) are shaded and their points hollow. ``names`` label the x axis (module
+    names); rows without weights (NaN) are left out.
+    """
+    with style():
+        ax = new_axes(ax)
+        y = 0.5 * np.asarray(measured.log_wgrad_norm2) / _LN10
+        se_raw = measured.log_wgrad_q_se
+        se = np.zeros_like(y) if se_raw is None else 0.5 * np.asarray(se_raw) / _LN10
+        x = np.arange(1, y.size + 1)
+        ok = np.isfinite(y)
+        only = np.zeros(y.size, dtype=bool)
+        only[list(measured_only)] = True
+        for i in np.flatnonzero(only):
+            ax.axvspan(x[i] - 0.5, x[i] + 0.5, color="0.9", lw=0, zorder=0)
+        if theory is not None:
+            t = 0.5 * np.asarray(theory.log_wgrad_norm2) / _LN10
+            tok = np.isfinite(t) & ~only
+            ax.plot(x[tok], t[tok], "-", color=PALETTE[0], label="theory (mean field)")
+            ax.fill_between(x[tok], (t - band * se)[tok], (t + band * se)[tok], color=PALETTE[0],
+                            alpha=0.15, lw=0, label=f"theory ± {band:g} SE")  # fmt: skip
+        for mask, face in ((ok & ~only, PALETTE[1]), (ok & only, "white")):
+            if mask.any():
+                ax.errorbar(x[mask], y[mask], yerr=n_se * se[mask], fmt="o", color=PALETTE[1],
+                            markerfacecolor=face, markersize=3.5, capsize=1.5, elinewidth=0.8,
+                            label="measured" + (" only" if face == "white" else "")
+                            + f" ± {n_se:g} SE")  # fmt: skip
+        if names is not None:
+            ax.set_xticks(x[ok], [names[int(i)] for i in np.flatnonzero(ok)], rotation=90,
+                          fontsize=6)  # fmt: skip
+        ax.set_xlabel("layer")
+        ax.set_ylabel(r"$\log_{10}\,\sqrt{\mathbb{E}\,\|\partial \ell/\partial W^l\|_F^2}$")
         ax.legend()
     return ax

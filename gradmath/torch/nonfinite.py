@@ -12,9 +12,9 @@ The first non-finite value in execution order is reported with its qualified nam
 (``"forward"``: the layer's output; ``"backward"``: the loss gradient with respect to that
 output, i.e. the first backward step that produced a non-finite value ran in the layer that
 *consumes* this output), and the step (the number of forward passes the watcher had seen
-before, so a training loop can run inside one ``with`` block). Parameters that are already
-non-finite when a forward pass starts are reported with phase ``"parameters"``, non-finite
-inputs with ``"input"``.
+before, so a training loop can run inside one ``with`` block). A non-finite input is reported
+with phase ``"input"``; when the first non-finite output appears while some parameter is
+already non-finite, that parameter is reported (phase ``"parameters"``) as the cause.
 """
 
 from __future__ import annotations
@@ -65,7 +65,13 @@ class NonFinite:
 
 
 def _bad(t: torch.Tensor) -> bool:
-    return t.is_floating_point() and not bool(torch.isfinite(t).all())
+    # One reduction, no mask: a sum is finite when every entry is (inf and NaN propagate);
+    # only a non-finite sum (or an overflowing one) pays for the exact elementwise check.
+    if not t.is_floating_point():
+        return False
+    if bool(torch.isfinite(t.detach().sum())):
+        return False
+    return not bool(torch.isfinite(t).all())
 
 
 def _counts(t: torch.Tensor) -> tuple[int, int]:
@@ -104,6 +110,12 @@ class NonFiniteWatch:
         if self.first is not None:
             return
         if _bad(t):
+            # Non-finite parameters explain a non-finite output; they are looked for only
+            # now (scanning every parameter on every pass would cost more than the pass).
+            for name, p in self.model.named_parameters():
+                if _bad(p.detach()):
+                    self._found(name, "parameters", p.detach())
+                    return
             self._found(event.name, "forward", t)
         elif t.requires_grad:
             t.register_hook(self._grad_hook(event.name))
@@ -127,10 +139,6 @@ class NonFiniteWatch:
         for t in args if isinstance(args, tuple) else ():
             if isinstance(t, torch.Tensor) and _bad(t):
                 self._found("input", "input", t)
-                return
-        for name, p in self.model.named_parameters():
-            if _bad(p.detach()):
-                self._found(name, "parameters", p.detach())
                 return
 
     def _end_pass(self, module: nn.Module, args: Any, out: Any) -> None:
