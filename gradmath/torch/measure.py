@@ -46,7 +46,7 @@ from gradmath.torch._model import (
     reinitialise,
 )
 from gradmath.torch.ops import classify
-from gradmath.torch.sites import SiteKind, weight_of
+from gradmath.torch.sites import AVG_POOLS, SiteKind, site_kind, weight_of
 from gradmath.torch.trace import Event, Trace, tracing
 
 __all__ = ["Measurement", "SiteInfo", "log_mean_se", "measure"]
@@ -77,8 +77,10 @@ class Measurement:
     """Per-site log second moments of a model over independent inits (module docstring).
 
     Arrays have one entry per site in forward order; NaN where a quantity does not exist
-    (no weight; no gradient reaches the site). ``per_init`` has shape (3, n_inits, n_sites):
-    the per-init natural logs of q, grad_q and wgrad_q behind the means.
+    (no weight; no gradient reaches the site). ``log_grad_in`` is, for measured-only modules,
+    log E[(∂L/∂x)²] of the gradient they pass to their input (through them alone: a
+    full backward hook), so the theory can resume below them. ``per_init`` has shape
+    (4, n_inits, n_sites): the per-init natural logs of q, grad_q, wgrad_q and grad_in.
     """
 
     sites: tuple[SiteInfo, ...]
@@ -88,6 +90,8 @@ class Measurement:
     log_q_se: FloatArray
     log_grad_q_se: FloatArray
     log_wgrad_q_se: FloatArray
+    log_grad_in: FloatArray
+    log_grad_in_se: FloatArray
     per_init: FloatArray
     conditions: dict[str, Any] = field(default_factory=dict)
 
@@ -148,12 +152,16 @@ class _Recorder:
         self.kinds: list[SiteKind] = []
         self.q: dict[int, float] = {}
         self.g: dict[int, float] = {}
+        self.g_in: dict[int, float] = {}
+        self.calls: dict[nn.Module, list[int]] = {}
         self.graph: set[int] = set()
         self.first = True
 
     def start(self, trace: Trace) -> None:
         self.q.clear()
         self.g.clear()
+        self.g_in.clear()
+        self.calls.clear()
         self.graph = set(trace.inputs)
         self.n_seen = 0
 
@@ -176,10 +184,36 @@ class _Recorder:
             )
         self.q[k] = float(t.detach().double().square().mean())
         if t.requires_grad:
-            t.register_hook(lambda grad, k=k: self._grad(k, grad))
+            t.register_hook(lambda grad, k=k: self._grad(self.g, k, grad))
+        if kind == "measured" and event.module is not None:
+            self.calls.setdefault(event.module, []).append(k)
 
-    def _grad(self, k: int, grad: torch.Tensor) -> None:
-        self.g[k] = float(grad.detach().double().square().mean())
+    def _grad(self, store: dict[int, float], k: int, grad: torch.Tensor) -> None:
+        store[k] = float(grad.detach().double().square().mean())
+
+    def backward_hook(self, module: nn.Module, grad_in: Any, grad_out: Any) -> None:
+        """The gradient a measured-only module passes to its input (through it alone): the
+        theory resumes after the module with the measured gain q̃(input)/q̃(output)."""
+        calls = self.calls.get(module)
+        if not calls:
+            return
+        k = calls.pop()  # backward visits the calls of a module in reverse order
+        g = next((t for t in grad_in if isinstance(t, torch.Tensor)), None)
+        if g is not None and g.is_floating_point():
+            self._grad(self.g_in, k, g)
+
+
+def _measured_modules(model: nn.Module) -> list[nn.Module]:
+    # Leaf modules the theory may not cover (the outermost ones): their input gradients.
+    out: list[nn.Module] = []
+    inside: list[str] = []
+    for name, m in model.named_modules():
+        if any(name.startswith(p + ".") for p in inside) or m is model:
+            continue
+        if site_kind(m) == "measured" or isinstance(m, AVG_POOLS):
+            out.append(m)
+            inside.append(name)
+    return out
 
 
 def _output_gradient(out: torch.Tensor, loss: Loss, oq: float) -> torch.Tensor:
@@ -253,7 +287,7 @@ def measure(
     x = convert_inputs(inputs, device, run_dtype)
     B = batch_size(x)
     rec = _Recorder()
-    per_init: list[list[tuple[float, float, float]]] = []
+    per_init: list[list[tuple[float, float, float, float]]] = []
     devices = [device] if device.type == "cuda" else []
     with preserved(model):
         if dtype is not None:
@@ -261,28 +295,34 @@ def measure(
         params = list(model.parameters())
         for p in params:
             p.requires_grad_(True)  # frozen parameters too: their gradients are measured
-        for s in _seeds(seed, n):
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(s)
-                reinitialise(model, init)
-                for p in params:
-                    p.grad = None
-                with torch.enable_grad():
-                    with tracing(model, x, rec.on_event) as trace:
-                        rec.start(trace)
-                        out = call(model, x)
-                    trace.forget_tensors()
-                    t = first_tensor(out)
-                    objective = loss(out) if callable(loss) else _output_gradient(t, loss, oq)
-                    if not isinstance(objective, torch.Tensor) or objective.numel() != 1:
-                        raise GradmathError("`loss` must return a scalar tensor.")
-                    objective.backward()
-            per_init.append(_collect(rec, B))
-            rec.first = False
+        handles = [m.register_full_backward_hook(rec.backward_hook)
+                   for m in _measured_modules(model)]  # fmt: skip
+        try:
+            for s in _seeds(seed, n):
+                with torch.random.fork_rng(devices=devices):
+                    torch.manual_seed(s)
+                    reinitialise(model, init)
+                    for p in params:
+                        p.grad = None
+                    with torch.enable_grad():
+                        with tracing(model, x, rec.on_event) as trace:
+                            rec.start(trace)
+                            out = call(model, x)
+                        trace.forget_tensors()
+                        t = first_tensor(out)
+                        objective = loss(out) if callable(loss) else _output_gradient(t, loss, oq)
+                        if not isinstance(objective, torch.Tensor) or objective.numel() != 1:
+                            raise GradmathError("`loss` must return a scalar tensor.")
+                        objective.backward()
+                per_init.append(_collect(rec, B))
+                rec.first = False
+        finally:
+            for h in handles:
+                h.remove()
     return _summarise(rec, per_init, x, B, n, loss, oq, run_dtype, device, seed, model)
 
 
-def _collect(rec: _Recorder, B: int) -> list[tuple[float, float, float]]:
+def _collect(rec: _Recorder, B: int) -> list[tuple[float, float, float, float]]:
     out = []
     for k, event in enumerate(rec.events):
         q = rec.q.get(k, math.nan)
@@ -296,7 +336,7 @@ def _collect(rec: _Recorder, B: int) -> list[tuple[float, float, float]]:
         wg = math.nan
         if w is not None and w.grad is not None:
             wg = float(w.grad.detach().double().square().sum()) / (B * w.numel())
-        out.append((q, g, wg))
+        out.append((q, g, wg, rec.g_in.get(k, math.nan)))
     return out
 
 
@@ -308,7 +348,7 @@ def _log(v: float) -> float:
 
 def _summarise(
     rec: _Recorder,
-    per_init: list[list[tuple[float, float, float]]],
+    per_init: list[list[tuple[float, float, float, float]]],
     x: Any,
     B: int,
     n: int,
@@ -338,9 +378,9 @@ def _summarise(
             )
         )
     m = len(rec.events)
-    logs = np.array([[[_log(v[j]) for v in d] for d in per_init] for j in range(3)],
-                    dtype=np.float64).reshape(3, n, m)  # fmt: skip
-    stats = [log_mean_se(logs[j]) for j in range(3)]
+    logs = np.array([[[_log(v[j]) for v in d] for d in per_init] for j in range(4)],
+                    dtype=np.float64).reshape(4, n, m)  # fmt: skip
+    stats = [log_mean_se(logs[j]) for j in range(4)]
     floats = [v for v in (x.values() if isinstance(x, dict) else x if isinstance(x, tuple) else [x])
               if isinstance(v, torch.Tensor) and v.is_floating_point()]  # fmt: skip
     input_q = float(floats[0].detach().double().square().mean()) if floats else None
@@ -363,6 +403,8 @@ def _summarise(
         log_q_se=stats[0][1],
         log_grad_q_se=stats[1][1],
         log_wgrad_q_se=stats[2][1],
+        log_grad_in=stats[3][0],
+        log_grad_in_se=stats[3][1],
         per_init=logs,
         conditions=conditions,
     )

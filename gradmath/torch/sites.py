@@ -14,7 +14,7 @@ from typing import Literal
 
 from torch import nn
 
-__all__ = ["ADD_FUNCTIONS", "MEASURED_TYPES", "SiteKind", "site_kind", "weight_of"]
+__all__ = ["ADD_FUNCTIONS", "AVG_POOLS", "MEASURED_TYPES", "SiteKind", "site_kind", "weight_of"]
 
 SiteKind = Literal["dense", "conv", "batchnorm", "layernorm", "residual", "measured"]
 
@@ -32,6 +32,9 @@ MEASURED_TYPES: tuple[type[nn.Module], ...] = (
 #: Torch functions and tensor methods that add two tensors: a residual join when both come
 #: from the model's data flow.
 ADD_FUNCTIONS = ("add", "__add__", "__radd__", "__iadd__", "add_")
+
+#: Average pooling: measured only unless it averages one position (gradmath.torch.ops).
+AVG_POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
 
 _KNOWN_PARAMETER_FREE = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 

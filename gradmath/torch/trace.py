@@ -136,7 +136,7 @@ class Trace:
         self.inputs: tuple[int, ...] = ()
         self.output: tuple[int, ...] = ()
         self.on_event = on_event
-        self._keep: list[torch.Tensor] = []
+        self._keep: dict[int, torch.Tensor] = {}
         self._depth = 0
         self._paused = False
         self._calls: dict[int, int] = {}
@@ -147,7 +147,7 @@ class Trace:
     # --------------------------------------------------------------- recording
     def _ids(self, obj: Any) -> tuple[int, ...]:
         ts = list(_tensors(obj))
-        self._keep.extend(ts)
+        self._keep.update((id(t), t) for t in ts)
         return tuple(id(t) for t in ts)
 
     def record(self, kind: str, name: str, module: nn.Module | None, func: Any,
@@ -219,6 +219,10 @@ class Trace:
                 h.remove()
             self._depth = 0
             self._scope.clear()
+
+    def tensor(self, ident: int) -> torch.Tensor | None:
+        """The tensor behind an id seen in this pass (until :meth:`forget_tensors`)."""
+        return self._keep.get(ident)
 
     def forget_tensors(self) -> None:
         """Drop the references that kept ids unique (after the pass)."""

@@ -288,7 +288,8 @@ def translate(model: nn.Module, example_input: Any) -> Translation:
         if reading.role == "residual":
             a, b = ins[0], ins[1]
             n = _common_prefix(a, b)
-            path = (*a[:n], Add(site, a[n:], b[n:]))  # type: ignore[arg-type]
+            branch, shortcut = (a[n:], b[n:]) if a[n:] else (b[n:], a[n:])
+            path = (*a[:n], Add(site, branch, shortcut))  # type: ignore[arg-type]
         elif reading.role == "pass":
             path = ins[0] if ins else ()
         else:
