@@ -22,6 +22,7 @@ every hook removed), also when something raises; the global RNG state is not tou
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -210,6 +211,8 @@ def _measured_modules(model: nn.Module) -> list[nn.Module]:
     for name, m in model.named_modules():
         if any(name.startswith(p + ".") for p in inside) or m is model:
             continue
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
+            continue  # their input is token ids: no gradient to pass down
         if site_kind(m) == "measured" or isinstance(m, AVG_POOLS):
             out.append(m)
             inside.append(name)
@@ -313,7 +316,10 @@ def measure(
                         objective = loss(out) if callable(loss) else _output_gradient(t, loss, oq)
                         if not isinstance(objective, torch.Tensor) or objective.numel() != 1:
                             raise GradmathError("`loss` must return a scalar tensor.")
-                        objective.backward()
+                        with warnings.catch_warnings():
+                            # a measured module whose inputs need no gradient (token ids)
+                            warnings.filterwarnings("ignore", "Full backward hook is firing")
+                            objective.backward()
                 per_init.append(_collect(rec, B))
                 rec.first = False
         finally:
