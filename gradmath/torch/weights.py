@@ -65,6 +65,11 @@ class WeightReading:
     fan_out: int
 
     @property
+    def sigma_w2(self) -> float:
+        """fan_in · Var[W], the mean-field weight scale."""
+        return self.fan_in * self.variance
+
+    @property
     def label(self) -> str:
         if self.matched:
             params = ", ".join(f"{k}={v!r}" for k, v in self.init.params.items())
