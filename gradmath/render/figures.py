@@ -695,7 +695,7 @@ def gradient_flow(
                             + f" ± {n_se:g} SE")  # fmt: skip
         if names is not None:
             ax.set_xticks(x[ok], [names[int(i)] for i in np.flatnonzero(ok)], rotation=90,
-                          fontsize=6)  # fmt: skip
+                          fontsize=MIN_FONT_PT)  # fmt: skip
         ax.set_xlabel("layer")
         ax.set_ylabel(r"$\log_{10}\,\sqrt{\mathbb{E}\,\|\partial \ell/\partial W^l\|_F^2}$")
         ax.legend()
