@@ -74,6 +74,16 @@ def batch_size(inputs: Inputs) -> int:
     raise GradmathError("`inputs` holds no tensor with a batch dimension.")
 
 
+def input_q(inputs: Inputs) -> float | None:
+    """E[x²] of the first floating input tensor (the theory's input_q); None for token ids."""
+    values = inputs.values() if isinstance(inputs, Mapping) else inputs
+    seq = values if isinstance(inputs, (Mapping, tuple, list)) else [inputs]
+    for v in seq:
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            return float(v.detach().double().square().mean())
+    return None
+
+
 def first_tensor(out: Any, what: str = "the model's output") -> torch.Tensor:
     """The tensor a module returned: itself, ``.logits``/``.last_hidden_state``, or the first
     tensor of a tuple, list or dict (Hugging Face models return ``ModelOutput`` dicts)."""

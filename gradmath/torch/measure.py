@@ -42,6 +42,7 @@ from gradmath.torch._model import (
     check_model,
     convert_inputs,
     first_tensor,
+    input_q,
     model_device_dtype,
     preserved,
     reinitialise,
@@ -387,13 +388,10 @@ def _summarise(
     logs = np.array([[[_log(v[j]) for v in d] for d in per_init] for j in range(4)],
                     dtype=np.float64).reshape(4, n, m)  # fmt: skip
     stats = [log_mean_se(logs[j]) for j in range(4)]
-    floats = [v for v in (x.values() if isinstance(x, dict) else x if isinstance(x, tuple) else [x])
-              if isinstance(v, torch.Tensor) and v.is_floating_point()]  # fmt: skip
-    input_q = float(floats[0].detach().double().square().mean()) if floats else None
     conditions: dict[str, Any] = {
         "n_networks": n,
         "batch": B,
-        "input_q": input_q,
+        "input_q": input_q(x),
         "output_grad_q": oq if loss in (None, "mse") else None,
         "loss": loss if loss in (None, "mse") else "custom",
         "dtype": str(dtype).removeprefix("torch."),

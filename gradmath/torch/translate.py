@@ -27,10 +27,12 @@ from torch import nn
 from gradmath.activations import Activation
 from gradmath.errors import GradmathError
 from gradmath.torch._model import (
+    batch_size,
     call,
     check_model,
     convert_inputs,
     first_tensor,
+    input_q,
     model_device_dtype,
     preserved,
 )
@@ -301,16 +303,11 @@ def translate(model: nn.Module, example_input: Any) -> Translation:
         for o in event.outputs:
             paths[o] = path
     trace.forget_tensors()
-    floats = [v for v in (x.values() if isinstance(x, dict) else x if isinstance(x, tuple) else [x])
-              if isinstance(v, torch.Tensor) and v.is_floating_point()]  # fmt: skip
-    iq = float(floats[0].double().square().mean()) if floats else None
-    from gradmath.torch._model import batch_size
-
     return Translation(
         model_name=type(model).__name__,
         ops=paths.get(out_id, ()),
         sites=tuple(sites),
-        input_q=iq,
+        input_q=input_q(x),
         batch=batch_size(x),
         notes=tuple(dict.fromkeys(notes)),
     )
