@@ -25,7 +25,7 @@ CASES = [
 def main() -> None:
     predict(MLP.square(64, 3, activation="tanh"))  # imports
     for act, init, bias in CASES:
-        net = MLP.square(256, 10_000, activation=act, init=init, bias_var=bias)
+        net = MLP.square(256, 10_000, activation=act, init=init, sigma_b2=bias)
         best = np.inf
         for _ in range(3):
             t = time.perf_counter()

@@ -53,7 +53,7 @@ def _scan_table() -> str:
         ds = mf.depth_scales(ACT, sw, SIGMA_B2)
         mlp = gradmath.MLP.square(
             256, DEPTH, activation=ACT, init=gradmath.initializer("normal", sigma_w2=sw),
-            bias_var=SIGMA_B2,
+            sigma_b2=SIGMA_B2,
         )  # fmt: skip
         ratio = mf.predict(mlp).log_first_last_ratio
         phase = "ordered" if ds.chi1 < 1 else "chaotic"
@@ -78,10 +78,10 @@ def _critical_table() -> str:
 
 
 def _comparison(
-    act: str, init: gradmath.Initializer, bias_var: float, what: str, *, quick: bool, seed: int
+    act: str, init: gradmath.Initializer, sigma_b2: float, what: str, *, quick: bool, seed: int
 ) -> tuple[str, str]:
     width, n_networks, depth = (64, 16, 10) if quick else (128, 64, 10)
-    mlp = gradmath.MLP.square(width, depth, activation=act, init=init, bias_var=bias_var)
+    mlp = gradmath.MLP.square(width, depth, activation=act, init=init, sigma_b2=sigma_b2)
     sim = nm.simulate(mlp, n_networks=n_networks, batch=16, seed=seed)
     cmp = validate.compare(mf.predict(mlp), sim)
     caption = (

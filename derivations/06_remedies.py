@@ -12,10 +12,10 @@ import sys
 
 import gradmath
 import gradmath.meanfield as mf
-from gradmath.clipping import norm_clip_derivation, value_clip_derivation
 from gradmath.meanfield.batchnorm import gradient_growth
 from gradmath.numeric.train import TrainResult, make_task, train
 from gradmath.render import latex
+from gradmath.symbolic import norm_clip_derivation, value_clip_derivation
 
 TITLE = "Remedies"
 

@@ -4,6 +4,7 @@ geometrically towards the input (Yang et al. 2019), theory against sampled netwo
 from __future__ import annotations
 
 import gradmath
+from gradmath import validate
 from gradmath.render import figures, notes
 
 CHAPTER = "06_remedies"
@@ -24,9 +25,9 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
         "tanh + Glorot, batch norm": dict(activation="tanh", init="glorot_normal", batchnorm=True),
         "ReLU + He, plain": dict(activation="relu", init="he_normal"),
     }
-    nets = {label: gradmath.MLP.square(width, DEPTH, batch_size=BATCH, **spec)  # type: ignore[arg-type]
+    nets = {label: gradmath.MLP.square(width, DEPTH, **spec)  # type: ignore[arg-type]
             for label, spec in specs.items()}  # fmt: skip
-    curves = figures.theory_and_simulation(nets, n_networks=n_networks, batch=BATCH)
+    curves = validate.theory_and_simulation(nets, n_networks=n_networks, batch=BATCH)
     return figures.forward_backward(curves)
 
 

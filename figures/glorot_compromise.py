@@ -4,6 +4,7 @@ forward signal, fan_out scaling the backward gradient, Glorot's average splits t
 from __future__ import annotations
 
 import gradmath
+from gradmath import validate
 from gradmath.render import figures, notes
 
 CHAPTER = "05_mean_field"
@@ -32,7 +33,7 @@ INITS = {
 def make(quick: bool = False):  # type: ignore[no-untyped-def]
     nets = {label: gradmath.MLP(WIDTHS, activation="linear", init=init)
             for label, init in INITS.items()}  # fmt: skip
-    curves = figures.theory_and_simulation(nets, n_networks=8 if quick else 32)
+    curves = validate.theory_and_simulation(nets, n_networks=8 if quick else 32)
     return figures.forward_backward(curves)
 
 

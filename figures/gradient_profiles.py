@@ -4,6 +4,7 @@ theory as lines, sampled networks as points with Monte-Carlo error bars."""
 from __future__ import annotations
 
 import gradmath
+from gradmath import validate
 from gradmath.render import figures, notes
 
 CHAPTER = "05_mean_field"
@@ -33,7 +34,7 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
         label = f"{act} + {init}" + (f"({extra})" if extra else "")
         weights = gradmath.initializer(init, **params)
         nets[label] = gradmath.MLP.square(width, DEPTH, activation=act, init=weights)
-    return figures.forward_backward(figures.theory_and_simulation(nets, n_networks=n_networks))
+    return figures.forward_backward(validate.theory_and_simulation(nets, n_networks=n_networks))
 
 
 if __name__ == "__main__":

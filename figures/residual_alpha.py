@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import gradmath
+from gradmath import validate
 from gradmath.render import figures, notes
 
 CHAPTER = "06_remedies"
@@ -33,7 +34,7 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
     }
     nets = {label: gradmath.MLP.square(width, DEPTH, activation="tanh", init=init, residual=a)
             for label, a in alphas.items()}  # fmt: skip
-    curves = figures.theory_and_simulation(nets, n_networks=n_networks)
+    curves = validate.theory_and_simulation(nets, n_networks=n_networks)
     return figures.forward_backward(curves)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from gradmath.activations import Activation as Activation
 from gradmath.activations import activation as activation
 from gradmath.activations import activations as activations
+from gradmath.conditions import Conditions as Conditions
 
 # Imported eagerly on purpose: `gradmath.diagnose` is both a submodule and the function of that
 # name, and importing the submodule (e.g. `from gradmath.diagnose import Diagnosis`) would bind
@@ -27,7 +28,14 @@ from gradmath.initializers import calculate_gain as calculate_gain
 from gradmath.initializers import initializer as initializer
 from gradmath.initializers import initializers as initializers
 from gradmath.mlp import MLP as MLP
-from gradmath.mlp import Layer as Layer
+from gradmath.network import BatchNorm as BatchNorm
+from gradmath.network import Dense as Dense
+from gradmath.network import Elementwise as Elementwise
+from gradmath.network import LayerNorm as LayerNorm
+from gradmath.network import Network as Network
+from gradmath.network import Residual as Residual
+from gradmath.network import Serial as Serial
+from gradmath.network import repeat as repeat
 from gradmath.profile import Profile as Profile
 
 __version__ = "0.1.0"
@@ -46,17 +54,25 @@ _LAZY_MODULES = (
 __all__ = [
     "MLP",
     "Activation",
+    "BatchNorm",
+    "Conditions",
+    "Dense",
     "Diagnosis",
+    "Elementwise",
     "GradmathError",
     "Initializer",
-    "Layer",
+    "LayerNorm",
+    "Network",
     "Profile",
+    "Residual",
+    "Serial",
     "activation",
     "activations",
     "calculate_gain",
     "diagnose",
     "initializer",
     "initializers",
+    "repeat",
     *_LAZY_MODULES,
 ]
 

@@ -1,4 +1,4 @@
-"""Gradient clipping: by value, by norm (per tensor) and by global norm, in NumPy and SymPy.
+"""Gradient clipping: by value, by norm (per tensor) and by global norm, in NumPy.
 
 Three rules are in use, and they differ in what they preserve:
 
@@ -16,7 +16,8 @@ by global norm            g_k ← g_k · min(1, c / (‖g‖_global + ε)),   ``
 
 Clipping by norm keeps the direction of the gradient and bounds the step; clipping by value
 bounds each component and can turn the direction: the classic [0.9, 100] becomes [0.9, 1]
-at c = 1, a turn of arccos(100.81/√(10000.81·1.81)) ≈ 41.5° (:func:`value_clip_derivation`).
+at c = 1, a turn of arccos(100.81/√(10000.81·1.81)) ≈ 41.5°
+(:func:`gradmath.symbolic.value_clip_derivation` derives it exactly).
 
 Sources.
     Pascanu, Mikolov & Bengio (2013), "On the difficulty of training recurrent neural
@@ -48,15 +49,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, overload
+from typing import Any, TypeAlias, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gradmath.errors import GradmathError, check_positive
-
-if TYPE_CHECKING:
-    from gradmath.symbolic import Derivation
 
 __all__ = [
     "PYTORCH_CLIP_EPS",
@@ -67,9 +65,8 @@ __all__ = [
     "clip_by_value",
     "direction_change",
     "global_norm",
-    "norm_clip_derivation",
+    "scaled_norm",
     "validate_clip",
-    "value_clip_derivation",
 ]
 
 FloatArray: TypeAlias = NDArray[np.floating[Any]]
@@ -127,7 +124,7 @@ def _pack(tensors: list[FloatArray], single: bool) -> FloatArray | list[FloatArr
     return tensors[0] if single else tensors
 
 
-def _scaled_norm(tensors: Sequence[FloatArray]) -> tuple[float, float]:
+def scaled_norm(tensors: Sequence[FloatArray]) -> tuple[float, float]:
     """(m, r) with ‖g‖ = m·r, m = max|g_i| and r ∈ [1, √n]: no overflow or underflow."""
     m = max((float(np.max(np.abs(a))) for a in tensors if a.size), default=0.0)
     if m == 0.0:
@@ -158,7 +155,7 @@ def global_norm(grads: Grads) -> float:
     5.0
     """
     tensors, _ = _as_tensors(grads)
-    return _times(*_scaled_norm(tensors))
+    return _times(*scaled_norm(tensors))
 
 
 # --------------------------------------------------------------------------- the three rules
@@ -212,7 +209,7 @@ def clip_by_norm(grads: Grads, max_norm: float) -> FloatArray | list[FloatArray]
     tensors, single = _as_tensors(grads)
     out = []
     for a in tensors:
-        m, r = _scaled_norm([a])
+        m, r = scaled_norm([a])
         out.append(a * a.dtype.type(_rescale(m, r, c, 0.0)))
     return _pack(out, single)
 
@@ -239,7 +236,7 @@ def clip_by_global_norm(
     c = check_positive("max_norm", max_norm)
     e = check_positive("eps", eps, allow_zero=True)
     tensors, single = _as_tensors(grads)
-    coef = _rescale(*_scaled_norm(tensors), c, e)
+    coef = _rescale(*scaled_norm(tensors), c, e)
     return _pack([a * a.dtype.type(coef) for a in tensors], single)
 
 
@@ -299,131 +296,10 @@ def direction_change(grads: Grads, clipped: Grads) -> float:
             f"`grads` and `clipped` must have the same number of components, "
             f"got {a.size} and {b.size}."
         )
-    na, nb = _times(*_scaled_norm([a])), _times(*_scaled_norm([b]))
+    na, nb = _times(*scaled_norm([a])), _times(*scaled_norm([b]))
     if na == 0.0 or nb == 0.0:
         raise GradmathError("The angle to a zero gradient is undefined.")
     u, v = a / na, b / nb
     # Kahan's 2·atan2(‖u − v‖, ‖u + v‖) for unit u, v: accurate for tiny and near-π angles,
     # where arccos of a rounded cosine loses half the digits.
     return float(2.0 * math.atan2(np.linalg.norm(u - v), np.linalg.norm(u + v)))
-
-
-# --------------------------------------------------------------------------- SymPy derivations
-
-
-def _exact_vector(g: Sequence[Any]) -> Any:
-    import sympy
-
-    if isinstance(g, (str, bytes)) or not isinstance(g, Sequence) or len(g) < 1:
-        raise GradmathError(f"`g` (={g!r}) must be a sequence of numbers, e.g. (0.9, 100).")
-    # Floats by their shortest repr, so 0.9 is 9/10 (the number the user typed), not the
-    # binary double 0.90000000000000002220…
-    try:
-        comps = [sympy.Rational(repr(x)) if isinstance(x, float) else sympy.sympify(x) for x in g]
-    except (sympy.SympifyError, TypeError, ValueError):
-        raise GradmathError(f"`g` (={g!r}) must hold real numbers.") from None
-    if not all(x.is_real and x.is_finite for x in comps):
-        raise GradmathError(f"`g` (={g!r}) must hold finite real numbers.")
-    return sympy.Matrix(comps)
-
-
-def _exact_positive(name: str, c: Any) -> Any:
-    import sympy
-
-    check_positive(name, float(c) if not isinstance(c, str) else float(sympy.sympify(c)))
-    return sympy.Rational(repr(c)) if isinstance(c, float) else sympy.sympify(c)
-
-
-def _angle_steps(g: Any, gc: Any, Step: Any) -> tuple[list[Any], Any]:
-    import sympy
-
-    theta = sympy.Symbol("theta", real=True)
-    cos = sympy.radsimp(sympy.nsimplify(g.dot(gc)) / (g.norm() * gc.norm()))
-    angle = sympy.acos(cos)
-    steps = [
-        Step(
-            r"\cos\theta = \frac{\langle g, g'\rangle}{\lVert g\rVert\,\lVert g'\rVert}",
-            sympy.Eq(sympy.cos(theta), cos),
-            "the angle between the update directions before and after clipping",
-        ),
-        Step(
-            r"\theta = \arccos(\cdot)",
-            sympy.Eq(theta, angle),
-            f"≈ {math.degrees(float(angle)):.4f}°",
-        ),
-    ]
-    return steps, angle
-
-
-def value_clip_derivation(g: Sequence[Any] = (0.9, 100.0), clip_value: Any = 1) -> Derivation:
-    """Clip ``g`` by value at c and derive, exactly, the angle θ it turns the gradient by.
-
-    g'_i = min(max(g_i, −c), c) (Keras ``clipvalue``); cos θ = ⟨g, g'⟩/(‖g‖‖g'‖). Floats are
-    read as the decimals typed (0.9 → 9/10). The result is θ as an exact SymPy expression;
-    for the classic example (Pascanu et al. 2013 discuss clipping; the [0.9, 100] example is
-    the textbook one) θ = arccos(10081/√(181·1000081)) ≈ 41.47°.
-
-    >>> d = value_clip_derivation()
-    >>> round(float(d.result) * 180 / math.pi, 4)
-    41.4716
-    """
-    import sympy
-
-    from gradmath.symbolic import Derivation, Step
-
-    gv = _exact_vector(g)
-    c = _exact_positive("clip_value", clip_value)
-    gc = gv.applyfunc(lambda x: sympy.Min(sympy.Max(x, -c), c))
-    angle_steps, theta = _angle_steps(gv, gc, Step)
-    steps = (
-        Step("gradient", sympy.Eq(sympy.Symbol("g"), gv.T, evaluate=False), "the input"),
-        Step(
-            r"g'_i = \min(\max(g_i, -c), c)",
-            sympy.Eq(sympy.Symbol("g'"), gc.T, evaluate=False),
-            f"clip every component to [−{c}, {c}] (Keras clipvalue)",
-        ),
-        *angle_steps,
-    )
-    return Derivation(
-        title=f"Clipping by value at c = {c} turns the gradient", steps=steps, result=theta
-    )
-
-
-def norm_clip_derivation(g: Sequence[Any] = (0.9, 100.0), max_norm: Any = 1) -> Derivation:
-    """Clip ``g`` by norm at c (Pascanu et al. 2013, Alg. 1) and show the direction is kept.
-
-    g' = g · c / max(‖g‖, c): a positive multiple of g, so cos θ = 1 and θ = 0; the steps
-    carry ‖g‖, the factor and g' exactly. The result is θ (= 0).
-
-    >>> norm_clip_derivation().result
-    0
-    """
-    import sympy
-
-    from gradmath.symbolic import Derivation, Step
-
-    gv = _exact_vector(g)
-    c = _exact_positive("max_norm", max_norm)
-    norm = sympy.radsimp(gv.norm())
-    factor = sympy.radsimp(c / sympy.Max(norm, c))
-    gc = (gv * factor).applyfunc(sympy.radsimp)
-    angle_steps, theta = _angle_steps(gv, gc, Step)
-    steps = (
-        Step("gradient", sympy.Eq(sympy.Symbol("g"), gv.T, evaluate=False), "the input"),
-        Step(
-            r"\lVert g\rVert",
-            sympy.Eq(sympy.Symbol(r"\lVert g\rVert"), norm),
-            "Euclidean norm",
-        ),
-        Step(
-            r"g' = g \cdot \frac{c}{\max(\lVert g\rVert, c)}",
-            sympy.Eq(sympy.Symbol("g'"), gc.T, evaluate=False),
-            "Pascanu et al. (2013), Algorithm 1: rescale only when ‖g‖ exceeds the threshold c",
-        ),
-        *angle_steps,
-    )
-    return Derivation(
-        title=f"Clipping by norm at c = {c} keeps the direction",
-        steps=steps,
-        result=sympy.simplify(theta),
-    )

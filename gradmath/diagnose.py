@@ -47,7 +47,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from gradmath.clipping import _scaled_norm
+from gradmath.clipping import scaled_norm
 from gradmath.errors import GradmathError, check_positive
 
 __all__ = ["Diagnosis", "Verdict", "diagnose", "log_slope"]
@@ -164,7 +164,7 @@ def _fmt_layers(layers: tuple[int, ...]) -> str:
 
 
 def _log_norm(m: float, r: float) -> float:
-    # log(m·r) of a norm split as clipping._scaled_norm returns it: −inf for a zero norm,
+    # log(m·r) of a norm split as clipping.scaled_norm returns it: −inf for a zero norm,
     # NaN for a row holding NaN or inf (such rows are skipped).
     if m == 0.0:
         return -math.inf
@@ -307,10 +307,10 @@ def diagnose(
 
     growth = None
     if two_d and norms2.shape[0] >= 2:
-        # log of each row's total norm, from ‖g‖ = m·‖g/m‖ (clipping._scaled_norm): squaring
+        # log of each row's total norm, from ‖g‖ = m·‖g/m‖ (clipping.scaled_norm): squaring
         # norms above ~1e154 would overflow and drop exactly the exploding rows.
         with np.errstate(all="ignore"):
-            log_total = np.array([_log_norm(*_scaled_norm([row])) for row in norms2])
+            log_total = np.array([_log_norm(*scaled_norm([row])) for row in norms2])
         fin = np.flatnonzero(~np.isnan(log_total))
         if fin.size >= 2 and log_total[fin[0]] > -np.inf:
             growth = float(np.max(log_total[fin]) - log_total[fin[0]])

@@ -33,6 +33,8 @@ def check_positive_int(
 
     The error says ``what`` is allowed (default: "a positive integer", or "an integer >= m").
     """
+    if type(value) is int and value >= minimum:  # the common case, without the ABC check
+        return value
     import numbers
 
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:

@@ -100,7 +100,9 @@ class Initializer:
             # A semi-orthogonal (fan_out, fan_in) matrix has unit rows (fan_out <= fan_in)
             # or unit columns, so E[W_ij²] = 1 / max(fan_in, fan_out).
             return float(max(fan_in, fan_out))
-        return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        if self.mode == "fan_in":
+            return fan_in
+        return fan_out if self.mode == "fan_out" else (fan_in + fan_out) / 2
 
     def variance(self, fan_in: int, fan_out: int) -> float:
         """Var[W_ij] of the distribution sampled, for a layer with these fans."""
@@ -113,7 +115,7 @@ class Initializer:
         """The mean-field weight scale σ_w² = fan_in · Var[W] (Poole et al. 2016)."""
         return fan_in * self.variance(fan_in, fan_out)
 
-    def bias_variance(self, fan_in: int) -> float:
+    def sigma_b2(self, fan_in: int) -> float:
         """Var[b_i] of the framework's own bias init (zero unless ``bias_scale`` is set)."""
         _check_fans(fan_in, 1)
         return self.bias_scale / fan_in

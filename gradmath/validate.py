@@ -28,6 +28,7 @@ use laws that are exact at finite width (``tests/numeric/test_validation_matrix.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -38,7 +39,7 @@ from numpy.typing import NDArray
 from gradmath.errors import GradmathError, check_positive, check_positive_int
 from gradmath.profile import Profile
 
-__all__ = ["QUANTITIES", "Comparison", "bonferroni_z", "compare"]
+__all__ = ["QUANTITIES", "Comparison", "bonferroni_z", "compare", "theory_and_simulation"]
 
 FloatArray = NDArray[np.float64]
 
@@ -75,7 +76,7 @@ def _two_sided_p(z: float) -> float:
 
 @dataclass(frozen=True, eq=False)
 class Comparison:
-    """Per-layer agreement of two profiles of one MLP (see the module docstring).
+    """Site-by-site agreement of two profiles of one network (see the module docstring).
 
     Arrays have shape (3, L), rows in the order of :data:`QUANTITIES` (q, q̃, weight gradient):
     ``diff`` = log b − log a, ``se`` (combined), ``z`` = diff/se, ``rel_error`` = b/a − 1
@@ -98,7 +99,13 @@ class Comparison:
 
     @property
     def max_abs_z(self) -> float:
-        return float(np.max(np.abs(self.z)))
+        return float(np.nanmax(np.abs(self.z)))
+
+    @property
+    def n_comparisons(self) -> int:
+        """Tests made: every quantity at every site that has it (no weight gradient at a
+        residual or normalisation site)."""
+        return int(np.count_nonzero(~np.isnan(self.z)))
 
     @property
     def agrees(self) -> bool:
@@ -108,41 +115,46 @@ class Comparison:
     @property
     def family_alpha(self) -> float:
         """Bonferroni bound on P(some |z| > z_max) if the profiles truly agree."""
-        return min(1.0, self.z.size * _two_sided_p(self.z_max))
+        return min(1.0, self.n_comparisons * _two_sided_p(self.z_max))
 
     @property
     def verdict(self) -> str:
         """One line: agrees/disagrees, the worst |z| and where, and any unreliable layers."""
-        qi, li = np.unravel_index(int(np.argmax(np.abs(self.z))), self.z.shape)
+        qi, li = np.unravel_index(int(np.nanargmax(np.abs(self.z))), self.z.shape)
         word = "agrees" if self.agrees else "DISAGREES"
         text = (
             f"{self.sim.source} {word} with {self.theory.source}: max |z| = {self.max_abs_z:.2f} "
-            f"({QUANTITIES[qi][1]}, layer {li + 1}); threshold {self.z_max:g} per comparison, "
-            f"{self.z.size} comparisons, family-wise false alarm ≤ {self.family_alpha:.2g}"
+            f"({QUANTITIES[qi][1]}, {self.theory.sites[li].name}); threshold {self.z_max:g} per "
+            f"comparison, {self.n_comparisons} comparisons, family-wise false alarm ≤ "
+            f"{self.family_alpha:.2g}"
         )
-        bad = np.flatnonzero(self.unreliable.any(axis=0)) + 1
+        bad = np.flatnonzero(self.unreliable.any(axis=0))
         if bad.size:
-            text += f"; SE unreliable (few effective networks) at layers {_ranges(bad)}"
+            names = ", ".join(self.theory.sites[i].name for i in bad[:8])
+            more = f" and {bad.size - 8} more" if bad.size > 8 else ""
+            text += f"; SE unreliable (few effective networks) at {names}{more}"
         return text
 
-    def worst(self, n: int = 5) -> list[tuple[int, str, float, float]]:
-        """The n largest |z|: (layer, quantity label, z, relative error)."""
-        flat = np.argsort(-np.abs(self.z), axis=None)[:n]
+    def worst(self, n: int = 5) -> list[tuple[str, str, float, float]]:
+        """The n largest |z|: (site name, quantity label, z, relative error)."""
+        flat = np.argsort(-np.nan_to_num(np.abs(self.z), nan=-1.0), axis=None)[:n]
         out = []
         for f in flat:
             qi, li = np.unravel_index(int(f), self.z.shape)
-            out.append((int(li) + 1, QUANTITIES[qi][1], float(self.z[qi, li]),
+            if np.isnan(self.z[qi, li]):
+                break
+            out.append((self.theory.sites[li].name, QUANTITIES[qi][1], float(self.z[qi, li]),
                         float(self.rel_error[qi, li])))  # fmt: skip
         return out
 
     def assert_agrees(self, z_max: float | None = None) -> None:
-        """Raise :class:`GradmathError` listing the worst layers unless every |z| < z_max."""
+        """Raise :class:`GradmathError` listing the worst sites unless every |z| < z_max."""
         limit = self.z_max if z_max is None else float(z_max)
         if self.max_abs_z < limit:
             return
         rows = "; ".join(
-            f"layer {layer} {label}: z = {z:+.2f}, rel. error {rel:+.3g}"
-            for layer, label, z, rel in self.worst()
+            f"{site} {label}: z = {z:+.2f}, rel. error {rel:+.3g}"
+            for site, label, z, rel in self.worst()
             if abs(z) >= limit
         )
         raise GradmathError(
@@ -154,31 +166,36 @@ class Comparison:
         L = self.depth
         if L <= max_rows:
             return list(range(L))
-        worst = int(np.argmax(np.max(np.abs(self.z), axis=0)))
+        worst = int(np.nanargmax(np.nanmax(np.abs(self.z), axis=0)))
         picks = set(np.linspace(0, L - 1, max_rows - 1).round().astype(int).tolist())
         return sorted(picks | {worst})
 
     def table(self, max_rows: int = 60) -> str:
-        """Plain-text table: per layer and quantity, theory and simulation logs, rel. error, z."""
+        """Plain-text table: per site and quantity, theory and simulation logs, rel. error, z."""
         head1 = f"{'':>6} " + " ".join(f"{label:^37}" for _, label, _ in QUANTITIES)
         sub = f"{'theory':>9} {'sim':>9} {'rel.err':>8} {'z':>7}"
-        head2 = f"{'layer':>6} " + " ".join(f" {sub}" for _ in QUANTITIES)
+        w = max(6, *(len(s.name) for s in self.theory.sites))
+        head1 = f"{'':>{w}} " + " ".join(f"{label:^37}" for _, label, _ in QUANTITIES)
+        head2 = f"{'site':>{w}} " + " ".join(f" {sub}" for _ in QUANTITIES)
         lines = [head1, head2, "-" * len(head2)]
         a = _stack(self.theory)
         b = _stack(self.sim)
         prev = -1
         for i in self._rows(max_rows):
             if i != prev + 1:
-                lines.append(f"{'…':>6}")
+                lines.append(f"{'…':>{w}}")
             prev = i
             cells = []
             for q in range(3):
                 flag = "*" if self.unreliable[q, i] else " "
+                if np.isnan(self.z[q, i]):
+                    cells.append(f" {'—':>9} {'—':>9} {'':>8} {'':>7} ")
+                    continue
                 cells.append(
                     f" {a[q, i]:9.4g} {b[q, i]:9.4g} {self.rel_error[q, i]:8.2g} "
                     f"{self.z[q, i]:+7.2f}{flag}"
                 )
-            lines.append(f"{i + 1:>6} " + "".join(cells))
+            lines.append(f"{self.theory.sites[i].name:>{w}} " + "".join(cells))
         lines.append(self.verdict)
         if self.unreliable.any():
             lines.append(
@@ -202,15 +219,18 @@ class Comparison:
             r"\toprule",
             rf" & {head} \\",
             rules,
-            rf"$l$ & {sub} \\",
+            rf"site & {sub} \\",
             r"\midrule",
         ]
         for i in self._rows(max_rows):
             cells = " & ".join(
-                f"{_tex_num(a[q, i])} & {_tex_num(b[q, i])} & {_tex_num(self.z[q, i], '+.2f')}"
+                "-- & -- & --"
+                if np.isnan(self.z[q, i])
+                else f"{_tex_num(a[q, i])} & {_tex_num(b[q, i])} & {_tex_num(self.z[q, i], '+.2f')}"
                 for q in range(3)
             )
-            lines.append(rf"{i + 1} & {cells} \\")
+            name = self.theory.sites[i].name
+            lines.append(rf"\texttt{{{name}}} & {cells} \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
         return "\n".join(lines)
 
@@ -255,23 +275,40 @@ def _se(p: Profile) -> FloatArray | None:
 
 
 def _ess(p: Profile) -> NDArray[np.bool_]:
-    ess = p.meta.get("ess") if isinstance(p.meta, dict) else None
     out = np.zeros((3, p.depth), dtype=bool)
-    if isinstance(ess, dict):
-        # Few networks cannot give a large ESS; flag a layer when it has under half of them.
-        limit = min(MIN_ESS, 0.5 * float(p.meta.get("n_networks", 2 * MIN_ESS)))
-        for k, (q, _, _) in enumerate(QUANTITIES):
-            if q in ess:
-                out[k] = np.asarray(ess[q]) < limit
+    if p.ess is not None:
+        # Few networks cannot give a large ESS; flag a site when it has under half of them.
+        n = p.conditions.n_networks or 2 * MIN_ESS
+        with np.errstate(invalid="ignore"):
+            out = p.ess < min(MIN_ESS, 0.5 * float(n))
     return out
 
 
+def _check_like_for_like(theory: Profile, sim: Profile) -> None:
+    if theory.network != sim.network:
+        raise GradmathError(
+            "The profiles describe different networks; a comparison must be like for like "
+            "(predict and simulate the same Network or MLP object)."
+        )
+    batch_matters = theory.network.uses_batch_statistics
+    diffs = theory.conditions.differences(sim.conditions, batch_matters=batch_matters)
+    if diffs:
+        raise GradmathError(
+            "The profiles were made under different conditions ("
+            + "; ".join(diffs)
+            + ", first vs second); predict under the simulation's conditions, e.g. "
+            "`meanfield.predict(net, like=sim)`."
+        )
+
+
 def compare(theory: Profile, sim: Profile, *, z_max: float = 4.0) -> Comparison:
-    """Compare two profiles of one MLP layer by layer (module docstring for the statistics).
+    """Compare two profiles of one network site by site (module docstring for the statistics).
 
     ``theory`` is usually ``meanfield.predict(mlp)`` (no SE) and ``sim`` is
     ``numeric.simulate(mlp, …)``; two simulations can be compared too (their SEs combine).
-    Profiles of different MLPs, or made with different ``input_q``/``output_grad_q``, are refused.
+    Profiles of different networks, or made under different conditions (input_q,
+    output_grad_q, loss, and the batch when the network normalises over it), are refused with
+    the difference named; ``meanfield.predict(net, like=sim)`` predicts under ``sim``'s.
 
     >>> import numpy as np
     >>> from gradmath import MLP, Profile
@@ -286,17 +323,7 @@ def compare(theory: Profile, sim: Profile, *, z_max: float = 4.0) -> Comparison:
     for name, p in (("theory", theory), ("sim", sim)):
         if not isinstance(p, Profile):
             raise GradmathError(f"`{name}` must be a gradmath.Profile, got {type(p).__name__}.")
-    if theory.mlp != sim.mlp:
-        raise GradmathError(
-            "The profiles describe different MLPs; a comparison must be like for like "
-            f"(theory: {theory.mlp!r}; sim: {sim.mlp!r})."
-        )
-    for key in ("input_q", "output_grad_q"):
-        if key == "output_grad_q" and sim.meta.get("loss") is not None:
-            continue  # a real loss sets δ^L itself; the theory then takes the measured q̃^L
-        a, b = theory.meta.get(key), sim.meta.get(key)
-        if a is not None and b is not None and not math.isclose(a, b, rel_tol=1e-12):
-            raise GradmathError(f"`{key}` differs: {a!r} (theory) vs {b!r} (sim).")
+    _check_like_for_like(theory, sim)
     zm = check_positive("z_max", z_max)
     se_a, se_b = _se(theory), _se(sim)
     if se_a is None and se_b is None:
@@ -305,11 +332,45 @@ def compare(theory: Profile, sim: Profile, *, z_max: float = 4.0) -> Comparison:
         )
     zeros = np.zeros((3, theory.depth))
     se = np.sqrt((zeros if se_a is None else se_a) ** 2 + (zeros if se_b is None else se_b) ** 2)
-    diff = _stack(sim) - _stack(theory)
+    a, b = _stack(theory), _stack(sim)
+    with np.errstate(invalid="ignore"):
+        diff = np.where((a == b) & np.isinf(a), 0.0, b - a)  # both exactly 0: equal
     with np.errstate(divide="ignore", invalid="ignore"):
-        # An SE of exactly 0 (e.g. batch norm's pinned forward moment) leaves only rounding:
-        # z = 0 within 1e-9 of the log, else ±inf (a real disagreement).
-        z = np.where(se > 0, diff / se, np.where(np.abs(diff) < 1e-9, 0.0, np.sign(diff) * np.inf))
+        # Logs within 1e-12 agree to rounding (e.g. batch norm's pinned forward moment, whose
+        # SE is itself rounding noise); an SE of 0 with a real difference gives z = ±inf.
+        z = np.where(
+            np.abs(diff) <= 1e-12, 0.0, np.where(se > 0, diff / se, np.sign(diff) * np.inf)
+        )
         rel = np.expm1(np.minimum(diff, 709.0))
     rel = np.where(diff > 709.0, np.inf, rel)
+    z = np.where(np.isnan(diff), np.nan, z)  # no weight gradient at this site
     return Comparison(theory, sim, diff, se, z, rel, _ess(sim) | _ess(theory), zm)
+
+
+def theory_and_simulation(
+    nets: Mapping[str, object],
+    *,
+    n_networks: int,
+    batch: int = 16,
+    seed: int = 0,
+    kind: str | None = "stream",
+) -> dict[str, tuple[Profile, Profile]]:
+    """``{label: (theory, simulation)}`` for labelled networks, like for like.
+
+    Net k is simulated with ``numeric.simulate(net, n_networks=…, batch=…, seed=seed + k)`` and
+    predicted with ``meanfield.predict(net, like=sim)``; ``kind`` keeps some rows
+    (``"stream"``: the main path after every block, ``Profile.select``; ``"dense"``: the weight
+    layers; ``None``: every site). The input of
+    :func:`gradmath.render.figures.depth_profiles`.
+    """
+    from gradmath.meanfield import predict
+    from gradmath.numeric import simulate
+
+    out = {}
+    for k, (label, net) in enumerate(nets.items()):
+        sim = simulate(net, n_networks=n_networks, batch=batch, seed=seed + k)
+        theory = predict(net, like=sim)
+        if kind is not None:
+            theory, sim = theory.select(kind), sim.select(kind)
+        out[label] = (theory, sim)
+    return out

@@ -21,10 +21,9 @@ from gradmath.clipping import (
     clip_by_value,
     direction_change,
     global_norm,
-    norm_clip_derivation,
     validate_clip,
-    value_clip_derivation,
 )
+from gradmath.symbolic import norm_clip_derivation, value_clip_derivation
 
 CLASSIC = [0.9, 100.0]
 

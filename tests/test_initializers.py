@@ -76,7 +76,7 @@ def test_variances_exactly():
     fi, fo = 300, 100
     v = {n: gradmath.initializer(n).variance(fi, fo) for n in NAMES}
     assert v["torch_linear_default"] == 1 / (3 * fi)
-    assert gradmath.initializer("torch_linear_default").bias_variance(fi) == 1 / (3 * fi)
+    assert gradmath.initializer("torch_linear_default").sigma_b2(fi) == 1 / (3 * fi)
     assert gradmath.initializer("he_uniform").variance(fi, fo) == 2 / fi
     assert v["xavier_uniform"] == v["xavier_normal"] == 2 / (fi + fo)
     assert v["glorot_uniform"] == 2 / (fi + fo)

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     )
     p.add_argument("activation", help="activation name, e.g. tanh")
     p.add_argument(
-        "--bias-var",
+        "--sigma-b2",
         type=float,
         nargs="+",
         default=None,
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from gradmath.errors import check_positive
     from gradmath.meanfield import critical_sigma_w2
 
-    sb = np.linspace(0.0, 0.5, 11) if args.bias_var is None else np.asarray(args.bias_var)
+    sb = np.linspace(0.0, 0.5, 11) if args.sigma_b2 is None else np.asarray(args.sigma_b2)
     crit = np.atleast_1d(critical_sigma_w2(args.activation, sb))
     print(f"# critical line χ₁ = 1 for {args.activation}")
     print(f"{'sigma_b2':>12} {'sigma_w2':>20}")

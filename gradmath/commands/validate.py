@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "validate",
         help="compare the mean-field profile with simulated networks",
         description=(
-            "Run meanfield.predict and numeric.simulate on the same MLP and print, per layer, "
+            "Run meanfield.predict and numeric.simulate on the same network and print, per site, "
             "the log second moments, relative errors and z-scores (gradmath.validate.compare). "
             "Exit status 0 if every |z| < --z-max, 1 otherwise."
         ),
@@ -34,16 +34,15 @@ def _run(args: argparse.Namespace) -> int:
     from gradmath.numeric import simulate
     from gradmath.validate import compare
 
-    # One batch size for both sides: a batch-norm theory needs the B the simulation uses.
     batch = 64 if args.batch is None else args.batch
-    mlp = network_from_arguments(args, batch_size=batch)
-    theory = predict(mlp, input_q=args.input_q)
+    mlp = network_from_arguments(args)
     kwargs = dict(n_networks=args.networks, batch=batch, seed=args.seed, input_q=args.input_q)
     # Groups of networks go to local processes or a Dask cluster (gradmath.sweep); by default
     # simulate runs here on its own threads.
     workers = 0 if args.workers is None and args.scheduler is None else args.workers
     with sweep.open_executor(scheduler=args.scheduler, workers=workers) as ex:
         sim = simulate(mlp, executor=ex, **kwargs)
-    comparison = compare(theory, sim, z_max=args.z_max)
+    # Like for like: the theory at the simulation's conditions (its batch, for batch norm).
+    comparison = compare(predict(mlp, like=sim), sim, z_max=args.z_max)
     print(comparison.latex() if args.latex else comparison.table())
     return 0 if comparison.agrees else 1

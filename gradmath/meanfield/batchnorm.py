@@ -1,6 +1,6 @@
 """Mean-field theory of batch-normalised MLPs at initialisation (Yang et al. 2019).
 
-The network (gradmath's convention, ``MLP(..., batchnorm=True, batch_size=B)``): a batch of B
+The network (gradmath's convention, ``MLP(..., batchnorm=True)`` seen at batch B): a batch of B
 inputs x^0_b ~ N(0, input_q·I), b = 1 … B, and for l = 1 … L, per unit j,
 
     a^l = W^l x^{l−1} + b^l,   h^l_{bj} = (a^l_{bj} − μ_j)/σ_j,   x^l = φ_l(h^l)
@@ -81,16 +81,14 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Any, NamedTuple, cast
+from typing import NamedTuple
 
 import numpy as np
 
 from gradmath.activations import Activation, activation
-from gradmath.errors import GradmathError, check_positive
-from gradmath.mlp import MLP
-from gradmath.profile import Profile
+from gradmath.errors import GradmathError
 
-__all__ = ["BatchMoments", "batch_moments", "gradient_growth", "predict_batchnorm"]
+__all__ = ["BatchMoments", "batch_moments", "gradient_growth"]
 
 #: Radial rule of the spherical quadrature: Gauss–Legendre panels of RADIAL_NODES nodes in
 #: ψ = arcsin(r), split where ρ = √(B−1) r crosses a kink radius and at ρ = 1, 2, …, RHO_MAX
@@ -105,71 +103,10 @@ ANGLE_BASE = 64
 ANGLE_PER_RADIUS = 32
 
 
-def predict_batchnorm(mlp: MLP, input_q: float = 1.0, output_grad_q: float = 1.0) -> Profile:
-    """Mean-field profile of a batch-normalised MLP at initialisation (module docstring).
-
-    Uses ``mlp.batch_size`` as B (``None``: the large-batch limit B → ∞). Returns
-    ``log_q`` = 0 (the normalised pre-activation has batch second moment exactly 1),
-    ``log_grad_q`` = log q̃^l from the recursion of the module docstring, and ``log_wgrad_q``
-    = log E[(∂L/∂W^l_ij)²]/B (batch-summed gradient, per example). Width → ∞ first: a
-    simulation needs widths well above B to match.
-
-    >>> from gradmath import MLP
-    >>> net = MLP.square(512, 4, activation="relu", batchnorm=True)
-    >>> p = predict_batchnorm(net)
-    >>> [round(float(v), 6) for v in p.log_q]
-    [0.0, 0.0, 0.0, 0.0]
-    >>> step = float(p.log_grad_q[0] - p.log_grad_q[1])   # log π/(π−1) per layer
-    >>> abs(step - math.log(math.pi / (math.pi - 1))) < 1e-12
-    True
-    """
-    if not mlp.batchnorm:
-        raise GradmathError("`mlp` has batchnorm=False; use meanfield.predict for plain nets.")
-    if mlp.residual is not None:
-        raise GradmathError(
-            "`mlp` has both residual=α and batchnorm=True; gradmath's theory covers residual "
-            "nets and batch-norm nets separately, not their combination."
-        )
-    input_q = check_positive("input_q", input_q)
-    output_grad_q = check_positive("output_grad_q", output_grad_q)
-    B = _check_batch(mlp.batch_size)
-    layers = mlp.layers
-    L = mlp.depth
-    acts = [cast(Activation, layer.activation) for layer in layers]
-    moments = {act: batch_moments(act, B) for act in set(acts)}
-
-    # log E[1/σ_l²] = log(B/(B−3)) − log(n_{l−1} v_l) − log(d_{l−1} − o_{l−1}).
-    log_var_in = [math.log(input_q)] + [math.log(moments[a].variance) for a in acts[:-1]]
-    log_inv_var = [
-        _log_ratio(B, 0, -3) - math.log(layer.sigma_w2) - lv
-        for layer, lv in zip(layers, log_var_in, strict=True)
-    ]
-    log_grad = np.empty(L)
-    log_ga = np.empty(L)  # log γ_a^l: the P-coefficient of the covariance of ∂L/∂a^l_{·j}
-    log_grad[-1] = math.log(output_grad_q)
-    log_ga[-1] = log_grad[-1] + log_inv_var[-1] + _log_ratio(B, -2, -1)
-    for i in range(L - 2, -1, -1):
-        m = moments[acts[i]]
-        back = layers[i + 1]
-        log_gx = math.log(back.fan_out * back.weight_var) + log_ga[i + 1]
-        log_grad[i] = log_gx + _log_ratio(B, -1, 0) + math.log(m.dphi2)
-        log_ga[i] = log_gx + log_inv_var[i] + math.log(m.trace_factor(B))
-    # E[(∂L/∂W^l_ij)²]/B = γ_a^l (B−1)/B (d_{l−1} − o_{l−1}).
-    log_wgrad = log_ga + _log_ratio(B, -1, 0) + np.array(log_var_in)
-    meta: dict[str, Any] = {
-        "architecture": "batchnorm",
-        "batch_size": B,
-        "input_q": input_q,
-        "output_grad_q": output_grad_q,
-        "reference": "Yang, Pennington, Rao, Sohl-Dickstein, Schoenholz (2019), ICLR",
-    }
-    return Profile(mlp, np.zeros(L), log_grad, log_wgrad, source="theory", meta=meta)
-
-
-def gradient_growth(act: Activation | str, batch_size: int | None = None) -> float:
+def gradient_growth(act: Activation | str, batch: int | None = None) -> float:
     """λ_B = q̃^{l−1}/q̃^l, the per-layer growth of E[(∂L/∂h^l)²] in a deep square BN net.
 
-    λ_B = B T/((B−3)(d − o)) (module docstring); ``batch_size=None`` gives the large-batch
+    λ_B = B T/((B−3)(d − o)) (module docstring); ``batch=None`` gives the large-batch
     limit λ_∞ = E[φ'(z)²]/Var[φ(z)] (for ReLU π/(π−1), Yang et al. 2019). The squared weight
     gradient grows by the same factor; gradient *norms* by √λ_B.
 
@@ -180,7 +117,7 @@ def gradient_growth(act: Activation | str, batch_size: int | None = None) -> flo
     >>> round(gradient_growth("linear", 10), 12)   # (B−2)/(B−3)
     1.142857142857
     """
-    B = _check_batch(batch_size)
+    B = _check_batch(batch)
     m = batch_moments(act, B)
     return math.exp(_log_ratio(B, 0, -3) + math.log(m.trace_factor(B)) - math.log(m.variance))
 
@@ -206,11 +143,11 @@ class BatchMoments(NamedTuple):
         """d − o: the per-unit batch covariance of φ(h) is (d − o)·P + o·11ᵀ."""
         return self.phi2 - self.phi_cross
 
-    def trace_factor(self, batch_size: int | None) -> float:
+    def trace_factor(self, batch: int | None) -> float:
         """T = E tr(P_h D P D P_h)/(B − 1) (module docstring); E[φ'(z)²] as B → ∞."""
-        if batch_size is None:
+        if batch is None:
             return self.dphi2
-        B = float(batch_size)
+        B = float(batch)
         return (
             (B - 2) * self.dphi2
             + self.dphi2 / B
@@ -219,7 +156,7 @@ class BatchMoments(NamedTuple):
         ) / (B - 1)
 
 
-def batch_moments(act: Activation | str, batch_size: int | None = None) -> BatchMoments:
+def batch_moments(act: Activation | str, batch: int | None = None) -> BatchMoments:
     """The moments BN theory needs (:class:`BatchMoments`) for ``act`` at batch size B.
 
     B = None: h_1, h_2 i.i.d. N(0, 1), one-dimensional Gaussian expectations from the
@@ -243,7 +180,7 @@ def batch_moments(act: Activation | str, batch_size: int | None = None) -> Batch
     (0.5, 0.5)
     """
     act = activation(act)
-    B = _check_batch(batch_size)
+    B = _check_batch(batch)
     if B is None:
         return _gaussian_moments(act)
     return BatchMoments(*(float(v) for v in _sphere_moments(act, B)))
@@ -252,13 +189,13 @@ def batch_moments(act: Activation | str, batch_size: int | None = None) -> Batch
 # --------------------------------------------------------------------------- internals
 
 
-def _check_batch(batch_size: int | None) -> int | None:
-    if batch_size is None:
+def _check_batch(batch: int | None) -> int | None:
+    if batch is None:
         return None
-    B = batch_size
+    B = batch
     if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 4:
         raise GradmathError(
-            f"`batch_size` (={B!r}) must be an integer >= 4 or None (large-batch limit): the "
+            f"`batch` (={B!r}) must be an integer >= 4 or None (large-batch limit): the "
             "batch variance σ² is s²·χ²_{B−1}/B, and E[1/σ²] (hence the mean-field gradient "
             "second moment) is infinite for B <= 3."
         )

@@ -1,122 +1,157 @@
-"""Layer-by-layer mean-field predictions for a concrete :class:`gradmath.MLP`.
+"""Site-by-site mean-field predictions for any composed network: a fold over its layers.
 
-Forward (Poole et al. 2016, eq. 3, with unequal widths): q^l = E[(h^l_i)²],
-
-    q^1 = n_0 v_1 · input_q + σ_b²,      q^{l+1} = n_l v_{l+1} · ∫Dz φ_l(√q^l z)² + σ_b²,
-
-backward (Schoenholz et al. 2017, §4, gradient independence): q̃^l = E[(∂L/∂h^l_i)²],
-
-    q̃^L = output_grad_q,                q̃^l = q̃^{l+1} · n_{l+1} v_{l+1} · ∫Dz φ_l'(√q^l z)²,
-
-and E[(∂L/∂W^l_ij)²] = q̃^l · E[(x^{l−1}_j)²] with E[(x^0_j)²] = input_q. The forward multiplier
-is fan_in·Var[W] of the next layer, the backward one fan_out·Var[W]: they differ whenever
-widths change, which is what Glorot's fan_avg compromises between (Glorot & Bengio 2010, §4.2).
-
-Everything is carried in natural logs, so a depth-10,000 net that explodes or vanishes gives
-finite numbers. The forward recursion is sequential in l; each step costs a few µs: closed
-forms for linear, (leaky) ReLU and erf, otherwise a piecewise-Chebyshev interpolant of
-log ∫Dz φ(√q z)² in log q built from the exact quadrature on first use (error < 1e-13,
-:mod:`gradmath.meanfield._table`), with the asymptotic forms of :mod:`gaussian` for q below
-1e-24 or above 1e24 (φ(0)² + q·(φ'(0+)² + φ'(0−)²)/2; linear growth or saturation).
+Each layer of :mod:`gradmath.network` carries its own mean-field rule (Dense: Poole et al.
+2016, eq. 3 and Schoenholz et al. 2017, §4; Elementwise: the Gaussian integrals of the same
+equations; Residual: Yang & Schoenholz 2017; BatchNorm: Yang et al. 2019; LayerNorm: Ba et al.
+2016). :func:`predict` runs them forward from the input's second moment and backward from the
+output gradient's, supplying the Gaussian-moment engine (:mod:`gradmath.meanfield.moments`)
+and the batch-norm moments (:mod:`gradmath.meanfield.batchnorm`) through a context; it knows
+nothing about particular layers. Everything is carried in natural logs, so a depth-10,000 net
+that explodes or vanishes gives finite numbers.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, cast
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradmath.activations import Activation
-from gradmath.errors import GradmathError, check_positive
+from gradmath.conditions import Conditions
+from gradmath.errors import GradmathError
+from gradmath.meanfield.batchnorm import BatchMoments, batch_moments
+from gradmath.meanfield.gaussian import expect, kernel
 from gradmath.meanfield.moments import ActivationMoments
-from gradmath.mlp import MLP
-from gradmath.profile import Profile
+from gradmath.network import Network
+from gradmath.network.base import GAUSSIAN, Grad, RowCounter, Signal, log_add
+from gradmath.profile import Profile, as_network
 
 __all__ = ["predict"]
 
 Array = NDArray[np.float64]
 
-
-def _log_add(a: float, b: float) -> float:
-    # log(e^a + e^b) with b = −inf allowed (no bias).
-    if b == -math.inf:
-        return a
-    hi, lo = (a, b) if a >= b else (b, a)
-    return hi + math.log1p(math.exp(lo - hi))
+REFERENCE = "Poole et al. (2016), eq. 3; Schoenholz et al. (2017), §4; per layer: gradmath.network"
 
 
-def _log(name: str, value: float, layer: int) -> float:
-    if value <= 0:
-        raise GradmathError(
-            f"{name} of layer {layer} is 0, so every later second moment is exactly 0 and has "
-            "no logarithm; give the weights a nonzero variance."
-        )
-    return math.log(value)
+class MeanFieldContext:
+    """What the layers' mean-field rules ask for, answered by this engine (one per call)."""
+
+    def __init__(self, network: Network, batch: int | None) -> None:
+        self.batch = batch
+        self.track_correlation = "correlation" in network.requirements
+        self.track_mean = "mean" in network.requirements
+        self.sites = RowCounter()
+        self.rows = np.full((3, len(network.sites)), np.nan)
+        # Looked up by id first: hashing an Activation builds its key tuple, too slow per layer
+        # at depth 10,000; equal activations (separate objects) share one moment object.
+        self._moments: dict[int, ActivationMoments] = {}
+        self._by_value: dict[Activation, ActivationMoments] = {}
+        self._alive: list[Activation] = []
+        self._batch: dict[tuple[Activation, int | None], BatchMoments] = {}
+        self._pending: dict[int, tuple[ActivationMoments, list[float]]] = {}
+        self._resolved: dict[int, Array] = {}
+
+    def moments(self, act: Activation) -> ActivationMoments:
+        m = self._moments.get(id(act))
+        if m is None:
+            m = self._by_value.get(act)
+            if m is None:
+                m = self._by_value[act] = ActivationMoments(act)
+            self._moments[id(act)] = m
+            self._alive.append(act)
+        return m
+
+    def defer_log_dphi2(self, act: Activation, log_q: float) -> tuple[int, int]:
+        """Queue log ∫Dz φ'(√q z)² for one vectorised evaluation per activation after the
+        forward pass; returns the handle :meth:`log_dphi2` reads in the backward pass."""
+        mom = self.moments(act)
+        key = id(mom)
+        entry = self._pending.get(key)
+        if entry is None:
+            entry = self._pending[key] = (mom, [])
+        entry[1].append(log_q)
+        return key, len(entry[1]) - 1
+
+    def log_dphi2(self, handle: tuple[int, int]) -> float:
+        key, i = handle
+        values = self._resolved.get(key)
+        if values is None or values.size <= i:
+            mom, pending = self._pending[key]
+            values = self._resolved[key] = mom.dphi2(np.asarray(pending))
+        return float(values[i])
+
+    def mean(self, act: Activation, log_q: float) -> float:
+        return float(expect(act, math.exp(log_q), act.kinks))
+
+    def kernel(self, act: Activation, log_q: float, c: float) -> float:
+        q = math.exp(log_q)
+        return float(kernel(act, q, q, c))
+
+    def batch_moments(self, act: Activation, batch: int | None) -> BatchMoments:
+        key = (act, batch)
+        m = self._batch.get(key)
+        if m is None:
+            m = self._batch[key] = batch_moments(act, batch)
+        return m
 
 
-def predict(mlp: MLP, input_q: float = 1.0, output_grad_q: float = 1.0) -> Profile:
-    """Mean-field profile of ``mlp`` at initialisation (infinite width); see the module doc.
+def predict(
+    net: object,
+    input_q: float = 1.0,
+    output_grad_q: float = 1.0,
+    *,
+    loss: Literal["mse"] | None = None,
+    batch: int | None = None,
+    like: Profile | None = None,
+) -> Profile:
+    """Mean-field profile of ``net`` (a :class:`~gradmath.network.Network` or an MLP).
 
-    ``input_q`` = E[(x^0_j)²] (inputs i.i.d. N(0, input_q)); ``output_grad_q`` =
-    E[(∂L/∂h^L_i)²]. Residual nets go to :func:`gradmath.meanfield.residual.predict_residual`
-    and batch-normalised ones to :func:`gradmath.meanfield.batchnorm.predict_batchnorm`.
-    Returns log q^l, log q̃^l and log E[(∂L/∂W^l_ij)²]; ``Profile.log_first_last_ratio`` gives
-    log ‖∇W^1‖/‖∇W^L‖.
+    ``input_q`` = E[(x^0_j)²] (inputs i.i.d. N(0, input_q)); ``output_grad_q`` = E[(∂L/∂y_i)²]
+    at the output, or with ``loss="mse"`` the targets' variance, so q̃_out = q_out +
+    output_grad_q; ``batch`` = the B that batch statistics see (None: the large-batch limit).
+    ``like=profile`` takes all of these from another profile (e.g. a simulation), so that
+    ``compare(predict(net, like=sim), sim)`` is like for like in one call.
+
+    Returns per site log q, log q̃ and (Dense sites) log E[(∂ℓ/∂W_ij)²]; see the module
+    docstring for the rules and their sources.
 
     >>> from gradmath import MLP
-    >>> p = predict(MLP.square(100, 3, activation="relu", init="torch_linear_default"))
+    >>> p = predict(MLP.square(100, 3, activation="relu", init="torch_linear_default",
+    ...                        sigma_b2=0.0))
     >>> [round(float(v), 12) for v in np.diff(p.log_q) / math.log(1 / 6)]   # ×1/6 per layer
     [1.0, 1.0]
     """
-    if not isinstance(mlp, MLP):
-        raise GradmathError(f"`mlp` must be a gradmath.MLP, got {type(mlp).__name__}.")
-    input_q = check_positive("input_q", input_q)
-    output_grad_q = check_positive("output_grad_q", output_grad_q)
-    if mlp.residual is not None:
-        from gradmath.meanfield.residual import predict_residual
-
-        return predict_residual(mlp, input_q, output_grad_q)
-    if mlp.batchnorm:
-        from gradmath.meanfield.batchnorm import predict_batchnorm
-
-        return predict_batchnorm(mlp, input_q, output_grad_q)
-
-    layers = mlp.layers
-    L = mlp.depth
-    acts = [cast(Activation, ly.activation) for ly in layers]
-    moments = {a: ActivationMoments(a) for a in set(acts)}
-    log_fwd = [_log("fan_in·Var[W]", ly.sigma_w2, ly.number) for ly in layers]
-    log_bias = [math.log(ly.bias_var) if ly.bias_var > 0 else -math.inf for ly in layers]
-
-    log_q = np.empty(L)
-    log_x2 = np.empty(L)  # log E[(x^{l−1}_j)²]: the input of layer l
-    log_x2[0] = math.log(input_q)
-    log_q[0] = _log_add(log_fwd[0] + log_x2[0], log_bias[0])
-    phi2: list[Callable[[float], float]] = [moments[a].phi2 for a in acts]
-    lq = float(log_q[0])
-    for i in range(1, L):
-        lx = phi2[i - 1](lq)
-        lq = _log_add(log_fwd[i] + lx, log_bias[i])
-        log_x2[i], log_q[i] = lx, lq
-
-    # Backward: log q̃^l = log q̃^{l+1} + log(n_{l+1} v_{l+1}) + log ∫φ_l'², summed from the top.
-    log_dphi2 = np.empty(L)
-    for a, m in moments.items():
-        idx = np.array([i for i, b in enumerate(acts) if b == a])
-        log_dphi2[idx] = m.dphi2(log_q[idx])
-    log_bwd = np.array(
-        [_log("fan_out·Var[W]", ly.fan_out * ly.weight_var, ly.number) for ly in layers]
-    )
-    step = log_bwd[1:] + log_dphi2[:-1]  # step[i] = log q̃^{i+1} − log q̃^{i+2} (1-based layers)
-    log_grad = math.log(output_grad_q) + np.concatenate((np.cumsum(step[::-1])[::-1], [0.0]))
-    if not (np.all(np.isfinite(log_q)) and np.all(np.isfinite(log_grad))):
+    network = as_network(net)
+    if like is not None:
+        if not isinstance(like, Profile):
+            raise GradmathError(f"`like` must be a gradmath.Profile, got {type(like).__name__}.")
+        cond = like.conditions.but(n_networks=None)
+    else:
+        cond = Conditions(input_q, output_grad_q, loss, batch)
+    if cond.batch is not None and not network.uses_batch_statistics:
+        cond = cond.but(batch=None)  # the batch changes nothing without batch statistics
+    ctx = MeanFieldContext(network, cond.batch)
+    c0 = 0.0 if ctx.track_correlation else None  # independent inputs are uncorrelated
+    x = Signal(network.input_width, math.log(cond.input_q), GAUSSIAN, c0)
+    try:
+        y, tape = network.body.theory_forward(x, ctx)
+        log_g = math.log(cond.output_grad_q)
+        if cond.loss == "mse":
+            log_g = log_add(y.log_q, log_g)  # δ = y − t with t independent of y
+        network.body.theory_backward(tape, Grad(log_g), ctx)
+    except OverflowError:
+        raise GradmathError("The prediction left the range of float64 logarithms.") from None
+    rows = ctx.rows
+    if np.any(rows[:2] == np.inf) or np.any(np.isnan(rows[:2])):
         raise GradmathError("The prediction left the range of float64 logarithms.")
-    meta: dict[str, Any] = {
-        "input_q": input_q,
-        "output_grad_q": output_grad_q,
-        "reference": "Poole et al. (2016), eq. 3; Schoenholz et al. (2017), §4",
-    }
-    return Profile(mlp, log_q, log_grad, log_grad + log_x2, source="theory", meta=meta)
+    return Profile(
+        network,
+        rows[0],
+        rows[1],
+        rows[2],
+        source="theory",
+        conditions=cond,
+        reference=REFERENCE,
+    )

@@ -58,7 +58,7 @@ def length_chain(
     rng = np.random.default_rng(seed)
     layers = mlp.layers
     s = layers[0].weight_var * input_q * rng.chisquare(layers[0].fan_in, size=m)
-    s = s + layers[0].bias_var
+    s = s + layers[0].sigma_b2
     means, ses = [s.mean()], [s.std(ddof=1) / math.sqrt(m)]
     for prev, layer in itertools.pairwise(layers):
         n = layer.fan_in
@@ -68,7 +68,7 @@ def length_chain(
             z = rng.standard_normal((min(rows, m - a), n))
             z *= np.sqrt(s[a : a + rows])[:, None]
             mean_phi2[a : a + rows] = np.mean(np.square(prev.activation(z)), axis=1)
-        s = layer.sigma_w2 * mean_phi2 + layer.bias_var
+        s = layer.sigma_w2 * mean_phi2 + layer.sigma_b2
         means.append(s.mean())
         ses.append(s.std(ddof=1) / math.sqrt(m))
     out: tuple[Any, Any] = (np.array(means), np.array(ses))

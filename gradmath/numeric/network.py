@@ -41,7 +41,8 @@ from numpy.typing import NDArray
 
 from gradmath.activations import Activation
 from gradmath.errors import GradmathError
-from gradmath.mlp import MLP, Layer
+from gradmath.mlp import MLP, MLPLayer
+from gradmath.network.standardize import standardize, standardize_backward
 
 __all__ = [
     "Cache",
@@ -62,24 +63,19 @@ Params = Sequence[tuple[Array, Array]]
 
 
 def check_supported(mlp: MLP) -> None:
-    """Refuse architectures without a fixed definition (residual and batch norm together)."""
+    """Refuse anything but an :class:`~gradmath.MLP` (these passes are written for MLPs)."""
     if not isinstance(mlp, MLP):
         raise GradmathError(f"`mlp` must be a gradmath.MLP, got {type(mlp).__name__}.")
-    if mlp.residual is not None and mlp.batchnorm:
-        raise GradmathError(
-            "An MLP with both `residual` and `batchnorm` has no fixed block definition in "
-            "gradmath; use one or the other."
-        )
 
 
 def sample_layer(
-    layer: Layer, rng: np.random.Generator, dtype: Any = np.float64
+    layer: MLPLayer, rng: np.random.Generator, dtype: Any = np.float64
 ) -> tuple[Array, Array]:
     """(W, b) of one layer: W from the layer's own initializer, shape (fan_out, fan_in);
-    b ~ N(0, bias_var) i.i.d. (theory.md: b^l_i ~ N(0, σ_b²))."""
+    b ~ N(0, sigma_b2) i.i.d. (theory.md: b^l_i ~ N(0, σ_b²))."""
     w = layer.init.sample(rng, (layer.fan_out, layer.fan_in), dtype=dtype)
     dt = np.dtype(dtype)
-    b = rng.standard_normal(layer.fan_out, dtype=dt) * dt.type(math.sqrt(layer.bias_var))
+    b = rng.standard_normal(layer.fan_out, dtype=dt) * dt.type(math.sqrt(layer.sigma_b2))
     return w, b
 
 
@@ -111,22 +107,10 @@ def sample_params(
 def bn_forward(a: Array, eps: float = 0.0) -> tuple[Array, Array]:
     """Batch normalisation over axis −2 (the batch): returns (h, 1/σ) with σ of shape (…, 1, n).
 
-    h = (a − μ)/σ, μ = mean_b a, σ² = mean_b (a − μ)² + eps (biased variance).
+    h = (a − μ)/σ, μ = mean_b a, σ² = mean_b (a − μ)² + eps (biased variance); the arithmetic
+    is :func:`gradmath.network.standardize.standardize`, shared with the BatchNorm layer.
     """
-    mu = a.mean(axis=-2, keepdims=True)
-    c = a - mu
-    var = np.mean(c * c, axis=-2, keepdims=True)
-    if eps:
-        var = var + eps
-    if not np.all(var > 0):
-        raise GradmathError(
-            "A batch-normalised unit has zero variance over the batch (every example gives it "
-            "the same pre-activation), so h = (a − μ)/σ is undefined; use a batch of distinct "
-            "inputs (batch >= 2) or eps > 0."
-        )
-    inv_sigma = 1.0 / np.sqrt(var)
-    c *= inv_sigma
-    return c, inv_sigma
+    return standardize(a, axis=-2, eps=eps)
 
 
 def bn_backward(delta: Array, h: Array, inv_sigma: Array) -> Array:
@@ -134,12 +118,7 @@ def bn_backward(delta: Array, h: Array, inv_sigma: Array) -> Array:
 
     ∂L/∂a = (δ − mean_b δ − h · mean_b(δ h)) / σ   (Ioffe & Szegedy 2015, §3, simplified).
     """
-    m1 = delta.mean(axis=-2, keepdims=True)
-    m2 = np.mean(delta * h, axis=-2, keepdims=True)
-    out = delta - m1
-    out -= h * m2
-    out *= inv_sigma
-    return out
+    return standardize_backward(delta, h, inv_sigma, axis=-2)
 
 
 def layer_input(mlp: MLP, i: int, x0: Array, h_prev: Array | None) -> Array:

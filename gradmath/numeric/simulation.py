@@ -1,25 +1,30 @@
 """Monte-Carlo second-moment profiles of sampled networks, comparable with the mean-field theory.
 
-:func:`simulate` samples ``n_networks`` independent networks of one :class:`~gradmath.MLP`,
-pushes a batch of Gaussian inputs through each, backpropagates a Gaussian output gradient (or a
-real MSE loss), and reports per layer the same three quantities as ``meanfield.predict``, as
-natural logs with Monte-Carlo standard errors (design.md, "Shared vocabulary").
+:func:`simulate` samples ``n_networks`` independent networks of one network (a
+:class:`~gradmath.network.Network` or an :class:`~gradmath.MLP`), pushes a batch of Gaussian
+inputs through each, backpropagates a Gaussian output gradient (or a real MSE loss), and
+reports per site the same three quantities as ``meanfield.predict``, as natural logs with
+Monte-Carlo standard errors (design.md, "Shared vocabulary"). It is a fold over the network's
+layers: each layer's simulation rule (``sim_forward``/``sim_backward`` in
+:mod:`gradmath.network`) does the arithmetic on K networks stacked into one array; this module
+draws the randomness, plans memory, checkpoints, reports progress and aggregates.
 
 How deep nets stay in range. Signals and gradients of a depth-10,000 net grow or shrink like
-e^{±O(L)}. Every network carries its current layer as (u, s) with true value e^s·u and u of unit
-root-mean-square: the backward pass is linear in δ, so rescaling it is always exact; forward,
-h is rescaled when the next activation is positively homogeneous (φ(cz) = cφ(z) for c > 0:
-linear, relu, leaky_relu; the bias is then added as e^{−s}·b), which is exact too. Other
-activations (tanh, gelu, …) see the true h: their forward signal stays bounded or the real
-network would leave float range as well, which raises a :class:`~gradmath.GradmathError`.
+e^{±O(L)}. Every network carries its current tensor as (u, s) with true value e^s·u: affine
+layers renormalise u to unit root-mean-square and add the log of the factor to s (exact, since
+the bias is added as e^{−s}·b); positively homogeneous activations (φ(cz) = cφ(z), c > 0:
+linear, relu, leaky_relu) work in scaled units; other activations (tanh, gelu, …) see the true
+value, which must then be in range (a real network would overflow as well:
+:class:`~gradmath.GradmathError`); normalisations remove the scale. The backward pass is
+linear in the gradient and always rescaled.
 
-Memory. The backward pass needs every layer's weights and pre-activations. When they fit in
+Memory. The backward pass needs every layer's parameters and inputs. When they fit in
 ``memory_budget`` they are kept; otherwise the forward pass is cut into segments of about
-√(L·batch·n/(n² + batch·n)) layers, only each segment's entry state is kept (a checkpoint), and
-each segment is recomputed just before its backward pass (Chen et al. 2016, "Training deep nets
-with sublinear memory cost"). In that case weights are not stored between passes either: each
-network draws them from its own generator, whose state is saved at every segment start, so a
-recomputation redraws bit-for-bit the same matrices.
+√(L·state/per_layer) top-level layers, only each segment's entry state is kept (a checkpoint),
+and each segment is recomputed just before its backward pass (Chen et al. 2016, "Training deep
+nets with sublinear memory cost"). Each network draws its parameters from its own generator,
+whose state is saved at every segment start, so a recomputation redraws bit-for-bit the same
+matrices.
 """
 
 from __future__ import annotations
@@ -27,27 +32,23 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gradmath.activations import Activation
+from gradmath.conditions import Conditions
 from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
-from gradmath.mlp import MLP
-from gradmath.numeric.network import (
-    check_supported,
-    layer_backward,
-    layer_forward,
-    layer_input,
-    sample_layer,
-)
-from gradmath.profile import Profile
+from gradmath.initializers import Initializer
+from gradmath.network import Network
+from gradmath.network.base import Layer, RowCounter, Scaled
+from gradmath.profile import Profile, as_network
 
-__all__ = ["simulate"]
+__all__ = ["memory_plan", "simulate"]
 
 Array = NDArray[np.floating[Any]]
 FloatArray = NDArray[np.float64]
@@ -55,75 +56,69 @@ QUANTITIES = ("q", "grad_q", "wgrad_q")
 
 #: Networks stacked into one matmul call (more stops helping once BLAS calls are not tiny).
 MAX_STACK = 16
+#: Fraction of physical memory one simulation may plan for at the least (one network, one
+#: layer kept); beyond it :func:`simulate` refuses up front instead of running out.
+MEMORY_FRACTION = 0.8
 
 
 @dataclass(frozen=True)
 class _Spec:
     """Everything a worker needs to simulate networks (picklable for process pools)."""
 
-    mlp: MLP
-    batch: int
+    network: Network
+    conditions: Conditions
     dtype: str
-    input_q: float
-    output_grad_q: float
-    loss: str | None
     segment: int
 
 
-def _sumsq_mean(a: Array, axes: tuple[int, ...] = (-2, -1)) -> FloatArray:
-    # Mean of squares in float64 whatever the storage dtype (a float32 sum would lose digits).
-    n = math.prod(a.shape[ax] for ax in axes)
-    sub = "".join("abcdefgh"[: a.ndim])
-    keep = "".join(c for k, c in enumerate(sub) if k - a.ndim not in axes)
-    return cast(FloatArray, np.einsum(f"{sub},{sub}->{keep}", a, a, dtype=np.float64) / n)
-
-
-def _log(x: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore"):
-        return np.log(x)
-
-
 class _Chunk:
-    """K networks run together: stacked weights (K, n_l, n_{l−1}), activations (K, batch, n_l)."""
+    """K networks run together through the fold; the context the layers' sim rules use."""
 
     def __init__(self, spec: _Spec, seqs: Sequence[np.random.SeedSequence]) -> None:
         self.spec = spec
-        self.mlp = spec.mlp
-        self.layers = spec.mlp.layers
-        self.acts = cast(tuple[Activation, ...], spec.mlp.activation)
+        self.network = spec.network
+        self.steps = spec.network.blocks()
         self.dtype = np.dtype(spec.dtype)
         self.K = len(seqs)
         self.progress: Any = None
+        self.sites = RowCounter()
+        self.forward_log = np.full((3, self.K, len(spec.network.sites)), np.nan)
         # Drawing weights costs ~11 ns per normal (~22 for Keras' truncated normals), as much
         # as a batch-64 matmul per weight, and one generator is one core: networks draw on
         # all cores at once (NumPy releases the GIL while filling arrays). Each network keeps
         # its own generator, so the values do not depend on the threads.
         self.pool: ThreadPoolExecutor | None = None
-        # Per network: one stream for weights (replayed on recomputation), one for the data.
+        # Per network: one stream for parameters (replayed on recomputation), one for data.
         # SFC64 draws normals about twice as fast as PCG64 here (the cost that matters).
         self.wgen = [_generator(s, 0) for s in seqs]
         self.dgen = [_generator(s, 1) for s in seqs]
-        L = spec.mlp.depth
-        homog = [a.homogeneous for a in self.acts]
-        # After layer i: rescale h (exact) if φ_i is homogeneous or h^L is the output; batch
-        # norm pins h anyway, so nothing is rescaled there.
-        self.rescale = [(homog[i] or i == L - 1) and not spec.mlp.batchnorm for i in range(L)]
 
-    # ------------------------------------------------------------------ randomness
-    def weights(self, i: int) -> tuple[Array, Array]:
-        layer = self.layers[i]
-        w = np.empty((self.K, layer.fan_out, layer.fan_in), dtype=self.dtype)
-        b = np.empty((self.K, layer.fan_out), dtype=self.dtype)
+    # ------------------------------------------------------------------ SimContext
+    def draw(
+        self, init: Initializer, shape: tuple[int, int], sigma_b2: float
+    ) -> tuple[Array, Array]:
+        w = np.empty((self.K, *shape), dtype=self.dtype)
+        b = np.empty((self.K, shape[0]), dtype=self.dtype)
+        sd = self.dtype.type(math.sqrt(sigma_b2))
 
-        def draw(k: int) -> None:
-            w[k], b[k] = sample_layer(layer, self.wgen[k], self.dtype)
+        def one(k: int) -> None:
+            g = self.wgen[k]
+            w[k] = init.sample(g, shape, dtype=self.dtype)
+            b[k] = g.standard_normal(shape[0], dtype=self.dtype) * sd
 
         if self.pool is None:
             for k in range(self.K):
-                draw(k)
+                one(k)
         else:
-            list(self.pool.map(draw, range(self.K)))
+            list(self.pool.map(one, range(self.K)))
         return w, b
+
+    def out_of_range(self, what: str, site: int | None = None) -> GradmathError:
+        where = f" at site {self.network.sites[site].name}" if site is not None else ""
+        return GradmathError(
+            f"The {what} of this net leaves the {self.dtype} range{where}: a real network "
+            "would overflow there too. Use a smaller depth or weight variance."
+        )
 
     def gaussian(self, shape: tuple[int, ...], var: float) -> Array:
         out = np.empty((self.K, *shape), dtype=self.dtype)
@@ -132,62 +127,9 @@ class _Chunk:
         out *= self.dtype.type(math.sqrt(var))
         return out
 
-    # ------------------------------------------------------------------ one layer
-    def forward_step(
-        self, i: int, w: Array, b: Array, x0: Array, h_prev: Array | None, s_prev: FloatArray
-    ) -> tuple[Array, Array | None, FloatArray, FloatArray, Array]:
-        """(h, 1/σ, s, log q per network, x-statistic for the weight gradient) of layer i."""
-        x_in = layer_input(self.mlp, i, x0, h_prev)
-        if np.any(s_prev != 0):
-            b *= np.exp(-s_prev).astype(self.dtype)[:, None]
-        h, inv = layer_forward(self.mlp, i, w, b, x_in, h_prev)
-        ms = _sumsq_mean(h)
-        log_q = 2.0 * s_prev + _log(ms)
-        s = s_prev
-        if self.spec.mlp.batchnorm:
-            s = np.zeros(self.K)
-        elif self.rescale[i]:
-            r = np.sqrt(ms)
-            r[r == 0] = 1.0  # a dead network stays at zero
-            h *= (1.0 / r).astype(self.dtype)[:, None, None]
-            s = s_prev + np.log(r)
-        else:
-            h = self._true_scale(i, h, s_prev)
-            s = np.zeros(self.K)
-        if not (np.all(np.isfinite(ms)) and np.all(np.isfinite(log_q[ms > 0]))):
-            self._range_error(i, "forward signal")
-        # For the weight gradient: per-example E_j[x_j²] (plain, residual) or the Gram matrix
-        # x xᵀ/n (batch norm, whose gradient couples the examples); true scale e^{2 s_prev}.
-        if self.mlp.batchnorm:
-            xstat = np.matmul(x_in, np.swapaxes(x_in, -1, -2)) / x_in.shape[-1]
-        else:
-            xstat = _sumsq_mean(x_in, (-1,))
-        return h, inv, s, log_q, xstat
-
-    def _true_scale(self, i: int, h: Array, s: FloatArray) -> Array:
-        # The next activation is not homogeneous: it needs h itself, which must be in range.
-        if np.any(s != 0):
-            fmax = float(np.finfo(self.dtype).max)
-            if np.any(s > 0.5 * math.log(fmax)) or np.any(s < -0.5 * math.log(fmax)):
-                self._range_error(i, "forward signal")
-            h = h * np.exp(s).astype(self.dtype)[:, None, None]
-        amax = float(np.max(np.abs(h))) if h.size else 0.0
-        if not math.isfinite(amax) or amax > float(np.finfo(self.dtype).max) ** 0.5:
-            self._range_error(i, "forward signal")
-        return h
-
-    def _range_error(self, i: int, what: str) -> None:
-        act = self.acts[i]
-        raise GradmathError(
-            f"The {what} of this net leaves the {self.dtype} range at layer {i + 1}: a real "
-            f"network would overflow there too. Exact log-space rescaling of the forward pass "
-            f"needs a positively homogeneous activation (linear, relu, leaky_relu); layer "
-            f"{i + 1} uses {act.name!r}. Use a smaller depth or weight variance."
-        )
-
-    # ------------------------------------------------------------------ one pass
+    # ------------------------------------------------------------------ the fold
     def run(self) -> FloatArray:
-        """Per-network logs, shape (3, K, L): log q, log q̃, log E[(∂L/∂W)²] per layer."""
+        """Per-network logs, shape (3, K, sites): log q, log q̃, log E[(∂ℓ/∂W)²] per site."""
         threads = min(self.K, _cores())
         if threads < 2:
             return self._run()
@@ -198,107 +140,56 @@ class _Chunk:
                 self.pool = None
 
     def _run(self) -> FloatArray:
-        spec, mlp = self.spec, self.mlp
-        L, B, C = mlp.depth, spec.batch, spec.segment
-        out = np.full((3, self.K, L), np.nan)
-        x0 = self.gaussian((B, mlp.widths[0]), spec.input_q)
+        cond, C = self.spec.conditions, self.spec.segment
+        L = len(self.steps)
+        B = cond.batch or 1
+        x = Scaled(self.gaussian((B, self.network.input_width), cond.input_q), np.zeros(self.K))
         starts = list(range(0, L, C))
-        # Forward sweep: log q of every layer; checkpoints at segment starts; the last segment
-        # is kept whole for the backward pass.
-        checkpoints: list[tuple[Any, Array | None, FloatArray]] = []
-        h: Array | None = None
-        s = np.zeros(self.K)
-        kept: dict[str, list[Any]] = {}
+        checkpoints: list[tuple[Any, Scaled, Any]] = []
+        tapes: list[Any] = []
         for j, start in enumerate(starts):
-            checkpoints.append(([g.bit_generator.state for g in self.wgen], h, s))
-            last = j == len(starts) - 1
-            h, s, kept = self._segment(start, min(start + C, L), x0, h, s, out, keep=last)
-        # The output gradient, independent of the forward pass or from the MSE loss.
-        assert h is not None
-        delta, t = self._output_grad(h, s)
+            states = [g.bit_generator.state for g in self.wgen]
+            checkpoints.append((states, x, self.sites.mark()))
+            x, tapes = self._segment(start, min(start + C, L), x, keep=j == len(starts) - 1)
+        g = self._output_grad(x)
         for j in range(len(starts) - 1, -1, -1):
             start, stop = starts[j], min(starts[j] + C, L)
             if j != len(starts) - 1:
-                states, h_in, s_in = checkpoints[j]
-                for g, st in zip(self.wgen, states, strict=True):
-                    g.bit_generator.state = st
-                _, _, kept = self._segment(start, stop, x0, h_in, s_in, None, keep=True)
-            delta, t = self._backward_segment(start, stop, kept, delta, t, out)
-        return out
+                states, x_in, mark = checkpoints[j]
+                for gen, st in zip(self.wgen, states, strict=True):
+                    gen.bit_generator.state = st
+                self.sites.reset(mark)
+                _, tapes = self._segment(start, stop, x_in, keep=True)
+            for k in range(stop - 1, start - 1, -1):
+                g = self.steps[k].sim_backward(tapes[k - start], g, self, k > 0)
+                self._tick()
+        return self.forward_log
 
-    def _segment(
-        self,
-        start: int,
-        stop: int,
-        x0: Array,
-        h: Array | None,
-        s: FloatArray,
-        out: FloatArray | None,
-        *,
-        keep: bool,
-    ) -> tuple[Array | None, FloatArray, dict[str, list[Any]]]:
-        kept: dict[str, list[Any]] = {"w": [], "h": [h], "s": [s], "inv": [], "xstat": []}
-        for i in range(start, stop):
-            w, b = self.weights(i)
-            h, inv, s, log_q, xstat = self.forward_step(i, w, b, x0, h, s)
-            if out is not None:
-                out[0, :, i] = log_q
+    def _segment(self, start: int, stop: int, x: Scaled, *, keep: bool) -> tuple[Scaled, list[Any]]:
+        tapes = []
+        for k in range(start, stop):
+            layer: Layer = self.steps[k]
+            x, tape = layer.sim_forward(x, self)
             if keep:
-                kept["w"].append(w)
-                kept["h"].append(h)
-                kept["s"].append(s)
-                kept["inv"].append(inv)
-                kept["xstat"].append(xstat)
-            if self.progress is not None:
-                self.progress.update(1)
-        return h, s, kept
+                tapes.append(tape)
+            self._tick()
+        return x, tapes
 
-    def _output_grad(self, h: Array, s: FloatArray) -> tuple[Array, FloatArray]:
-        spec = self.spec
-        n_out = self.mlp.widths[-1]
-        g = self.gaussian((spec.batch, n_out), spec.output_grad_q)
-        if spec.loss is None:
-            return g, np.zeros(self.K)
-        # ℓ = ½ Σ_b ‖h^L_b − y_b‖², y ~ N(0, output_grad_q): δ^L = h^L − y
-        # = e^t (e^{s−t} u − e^{−t} y), with t = max(s, 0) so neither factor overflows.
-        t = np.maximum(s, 0.0)
-        a = np.exp(s - t).astype(self.dtype)[:, None, None]
-        c = np.exp(-t).astype(self.dtype)[:, None, None]
-        return h * a - g * c, t
+    def _tick(self) -> None:
+        if self.progress is not None:
+            self.progress.update(1)
 
-    def _backward_segment(
-        self,
-        start: int,
-        stop: int,
-        kept: dict[str, list[Any]],
-        delta: Array,
-        t: FloatArray,
-        out: FloatArray,
-    ) -> tuple[Array, FloatArray]:
-        mlp = self.mlp
-        for i in range(stop - 1, start - 1, -1):
-            k = i - start
-            h, h_prev = kept["h"][k + 1], kept["h"][k]
-            s_in = kept["s"][k]
-            out[1, :, i] = 2.0 * t + _log(_sumsq_mean(delta))
-            da, prev = layer_backward(mlp, i, kept["w"][k], delta, h, kept["inv"][k], h_prev)
-            xstat = kept["xstat"][k]
-            if mlp.batchnorm:
-                gram = np.matmul(da, np.swapaxes(da, -1, -2)) / da.shape[-1]
-                wq = np.einsum("kab,kab->k", gram, xstat, dtype=np.float64)
-            else:
-                wq = np.einsum("kb,kb->k", _sumsq_mean(da, (-1,)), xstat, dtype=np.float64)
-            out[2, :, i] = 2.0 * (t + s_in) + _log(wq / da.shape[-2])
-            if prev is not None:
-                r = np.sqrt(_sumsq_mean(prev))
-                r[r == 0] = 1.0
-                prev *= (1.0 / r).astype(self.dtype)[:, None, None]
-                delta, t = prev, t + np.log(r)
-                if not np.all(np.isfinite(t)):
-                    self._range_error(i, "backward gradient")
-            if self.progress is not None:
-                self.progress.update(1)
-        return delta, t
+    def _output_grad(self, y: Scaled) -> Scaled:
+        cond = self.spec.conditions
+        g = self.gaussian(y.u.shape[1:], cond.output_grad_q)
+        if cond.loss is None:
+            return Scaled(g, np.zeros(self.K))
+        # ℓ = ½ Σ_b ‖y_b − t_b‖², t ~ N(0, output_grad_q): δ = y − t
+        # = e^m (e^{s−m} u − e^{−m} t), with m = max(s, 0) so neither factor overflows.
+        m = np.maximum(y.s, 0.0)
+        a = np.exp(y.s - m).astype(self.dtype)[:, None, None]
+        c = np.exp(-m).astype(self.dtype)[:, None, None]
+        return Scaled(y.u * a - g * c, m)
 
 
 def _cores() -> int:
@@ -323,52 +214,103 @@ def _run_chunk(spec: _Spec, seqs: Sequence[np.random.SeedSequence]) -> FloatArra
 # --------------------------------------------------------------------------- planning
 
 
-def _plan(mlp: MLP, batch: int, itemsize: int, n_networks: int, budget: float) -> tuple[int, int]:
-    """(networks per chunk K, segment length C) so that the kept arrays fit in ``budget``."""
-    L = mlp.depth
-    w = np.asarray(mlp.widths, dtype=np.float64)
-    xstat = batch * batch if mlp.batchnorm else batch
-    per_layer = float(np.mean(w[1:] * w[:-1] + (batch + 2) * w[1:] + xstat)) * itemsize
-    state = float(batch * w.max()) * itemsize
+def _step_costs(network: Network, batch: int) -> tuple[FloatArray, float]:
+    """Numbers kept per network for each top-level step, and the largest state (numbers)."""
+    widths = []
+    costs = []
+    w = network.input_width
+    for layer in network.blocks():
+        out = layer.out_width(w)
+        # parameters, plus about three (batch × width) tensors kept for the backward pass
+        costs.append(layer.param_count(w) + 3.0 * batch * max(w, out))
+        widths.append(max(w, out))
+        w = out
+    return np.asarray(costs), float(batch * max([*widths, network.input_width]))
+
+
+def _physical_memory() -> float:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not on Linux
+        return math.inf
+
+
+def memory_plan(
+    net: object,
+    *,
+    batch: int,
+    dtype: Any = np.float64,
+    n_networks: int = 32,
+    memory_budget: float = 512 * 2**20,
+) -> tuple[int, int]:
+    """(networks stacked per chunk K, top-level layers per checkpoint segment C) of a simulation.
+
+    C equals the number of top-level layers when nothing is recomputed; otherwise segments of
+    about √(L·state/per_layer) layers are checkpointed (Chen et al. 2016). Raises when even
+    one network needs more than :data:`MEMORY_FRACTION` of physical memory.
+    """
+    return _plan(as_network(net), batch, np.dtype(dtype).itemsize, n_networks, memory_budget)
+
+
+def _plan(
+    network: Network, batch: int, itemsize: int, n_networks: int, budget: float
+) -> tuple[int, int]:
+    costs, state = _step_costs(network, batch)
+    L = costs.size
+    per_layer = float(costs.mean()) * itemsize
+    state_bytes = state * itemsize
+    least = (float(costs.max()) * itemsize + 2 * state_bytes) * 1.5
+    limit = MEMORY_FRACTION * _physical_memory()
+    if least > limit:
+        raise GradmathError(
+            f"Simulating one network of this size needs at least {least / 2**30:.3g} GiB "
+            f"(one layer's parameters and activations, batch {batch}), more than "
+            f"{MEMORY_FRACTION:.0%} of this machine's {_physical_memory() / 2**30:.3g} GiB; "
+            "use smaller widths or batch."
+        )
     K = min(MAX_STACK, n_networks)
     if K * L * per_layer <= budget:
         return K, L
-    C = max(1, min(L, round(math.sqrt(L * state / per_layer))))
-    need = (math.ceil(L / C) * state + C * per_layer) * 1.5  # + temporaries
+    C = max(1, min(L, round(math.sqrt(L * state_bytes / per_layer))))
+    need = (math.ceil(L / C) * state_bytes + C * per_layer) * 1.5  # + temporaries
     return max(1, min(K, int(budget // need))), C
 
 
 # --------------------------------------------------------------------------- estimator
 
 
-def _aggregate(logs: FloatArray, what: str) -> dict[str, FloatArray]:
-    """Across networks (axis 0): log of the mean, its delta-method SE, ESS, mean and sd of logs."""
+def _aggregate(logs: FloatArray) -> dict[str, FloatArray]:
+    """Across networks (axis 0): log of the mean, its delta-method SE, ESS, mean and sd of logs.
+
+    A site where every network is exactly 0 (e.g. a ReZero branch's gradient) gives −∞ with
+    SE 0; NaN columns (weight gradients of sites without weights) stay NaN.
+    """
     n = logs.shape[0]
     top = np.max(logs, axis=0)
-    if not np.all(np.isfinite(top)):
-        bad = int(np.flatnonzero(~np.isfinite(top))[0]) + 1
-        raise GradmathError(
-            f"Every sampled network has an exactly zero {what} at layer {bad} (dead units, or "
-            "φ or φ' underflowing to 0 in floating point); no finite log moment can be estimated."
-        )
-    wts = np.exp(logs - top)  # in (0, 1]; a dead network contributes 0
+    zero = top == -np.inf
+    safe = np.where(zero | np.isnan(top), 0.0, top)
+    with np.errstate(invalid="ignore"):
+        wts = np.exp(logs - safe)  # in (0, 1]; a dead network contributes 0
     mean = wts.mean(axis=0)
     sd = wts.std(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_mean = np.where(zero, -np.inf, safe + np.log(mean))
+        se = np.where(zero, 0.0, sd / (math.sqrt(n) * mean))
+        # every network exactly 0: all n agree, nothing heavy-tailed about it
+        ess = np.where(zero, float(n), wts.sum(axis=0) ** 2 / np.sum(wts * wts, axis=0))
     finite = np.where(np.isfinite(logs), logs, np.nan)
-    return {
-        "log_mean": top + np.log(mean),
-        "se": sd / (math.sqrt(n) * mean),
-        "ess": wts.sum(axis=0) ** 2 / np.sum(wts * wts, axis=0),
-        "mean_log": np.nanmean(finite, axis=0),
-        "sd_log": np.nanstd(finite, axis=0, ddof=1),
-    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (no weights)
+        mean_log = np.nanmean(finite, axis=0)
+        sd_log = np.nanstd(finite, axis=0, ddof=1)
+    return {"log_mean": log_mean, "se": se, "ess": ess, "mean_log": mean_log, "sd_log": sd_log}
 
 
 # --------------------------------------------------------------------------- public
 
 
 def simulate(
-    mlp: MLP,
+    net: object,
     *,
     n_networks: int = 32,
     batch: int | None = None,
@@ -381,23 +323,23 @@ def simulate(
     executor: Executor | None = None,
     memory_budget: float = 512 * 2**20,
 ) -> Profile:
-    """Measure the per-layer second moments of ``n_networks`` sampled networks (a Profile).
+    """Measure the per-site second moments of ``n_networks`` sampled networks (a Profile).
 
-    Each network k draws its weights from ``mlp``'s initializers (``Initializer.sample``, the
-    objects the theory reads its variances from) and b ~ N(0, bias_var); a batch of inputs
-    x^0 ~ N(0, input_q·I); and the output gradient δ^L = ∂L/∂h^L ~ N(0, output_grad_q·I)
-    independent of the forward pass (Schoenholz et al. 2017, §4), or with ``loss="mse"`` the
+    Each network k draws its weights from the Dense layers' initializers
+    (``Initializer.sample``, the objects the theory reads its variances from) and
+    b ~ N(0, sigma_b2); a batch of inputs x^0 ~ N(0, input_q·I); and the output gradient
+    δ^L = ∂L/∂h^L ~ N(0, output_grad_q·I) independent of the forward pass (Schoenholz et
+    al. 2017, §4), or with ``loss="mse"`` the
     gradient of ℓ = ½ Σ_b ‖h^L_b − y_b‖² on random targets y ~ N(0, output_grad_q·I), so
     δ^L = h^L − y has second moment q^L + output_grad_q (not independent of the forward pass).
 
-    **One network's estimate** of layer l, all computed exactly by backpropagation:
+    **One network's estimate** at a site with output y (n units), all computed exactly by
+    backpropagation:
 
-    - Q_k = (1/(B n_l)) Σ_{b,i} (h^l_{bi})²;  G_k = (1/(B n_l)) Σ_{b,i} (δ^l_{bi})²;
-    - W_k = (1/(B n_l n_{l−1})) Σ_b ‖∂ℓ_b/∂W^l‖_F², the per-example weight gradient
-      ∂ℓ_b/∂W^l = δa^l_b (x^{l−1}_b)ᵀ of the loss of example b (theory.md: E[(∂L/∂W^l_ij)²] =
-      q̃^l E[(x^{l−1}_j)²] is about one example). Batch-norm couples the examples, so there
-      W_k = ‖∂L/∂W^l‖_F²/(B n_l n_{l−1}) of the whole batch's gradient (equal to the per-example
-      value when the examples' gradients are uncorrelated, as for plain nets with random δ^L).
+    - Q_k = (1/(B n)) Σ_{b,i} (y_{bi})²;  G_k = (1/(B n)) Σ_{b,i} (δ_{bi})², δ = ∂L/∂y;
+    - Dense sites: W_k = (1/(B n n_in)) Σ_b ‖δ_b x_bᵀ‖_F², the second moment of the per-example
+      summand δ_b x_bᵀ of ∂L/∂W (theory.md: E[(∂L/∂W_ij)²] = q̃ E[x_j²] is about one example;
+      with batch norm the summands of one batch are coupled, but each still has this moment).
 
     Each is an *unbiased* estimate of the expectation the theory predicts (E[(h^l_i)²] etc.;
     units and examples are exchangeable).
@@ -411,15 +353,15 @@ def simulate(
     log moments fluctuate with variance ∝ Σ_l 1/n_l; Hanin & Nica 2019). The exact law "He + ReLU
     + zero bias keeps E[h²] constant at any width" holds for the mean, not for the mean of logs.
     Caveat at depth ≫ width: Q_k is then close to log-normal with a large log-variance, the mean
-    is carried by rare networks and converges slowly; ``meta["ess"]`` (the effective number of
+    is carried by rare networks and converges slowly; ``ess`` (the effective number of
     networks (Σ Q_k)²/Σ Q_k² per layer, per quantity) falls far below N and the SE is not to be
-    trusted. ``meta["mean_log"]`` and ``meta["sd_log"]`` give the typical network's log moment
+    trusted. ``mean_log`` and ``sd_log`` give the typical network's log moment
     and its spread across networks (Hanin & Nica's fluctuation).
 
     Args:
-        mlp: the network spec (the same object ``meanfield.predict`` takes).
+        net: a :class:`~gradmath.network.Network` or an MLP (what ``meanfield.predict`` takes).
         n_networks: independent networks N (>= 2 for a standard error).
-        batch: examples per network B (default: ``mlp.batch_size`` for batch-norm nets, else 64).
+        batch: examples per network B, which batch statistics see (default 64).
         seed: an int or ``np.random.SeedSequence``; network k uses ``SeedSequence.spawn``'s
             child k, so results do not depend on the executor or on how networks are grouped.
         dtype: float64 (default) or float32 for weights and activations (statistics are
@@ -438,23 +380,18 @@ def simulate(
     >>> p.source, p.log_q.shape, p.log_q_se.shape
     ('simulation', (3,), (3,))
     """
-    check_supported(mlp)
+    network = as_network(net)
     N = check_positive_int("n_networks", n_networks, minimum=2)
     if batch is None:
-        batch = mlp.batch_size if (mlp.batchnorm and mlp.batch_size) else 64
-    B = check_positive_int("batch", batch, minimum=2 if mlp.batchnorm else 1)
-    if mlp.batchnorm and mlp.batch_size is not None and B != mlp.batch_size:
-        raise GradmathError(
-            f"`batch` (={B}) differs from the MLP's batch-norm batch_size (={mlp.batch_size}); "
-            "theory and simulation would describe different networks."
-        )
-    dt = np.dtype(dtype)
+        batch = 64
+    B = check_positive_int("batch", batch, minimum=2 if network.uses_batch_statistics else 1)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
     if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise GradmathError(f"`dtype` (={dtype!r}) must be numpy.float64 or numpy.float32.")
-    iq = check_positive("input_q", input_q)
-    oq = check_positive("output_grad_q", output_grad_q)
-    if loss not in (None, "mse"):
-        raise GradmathError(f"`loss` (={loss!r}) must be None or 'mse'.")
+    cond = Conditions(input_q, output_grad_q, loss, B, N)
     budget = check_positive("memory_budget", memory_budget)
     if isinstance(seed, np.random.SeedSequence):
         root = seed
@@ -465,13 +402,13 @@ def simulate(
             f"`executor` must be a concurrent.futures.Executor, got {type(executor).__name__}."
         )
 
-    K, C = _plan(mlp, B, dt.itemsize, N, budget)
-    spec = _Spec(mlp, B, dt.name, iq, oq, loss, C)
+    K, C = _plan(network, B, dt.itemsize, N, budget)
+    spec = _Spec(network, cond, dt.name, C)
     seqs = root.spawn(N)
     groups = [seqs[i : i + K] for i in range(0, N, K)]
-    L = mlp.depth
+    L = len(network.blocks())
     # Forward and backward pass, plus the recomputed segments: all but the last, which starts
-    # at layer C·((L−1) // C) (0 when one segment holds the whole net).
+    # at step C·((L−1) // C) (0 when one segment holds the whole net).
     steps_per_chunk = 2 * L + C * ((L - 1) // C)
     bar = _progress_bar(progress, len(groups) * steps_per_chunk, executor is not None)
     try:
@@ -491,32 +428,27 @@ def simulate(
     finally:
         if bar is not None:
             bar.close()
-    logs = np.concatenate(parts, axis=1)  # (3, N, L)
-    names = ("forward second moment", "gradient second moment", "weight-gradient second moment")
-    stats = [_aggregate(logs[j], names[j]) for j in range(3)]
-    meta: dict[str, Any] = {
-        "n_networks": N,
-        "batch": B,
-        "seed": seed if isinstance(seed, np.random.SeedSequence) else int(seed),
-        "dtype": dt.name,
-        "input_q": iq,
-        "output_grad_q": oq,
-        "loss": loss,
-        "estimator": "log of the mean over networks; delta-method SE",
-        "segment": C,
-    }
-    for key in ("ess", "mean_log", "sd_log"):
-        meta[key] = {q: st[key] for q, st in zip(QUANTITIES, stats, strict=True)}
+    logs = np.concatenate(parts, axis=1)  # (3, N, sites)
+    for j, what in enumerate(("forward second moment", "gradient second moment")):
+        nan = np.isnan(logs[j]) | (logs[j] == np.inf)
+        if np.any(nan):
+            site = network.sites[int(np.flatnonzero(nan.any(axis=0))[0])].name
+            raise GradmathError(f"The {what} at {site} is not finite in some sampled network.")
+    stats = [_aggregate(logs[j]) for j in range(3)]
     return Profile(
-        mlp=mlp,
-        log_q=stats[0]["log_mean"],
-        log_grad_q=stats[1]["log_mean"],
-        log_wgrad_q=stats[2]["log_mean"],
+        network,
+        stats[0]["log_mean"],
+        stats[1]["log_mean"],
+        stats[2]["log_mean"],
         log_q_se=stats[0]["se"],
         log_grad_q_se=stats[1]["se"],
         log_wgrad_q_se=stats[2]["se"],
         source="simulation",
-        meta=meta,
+        conditions=cond,
+        ess=np.stack([st["ess"] for st in stats]),
+        mean_log=np.stack([st["mean_log"] for st in stats]),
+        sd_log=np.stack([st["sd_log"] for st in stats]),
+        reference="log of the mean over networks; delta-method SE",
     )
 
 

@@ -43,7 +43,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from gradmath.clipping import ClipSpec, _scaled_norm, apply_clip, validate_clip
+from gradmath.clipping import ClipSpec, apply_clip, scaled_norm, validate_clip
 from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
 from gradmath.mlp import MLP
 
@@ -177,7 +177,7 @@ class TrainResult:
     mlp: MLP
     epochs: int
     lr: float
-    batch_size: int
+    batch: int
     seed: int
     clip: ClipSpec
     l2: float
@@ -212,7 +212,7 @@ class TrainResult:
 
     def __str__(self) -> str:
         head = (
-            f"SGD lr={self.lr:g}, batch {self.batch_size}, {self.epochs_run}/{self.epochs} "
+            f"SGD lr={self.lr:g}, batch {self.batch}, {self.epochs_run}/{self.epochs} "
             f"epochs, clip={self.clip}, l2={self.l2:g}: loss {self.loss[0]:.4g} → "
             f"{self.loss[-1]:.4g}, accuracy {self.accuracy[0]:.3f} → {self.accuracy[-1]:.3f}"
         )
@@ -256,11 +256,11 @@ def _check_data(mlp: MLP, data: Any) -> tuple[FloatArray, IntArray]:
 
 
 def _frob(a: NDArray[np.floating[Any]]) -> float:
-    # ‖a‖_F = m·‖a/m‖ with m = max|a_i| (clipping._scaled_norm), so that huge finite gradients
+    # ‖a‖_F = m·‖a/m‖ with m = max|a_i| (clipping.scaled_norm), so that huge finite gradients
     # do not overflow in the squares; NaN and inf entries give NaN and inf (the record of a
     # failing step keeps them).
     with np.errstate(all="ignore"):
-        m, r = _scaled_norm([a])
+        m, r = scaled_norm([a])
         if m == 0.0 or not math.isfinite(m):
             return m
         return float(np.float64(m) * np.float64(r))
@@ -288,7 +288,7 @@ def train(
     data: tuple[FloatArray, IntArray] | None = None,
     epochs: int,
     lr: float,
-    batch_size: int | None = None,
+    batch: int | None = None,
     seed: int,
     clip: ClipSpec = None,
     l2: float = 0.0,
@@ -302,10 +302,10 @@ def train(
             makes ``make_task(512, n_0, n_L, seed=seed)``.
         epochs: passes over the data.
         lr: the SGD step size η.
-        batch_size: examples per step (``None``: the full batch, one step per epoch).
+        batch: examples per step (``None``: the full batch, one step per epoch).
             Mini-batches are a fresh seeded permutation each epoch; the last may be smaller.
-            A batch-norm net needs >= 2 examples in every batch, so a ``batch_size`` that
-            leaves a last batch of one (n % batch_size == 1) is refused up front.
+            A batch-norm net needs >= 2 examples in every batch, so a ``batch`` that
+            leaves a last batch of one (n % batch == 1) is refused up front.
         seed: seeds the weights and the shuffling (an integer >= 0).
         clip: ``None`` or ``{"value": c}``, ``{"norm": c}``, ``{"global_norm": c}``
             (:func:`gradmath.clipping.apply_clip`), applied to the gradients of all weights
@@ -335,14 +335,14 @@ def train(
         make_task(512, mlp.widths[0], mlp.widths[-1], seed=seed) if data is None else data,
     )
     n = x.shape[0]
-    bs = n if batch_size is None else min(check_positive_int("batch_size", batch_size), n)
+    bs = n if batch is None else min(check_positive_int("batch", batch), n)
     if mlp.batchnorm and (bs == 1 or n % bs == 1):
         # Refused rather than dropping the last example each epoch: the run would then train
         # on fewer examples than it was given, silently.
         raise GradmathError(
-            f"`batch_size` (={batch_size!r}) with {n} examples leaves a mini-batch of one "
+            f"`batch` (={batch!r}) with {n} examples leaves a mini-batch of one "
             "example, and batch norm needs at least 2 per batch (its variance is 0 otherwise). "
-            "Use a batch_size >= 2 whose remainder n % batch_size is not 1, or None for the "
+            "Use a batch >= 2 whose remainder n % batch is not 1, or None for the "
             "full batch."
         )
     if progress is not None and not isinstance(progress, bool) and not callable(progress):
@@ -448,7 +448,7 @@ def train(
         mlp=mlp,
         epochs=n_epochs,
         lr=eta,
-        batch_size=bs,
+        batch=bs,
         seed=seed,
         clip=clip,
         l2=lam,

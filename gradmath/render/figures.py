@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from gradmath.mlp import MLP
     from gradmath.profile import Profile
 
 __all__ = [
@@ -59,7 +58,6 @@ __all__ = [
     "save",
     "style",
     "text_sizes",
-    "theory_and_simulation",
     "training_curves",
 ]
 
@@ -341,9 +339,11 @@ def depth_profile(
         if theory is not None:
             y, _ = _log10(theory, quantity)
             ax.plot(np.arange(1, theory.depth + 1), y, color=c, linestyle=ls)
+            xlabel = _site_axis(theory)
         if sim is not None:
             y, se = _log10(sim, quantity)
             layers = np.arange(1, sim.depth + 1)
+            xlabel = _site_axis(sim)
             ax.errorbar(layers, y, yerr=None if se is None else n_se * se, fmt=mk, color=c,
                         markersize=3.5, elinewidth=0.8, markerfacecolor="white"
                         if theory is not None else c)  # fmt: skip
@@ -351,9 +351,17 @@ def depth_profile(
             ax.plot([], [], color=c, linestyle=ls if theory is not None else "none",
                     marker=mk if sim is not None else "none", markerfacecolor="white"
                     if theory is not None else c, label=label)  # fmt: skip
-        ax.set_xlabel("layer $l$")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(QUANTITY_LABELS[quantity])
     return ax
+
+
+def _site_axis(p: Profile) -> str:
+    # Weight layers only read as layers l = 1 … L; the stream as blocks; anything else by row.
+    if all(s.kind == "dense" for s in p.sites):
+        return "layer $l$"
+    stream = tuple(p.network.sites[i] for i in p.network.stream)
+    return "block" if tuple(p.sites) == stream else "site"
 
 
 def depth_profiles(
@@ -377,20 +385,6 @@ def depth_profiles(
         if legend:
             ax.legend(title=SIM_LEGEND.format(n_se=n_se))
     return ax
-
-
-def theory_and_simulation(
-    nets: Mapping[str, MLP], *, n_networks: int, batch: int = 16, seed: int = 0
-) -> dict[str, tuple[Profile, Profile]]:
-    """``{label: (meanfield.predict(mlp), numeric.simulate(mlp, ...))}`` for labelled nets,
-    the input of :func:`depth_profiles`. Net k is simulated with seed ``seed + k``."""
-    from gradmath.meanfield import predict
-    from gradmath.numeric import simulate
-
-    return {
-        label: (predict(mlp), simulate(mlp, n_networks=n_networks, batch=batch, seed=seed + k))
-        for k, (label, mlp) in enumerate(nets.items())
-    }
 
 
 def forward_backward(

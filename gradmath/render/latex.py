@@ -294,7 +294,7 @@ def profile_table(
     caption: str | None = None,
     label: str | None = None,
 ) -> str:
-    r"""A :class:`~gradmath.Profile` as a booktabs table: one row per layer (evenly thinned to
+    r"""A :class:`~gradmath.Profile` as a booktabs table: one row per site (evenly thinned to
     ``max_rows`` for deep nets), one column per quantity.
 
     Values print from the stored logs (:func:`fmt_log`), so any depth prints. A simulated
@@ -304,13 +304,17 @@ def profile_table(
     for q in quantities:
         if q not in _PROFILE_COLUMNS:
             raise GradmathError(f"`quantities` has {q!r}; allowed: {list(_PROFILE_COLUMNS)}.")
-    widths = profile.mlp.widths
-    header = ["layer $l$", "$n_l$", *(_PROFILE_COLUMNS[q] for q in quantities)]
+    header = ["site", "width", *(_PROFILE_COLUMNS[q] for q in quantities)]
     rows = []
     for i in _rows_to_show(profile.depth, max_rows):
-        cells = [str(i + 1), str(widths[i + 1])]
+        site = profile.sites[i]
+        cells = [rf"\texttt{{{site.name}}}", str(site.width)]
         for q in quantities:
-            cell = fmt_log(float(getattr(profile, f"log_{q}")[i]), digits)
+            value = float(getattr(profile, f"log_{q}")[i])
+            if math.isnan(value):
+                cells.append("--")
+                continue
+            cell = fmt_log(value, digits)
             se = getattr(profile, f"log_{q}_se")
             if se is not None:
                 cell += rf" \pm {100.0 * float(se[i]):.2g}\%"
@@ -322,9 +326,7 @@ def profile_table(
 def render(obj: Any) -> str:
     """The LaTeX fragment of any gradmath result: its own ``.latex()`` (Derivation,
     Comparison), :func:`profile_table` for a Profile, SymPy's printer for expressions."""
-    from gradmath.profile import Profile
-
-    if isinstance(obj, Profile):
+    if hasattr(obj, "log_q") and hasattr(obj, "sites"):  # a Profile (a lower layer's type)
         return profile_table(obj)
     method = getattr(obj, "latex", None)
     if callable(method):

@@ -22,6 +22,8 @@ from __future__ import annotations
 from gradmath.symbolic.bounds import derivative as derivative
 from gradmath.symbolic.bounds import derivative_bound as derivative_bound
 from gradmath.symbolic.chain_rule import chain_rule as chain_rule
+from gradmath.symbolic.clipping import norm_clip_derivation as norm_clip_derivation
+from gradmath.symbolic.clipping import value_clip_derivation as value_clip_derivation
 from gradmath.symbolic.derivation import Derivation as Derivation
 from gradmath.symbolic.derivation import Step as Step
 from gradmath.symbolic.examples import local_factor_example as local_factor_example
@@ -40,7 +42,9 @@ __all__ = [
     "fan_symbols",
     "init_variance",
     "local_factor_example",
+    "norm_clip_derivation",
     "path_product_example",
     "update_rounding_example",
+    "value_clip_derivation",
     "vanishing_bound_example",
 ]

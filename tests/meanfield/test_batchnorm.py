@@ -16,12 +16,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradmath import MLP, GradmathError, activation, activations
-from gradmath.meanfield import batchnorm
-from gradmath.meanfield.batchnorm import (
-    batch_moments,
-    gradient_growth,
-    predict_batchnorm,
-)
+from gradmath.meanfield import batchnorm, predict
+from gradmath.meanfield.batchnorm import batch_moments, gradient_growth
+
+
+class _BN:
+    """A batch-norm MLP's profile in Yang et al.'s layout: per layer the normalised
+    pre-activation h^l (the batchnorm sites) and the weight gradient of layer l (Dense sites)."""
+
+    def __init__(self, net: MLP, batch: int | None = None, **kw: float) -> None:
+        p = predict(net, batch=batch, **kw)
+        bn = p.select("batchnorm")
+        self.log_q, self.log_grad_q = bn.log_q, bn.log_grad_q
+        self.log_wgrad_q = p.select("dense").log_wgrad_q
+        self.profile = p
+
+
+def predict_batchnorm(net: MLP, batch: int | None = None, **kw: float) -> _BN:
+    return _BN(net, batch, **kw)
 
 
 def test_doctests() -> None:
@@ -135,9 +147,8 @@ def test_sphere_quadrature_converged(name: str, monkeypatch: pytest.MonkeyPatch)
 
 def test_forward_is_pinned_and_rate_is_the_profile_slope() -> None:
     B, depth = 32, 12
-    net = MLP.square(256, depth, activation="tanh", init="glorot_normal", batchnorm=True,
-                     batch_size=B)  # fmt: skip
-    p = predict_batchnorm(net)
+    net = MLP.square(256, depth, activation="tanh", init="glorot_normal", batchnorm=True)
+    p = predict_batchnorm(net, B)
     assert np.all(p.log_q == 0.0)
     steps = -np.diff(p.log_grad_q)
     # Inside the net every layer multiplies q̃ by λ_B; the top step differs (δ^L is not φ'⊙…).
@@ -149,10 +160,10 @@ def test_forward_is_pinned_and_rate_is_the_profile_slope() -> None:
 def test_scale_and_bias_invariance() -> None:
     # BN divides out σ_w and removes the bias: ∂L/∂h does not depend on either, and
     # ∂L/∂W scales as 1/σ_w (the net is invariant under W → cW, so ∂L/∂(cW) = ∂L/∂W / c).
-    kw = {"activation": "relu", "batchnorm": True, "batch_size": 16}
+    kw = {"activation": "relu", "batchnorm": True}
     net_a = MLP.square(64, 6, init="he_normal", **kw)  # type: ignore[arg-type]
-    net_b = MLP.square(64, 6, init="lecun_uniform", bias_var=0.3, **kw)  # type: ignore[arg-type]
-    a, b = predict_batchnorm(net_a), predict_batchnorm(net_b)
+    net_b = MLP.square(64, 6, init="lecun_uniform", sigma_b2=0.3, **kw)  # type: ignore[arg-type]
+    a, b = predict_batchnorm(net_a, 16), predict_batchnorm(net_b, 16)
     np.testing.assert_allclose(a.log_grad_q, b.log_grad_q, atol=1e-13)
     np.testing.assert_allclose(a.log_wgrad_q - b.log_wgrad_q, -math.log(2.0), atol=1e-13)
 
@@ -162,35 +173,27 @@ def test_depth_10000_stays_finite() -> None:
     p = predict_batchnorm(net)
     assert p.log_grad_q[0] == pytest.approx(9_999 * math.log(math.pi / (math.pi - 1)), rel=1e-12)
     with pytest.raises(GradmathError, match="grad_q"):
-        _ = p.grad_q
+        _ = p.profile.grad_q
 
 
 @pytest.mark.parametrize("B", [2, 3])
 def test_small_batches_have_no_finite_gradient_moment(B: int) -> None:
-    with pytest.raises(GradmathError, match="batch_size"):
+    with pytest.raises(GradmathError, match="`batch`"):
         gradient_growth("relu", B)
-    with pytest.raises(GradmathError, match="batch_size"):
-        predict_batchnorm(MLP.square(8, 3, batchnorm=True, batch_size=B))
+    with pytest.raises(GradmathError, match="batch"):
+        predict(MLP.square(8, 3, batchnorm=True), batch=B)
 
 
 def test_bad_input_raises() -> None:
-    with pytest.raises(GradmathError, match="batchnorm=False"):
-        predict_batchnorm(MLP.square(8, 3))
-    with pytest.raises(GradmathError, match="residual"):
-        predict_batchnorm(MLP.square(8, 3, batchnorm=True, residual=1.0))
     with pytest.raises(GradmathError, match="input_q"):
-        predict_batchnorm(MLP.square(8, 3, batchnorm=True), input_q=0.0)
-    with pytest.raises(GradmathError, match="batch_size"):
-        MLP.square(8, 3, batchnorm=True, batch_size=1)
+        predict(MLP.square(8, 3, batchnorm=True), input_q=0.0)
+    with pytest.raises(GradmathError, match="batch"):
+        predict(MLP.square(8, 3, batchnorm=True), batch=0)
 
 
-def test_predict_dispatches_here() -> None:
-    from gradmath.meanfield import predict
-
-    net = MLP.square(32, 5, activation="tanh", batchnorm=True, batch_size=10)
-    a, b = predict(net), predict_batchnorm(net)
-    for f in ("log_q", "log_grad_q", "log_wgrad_q"):
-        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+def test_batch_is_a_condition_only_with_batch_statistics() -> None:
+    assert predict(MLP.square(8, 3), batch=8).conditions.batch is None
+    assert predict(MLP.square(8, 3, batchnorm=True), batch=8).conditions.batch == 8
 
 
 # Theory vs simulation (numeric.simulate backpropagates exactly through μ and σ). Width 128 and
@@ -203,14 +206,26 @@ def test_theory_matches_simulation(act: str) -> None:
     from gradmath.numeric import simulate
     from gradmath.validate import compare
 
-    net = MLP.square(128, 5, activation=act, batchnorm=True, batch_size=8)
-    sim = simulate(net, n_networks=32, seed=2019)
+    net = MLP.square(128, 5, activation=act, batchnorm=True)
+    sim = simulate(net, n_networks=32, batch=8, seed=2019)
     # Forward: pinned at 1 exactly (up to rounding) in every network, not just on average.
-    np.testing.assert_allclose(sim.log_q, 0.0, atol=1e-12)
-    # Backward and weight gradients: |z| < 4 on each of the 2L comparisons. (The pinned log q
-    # has a rounding-level SE, so its z is meaningless; it is checked above instead.)
-    z = compare(predict_batchnorm(net), sim).z[1:]
-    assert np.all(np.abs(z) < 4.0), z
+    np.testing.assert_allclose(sim.select("batchnorm").log_q, 0.0, atol=1e-12)
+    # Dense outputs, gradients and weight gradients: |z| < 4 on each comparison. (The pinned
+    # log q has a rounding-level SE, so its z is meaningless; it is checked above instead.)
+    compare(predict(net, like=sim), sim).assert_agrees()
+
+
+def test_compare_refuses_a_different_batch() -> None:
+    # The issue's example: theory at B → ∞ against a simulation at batch 8 is refused with the
+    # difference named, and agrees when predicted at the simulation's batch.
+    from gradmath.numeric import simulate
+    from gradmath.validate import compare
+
+    net = MLP.square(256, 6, activation="relu", init="he_normal", batchnorm=True)
+    sim = simulate(net, n_networks=32, batch=8, seed=3)
+    with pytest.raises(GradmathError, match=r"batch: None \(the large-batch limit\) vs 8"):
+        compare(predict(net), sim)
+    compare(predict(net, batch=8), sim).assert_agrees()
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh"])
@@ -223,8 +238,8 @@ def test_simulated_growth_rate(act: str) -> None:
     from gradmath.numeric import simulate
 
     B, depth = 8, 10
-    net = MLP.square(128, depth, activation=act, batchnorm=True, batch_size=B)
-    sim = simulate(net, n_networks=48, seed=1902)
+    net = MLP.square(128, depth, activation=act, batchnorm=True)
+    sim = simulate(net, n_networks=48, batch=B, seed=1902).select("batchnorm")
     top = depth - 2
     assert sim.log_grad_q_se is not None
     slope = (sim.log_grad_q[0] - sim.log_grad_q[top]) / top

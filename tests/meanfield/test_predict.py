@@ -21,7 +21,9 @@ def test_he_relu_zero_bias_is_flat():
 
 
 def test_torch_default_relu_shrinks_by_one_sixth():
-    p = predict(MLP.square(300, 20, activation="relu", init="torch_linear_default"))
+    # Zero bias here; PyTorch's own default bias (sigma_b2="init") is tested in
+    # tests/network/test_algebra.py::test_torch_default_bias_is_honoured.
+    p = predict(MLP.square(300, 20, activation="relu", init="torch_linear_default", sigma_b2=0.0))
     # fan_in·Var = 1/3 (kaiming_uniform, a = √5) times E[relu²]/q = 1/2.
     np.testing.assert_allclose(np.diff(p.log_q), math.log(1 / 6), rtol=1e-14)
     np.testing.assert_allclose(np.diff(p.log_grad_q), -math.log(1 / 6), rtol=1e-14)
@@ -61,7 +63,7 @@ def test_unequal_widths_forward_and_backward_multipliers(act):
 
 def test_square_net_converges_to_the_fixed_point_and_chi1():
     init = gradmath.initializer("normal", sigma_w2=1.7)
-    p = predict(MLP.square(64, 400, activation="tanh", init=init, bias_var=0.1))
+    p = predict(MLP.square(64, 400, activation="tanh", init=init, sigma_b2=0.1))
     q_star = fixed_point("tanh", 1.7, 0.1)
     assert p.q[-1] == pytest.approx(q_star, rel=1e-12)
     step = np.diff(p.log_grad_q)[-50:]  # deep layers sit at q*
@@ -71,7 +73,7 @@ def test_square_net_converges_to_the_fixed_point_and_chi1():
 def test_recursion_definition_step_by_step():
     """Forward and backward against the definitions, with per-layer activations and biases."""
     net = MLP((10, 30, 20, 40), activation=["tanh", "gelu", "erf"], init="glorot_uniform",
-              bias_var=[0.1, 0.0, 0.2])  # fmt: skip
+              sigma_b2=[0.1, 0.0, 0.2])  # fmt: skip
     p = predict(net, input_q=2.0, output_grad_q=3.0)
     from gradmath.meanfield import mean_dphi2, mean_phi2
 
@@ -80,7 +82,7 @@ def test_recursion_definition_step_by_step():
     x2 = [2.0]
     for i in (1, 2):
         x2.append(float(mean_phi2(ly[i - 1].activation, q[-1])))
-        q.append(ly[i].sigma_w2 * x2[-1] + ly[i].bias_var)
+        q.append(ly[i].sigma_w2 * x2[-1] + ly[i].sigma_b2)
     np.testing.assert_allclose(p.q, q, rtol=1e-12)
     g = [3.0]
     for i in (1, 0):
@@ -107,7 +109,7 @@ def test_depth_10000_is_finite_and_fast(act, sigma_w2):
 
 
 def test_dispatch_and_bad_input():
-    with pytest.raises(GradmathError, match=r"must be a gradmath\.MLP"):
+    with pytest.raises(GradmathError, match=r"Network or a gradmath\.MLP"):
         predict("relu")  # type: ignore[arg-type]
     with pytest.raises(GradmathError, match="`input_q`"):
         predict(MLP.square(4, 2), input_q=-1.0)
@@ -118,25 +120,26 @@ def test_dispatch_and_bad_input():
     with pytest.raises(GradmathError, match="Unknown activation"):
         MLP.square(4, 3, activation="relux")
     zero = gradmath.initializer("normal", sigma_w2=0.0)
-    with pytest.raises(GradmathError, match="nonzero variance"):
-        predict(MLP.square(4, 3, init=zero))
+    # zero weights, no bias: every second moment after the first layer is exactly 0 (log −∞)
+    dead = predict(MLP.square(4, 3, init=zero))
+    assert np.all(np.isneginf(dead.log_q)) and np.all(np.isneginf(dead.log_grad_q[:-1]))
     res = predict(MLP.square(16, 4, activation="relu", residual=0.5))
-    assert res.depth == 4
+    assert res.depth == 7 and res.select("residual").depth == 3
 
 
 def test_cli_predict_and_phase(capsys, tmp_path):
     assert main(["predict", "--activation", "tanh", "--init", "glorot_normal", "--depth", "5",
-                 "--width", "256", "--bias-var", "0.05"]) == 0  # fmt: skip
+                 "--width", "256", "--sigma-b2", "0.05"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "layer" in out and "‖∇W^1‖/‖∇W^L‖" in out and out.count("\n") == 8
+    assert "site" in out and "dense5" in out and "‖∇W^1‖/‖∇W^L‖" in out and out.count("\n") == 8
     assert main(["predict", "--activation", "relu", "--init", "he_normal", "--depth", "3000",
                  "--width", "64", "--init", "normal"]) == 0  # fmt: skip
     assert "10^" in capsys.readouterr().out
     assert main(["predict", "--depth", "0"]) == 2
     assert "depth" in capsys.readouterr().err
-    assert main(["phase", "tanh", "--bias-var", "0", "0.05"]) == 0
+    assert main(["phase", "tanh", "--sigma-b2", "0", "0.05"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].split() == ["0", "1"]
     fig = tmp_path / "pd.png"
-    assert main(["phase", "relu", "--bias-var", "0", "0.1", "--figure", str(fig)]) == 0
+    assert main(["phase", "relu", "--sigma-b2", "0", "0.1", "--figure", str(fig)]) == 0
     assert fig.exists() and fig.stat().st_size > 1000

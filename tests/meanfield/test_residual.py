@@ -13,12 +13,32 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradmath import MLP, GradmathError
-from gradmath.meanfield import residual
-from gradmath.meanfield.residual import predict_residual
+from gradmath.meanfield import predict
+from gradmath.network import residual
 
 
 def test_doctests() -> None:
     assert doctest.testmod(residual, raise_on_error=False).failed == 0
+
+
+class _Stream:
+    """A residual MLP's profile in the layout of Yang & Schoenholz: the stream h^1 … h^L
+    (dense1, then every residual site) and the weight gradient of layer l (its Dense site)."""
+
+    def __init__(self, net: MLP, **kw: float) -> None:
+        p = predict(net, **kw)
+        idx = [0] + [i for i, s in enumerate(p.sites) if s.kind == "residual"]
+        self.log_q, self.log_grad_q = p.log_q[idx], p.log_grad_q[idx]
+        self.log_wgrad_q = p.select("dense").log_wgrad_q
+        self.profile = p
+
+    @property
+    def q(self) -> np.ndarray:
+        return np.exp(self.log_q)
+
+
+def predict_residual(net: MLP, **kw: float) -> _Stream:
+    return _Stream(net, **kw)
 
 
 @given(
@@ -76,7 +96,7 @@ def _mp_recursion(
 @pytest.mark.parametrize("act", ["tanh", "erf"])
 def test_matches_mpmath_recursion(act: str) -> None:
     alpha, sb2, depth, q0 = 0.7, 0.1, 6, 1.3
-    net = MLP.square(50, depth, activation=act, init="glorot_normal", bias_var=sb2, residual=alpha)
+    net = MLP.square(50, depth, activation=act, init="glorot_normal", sigma_b2=sb2, residual=alpha)
     sw2 = net.layers[1].sigma_w2
     p = predict_residual(net, input_q=q0)
     ref = _mp_recursion(act, alpha, sw2, sb2, depth, q0)
@@ -98,7 +118,7 @@ def test_depth_10000_stays_finite() -> None:
     assert p.log_grad_q[0] == pytest.approx(9_999 * math.log(2.0), rel=1e-12)
     assert np.all(np.isfinite(p.log_wgrad_q))
     with pytest.raises(GradmathError, match="log_q"):
-        _ = p.q
+        _ = p.profile.q
 
 
 def test_tanh_alpha_one_grows_linearly() -> None:
@@ -126,28 +146,34 @@ def test_small_alpha_keeps_profile_bounded() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "call", "match"),
-    [
-        ({"residual": 0.0}, {}, "residual"),
-        ({}, {}, "not residual"),
-        ({"residual": 1.0, "batchnorm": True}, {}, "batchnorm"),
-        ({"residual": 1.0}, {"input_q": -1.0}, "input_q"),
-        ({"residual": 1.0}, {"output_grad_q": math.nan}, "output_grad_q"),
-    ],
+    ("call", "match"),
+    [({"input_q": -1.0}, "input_q"), ({"output_grad_q": math.nan}, "output_grad_q")],
 )
-def test_bad_input_raises(kwargs: dict[str, object], call: dict[str, float], match: str) -> None:
-    net = MLP.square(8, 3, **kwargs)  # type: ignore[arg-type]
+def test_bad_input_raises(call: dict[str, float], match: str) -> None:
+    net = MLP.square(8, 3, residual=1.0)
     with pytest.raises(GradmathError, match=match):
-        predict_residual(net, **call)
+        predict(net, **call)
 
 
-def test_predict_dispatches_here() -> None:
-    from gradmath.meanfield import predict
+def test_residual_with_batchnorm_is_refused() -> None:
+    with pytest.raises(GradmathError, match="batchnorm"):
+        MLP.square(8, 3, residual=1.0, batchnorm=True)
 
-    net = MLP.square(32, 5, activation="tanh", init="glorot_normal", residual=0.5)
-    a, b = predict(net, input_q=2.0), predict_residual(net, input_q=2.0)
-    for f in ("log_q", "log_grad_q", "log_wgrad_q"):
-        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+
+def test_rezero_is_the_identity() -> None:
+    # α = 0 (ReZero, Bachlechner et al. 2020): the stream is unchanged and every branch
+    # gradient is exactly 0 (log −∞), in theory and in simulation alike.
+    from gradmath.numeric import simulate
+    from gradmath.validate import compare
+
+    net = MLP.square(32, 4, activation="tanh", init="glorot_normal", residual=0.0)
+    p = predict(net)
+    stream = p.select("residual")
+    assert np.all(stream.log_q == p.log_q[0])
+    assert np.all(np.isneginf(p.select("dense").log_wgrad_q[1:]))
+    sim = simulate(net, n_networks=8, batch=8, seed=1)
+    assert np.all(np.isneginf(sim.select("dense").log_wgrad_q[1:]))
+    compare(p, sim).assert_agrees()
 
 
 # Theory vs simulation. Width 128, batch 16, 32 networks, σ_b² = 0.05. The theory is width → ∞;
@@ -170,6 +196,6 @@ def test_theory_matches_simulation(act: str, alpha: float, depth: int) -> None:
     from gradmath.validate import compare
 
     init = "he_normal" if act == "relu" else "glorot_normal"
-    net = MLP.square(128, depth, activation=act, init=init, residual=alpha, bias_var=0.05)
+    net = MLP.square(128, depth, activation=act, init=init, residual=alpha, sigma_b2=0.05)
     sim = simulate(net, n_networks=32, batch=16, seed=2017)
-    compare(predict_residual(net), sim).assert_agrees(4.0)
+    compare(predict(net), sim).assert_agrees(4.0)

@@ -15,8 +15,8 @@ from gradmath.numeric import backward, forward, sample_params
 from gradmath.numeric.network import Gradients
 
 NETS = {
-    "plain": dict(widths=(3, 5, 4, 2), activation=["tanh", "gelu", "softplus"], bias_var=0.1),
-    "residual": dict(widths=(3, 4, 4, 4), activation="silu", bias_var=0.1, residual=0.7),
+    "plain": dict(widths=(3, 5, 4, 2), activation=["tanh", "gelu", "softplus"], sigma_b2=0.1),
+    "residual": dict(widths=(3, 4, 4, 4), activation="silu", sigma_b2=0.1, residual=0.7),
     "batchnorm": dict(widths=(3, 5, 4, 3), activation=["elu", "tanh", "sigmoid"], batchnorm=True),
 }
 
@@ -108,7 +108,7 @@ def test_stacked_networks_match_one_by_one() -> None:
 
 
 def test_sample_params_uses_the_initializer_and_bias_variance() -> None:
-    mlp = MLP((400, 300, 200), init="he_uniform", bias_var=0.5)
+    mlp = MLP((400, 300, 200), init="he_uniform", sigma_b2=0.5)
     (w1, b1), (w2, _) = sample_params(mlp, np.random.default_rng(0))
     assert w1.shape == (300, 400) and w2.shape == (200, 300)
     a = np.sqrt(3 * 2.0 / 400)  # He uniform: U(−a, a), Var = 2/fan_in

@@ -92,14 +92,14 @@ def test_softmax_cross_entropy_is_stable_for_huge_logits() -> None:
 
 def test_records_shapes_determinism_and_frozen() -> None:
     net = MLP((4, 8, 8, 3), activation="tanh", init="glorot_normal")
-    kw = {"data": _data(0), "epochs": 5, "lr": 0.3, "batch_size": 32, "seed": 3}
+    kw = {"data": _data(0), "epochs": 5, "lr": 0.3, "batch": 32, "seed": 3}
     r = train(net, **kw)  # type: ignore[arg-type]
     assert isinstance(r, TrainResult) and r.epochs_run == 5 and not r.diverged
     assert r.loss.shape == r.accuracy.shape == (6,)
     assert r.weight_change.shape == (6, 3) and np.all(r.weight_change[0] == 0)
     assert r.grad_norms.shape == r.step_change.shape == (5, 3)
     assert r.clipped.shape == (5,) and np.all(r.clipped == 0)
-    assert r.batch_size == 32
+    assert r.batch == 32
     np.testing.assert_allclose(r.grad_rms, r.grad_norms / np.sqrt([32, 64, 24]))
     again = train(net, **kw)  # type: ignore[arg-type]
     for name in ("loss", "accuracy", "grad_norms", "weight_change", "step_change"):
@@ -164,7 +164,7 @@ def test_progress_callback() -> None:
         ({"lr": 0.0}, "lr"),
         ({"lr": float("nan")}, "lr"),
         ({"epochs": 0}, "epochs"),
-        ({"batch_size": 0}, "batch_size"),
+        ({"batch": 0}, "batch"),
         ({"l2": -1.0}, "l2"),
         ({"clip": {"norm": 0}}, "clip"),
         ({"clip": {"max": 1}}, "clip"),
@@ -191,12 +191,12 @@ def test_batchnorm_refuses_a_last_mini_batch_of_one_example() -> None:
     # 9 examples in batches of 4 leave a last batch of 1, whose batch-norm variance is 0.
     net = MLP((4, 8, 3), activation="tanh", init="glorot_uniform", batchnorm=True)
     data = make_task(9, 4, 3, seed=0)
-    with pytest.raises(GradmathError, match=r"batch_size.*9 examples.*at least 2"):
-        train(net, data=data, epochs=2, lr=0.1, batch_size=4, seed=0)
-    with pytest.raises(GradmathError, match="batch_size"):
-        train(net, data=data, epochs=2, lr=0.1, batch_size=1, seed=0)
+    with pytest.raises(GradmathError, match=r"batch.*9 examples.*at least 2"):
+        train(net, data=data, epochs=2, lr=0.1, batch=4, seed=0)
+    with pytest.raises(GradmathError, match="batch"):
+        train(net, data=data, epochs=2, lr=0.1, batch=1, seed=0)
     for ok in (3, 5, None):  # remainders 0 and 4, and the full batch
-        assert train(net, data=data, epochs=2, lr=0.1, batch_size=ok, seed=0).epochs_run == 2
+        assert train(net, data=data, epochs=2, lr=0.1, batch=ok, seed=0).epochs_run == 2
 
 
 def test_make_task_refuses_a_negative_seed() -> None:

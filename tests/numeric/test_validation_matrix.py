@@ -102,7 +102,7 @@ def test_catalogue_is_covered() -> None:
 
 def _mlp(act: str, fit: bool, width: int, depth: int) -> MLP:
     init = FITS[act] if fit else MISFITS[FITS[act]]
-    return MLP.square(width, depth, activation=act, init=init, bias_var=0.0 if fit else 0.1)
+    return MLP.square(width, depth, activation=act, init=init, sigma_b2=0.0 if fit else 0.1)
 
 
 @functools.cache

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import gradmath
+from gradmath import validate
 from gradmath.render import figures
 
 
@@ -165,7 +166,7 @@ def test_phase_diagram_without_depth_scales_colours_chi1() -> None:
 
 def test_theory_and_simulation_feed_forward_backward() -> None:
     nets = {"relu": gradmath.MLP.square(8, 3, activation="relu", init="he_normal")}
-    curves = figures.theory_and_simulation(nets, n_networks=4, batch=4, seed=3)
+    curves = validate.theory_and_simulation(nets, n_networks=4, batch=4, seed=3)
     theory, sim = curves["relu"]
     assert theory.source != sim.source and sim.log_q_se is not None
     fig = figures.forward_backward(curves)

@@ -63,8 +63,9 @@ def test_profile_table_exact() -> None:
     text = latex.profile_table(_profile(2), quantities=("q",))
     assert text == (
         "\\begin{center}\n\\gradmathfit{%\n\\begin{tabular}{lrr}\n\\toprule\n"
-        "layer $l$ & $n_l$ & $\\mathbb{E}[(h^l_i)^2]$ \\\\\n\\midrule\n"
-        "1 & 8 & $1$ \\\\\n2 & 8 & $2$ \\\\\n\\bottomrule\n\\end{tabular}}\n\\end{center}\n"
+        "site & width & $\\mathbb{E}[(h^l_i)^2]$ \\\\\n\\midrule\n"
+        "\\texttt{dense1} & 8 & $1$ \\\\\n\\texttt{dense2} & 8 & $2$ \\\\\n"
+        "\\bottomrule\n\\end{tabular}}\n\\end{center}\n"
     )
 
 

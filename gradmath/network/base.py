@@ -1,0 +1,349 @@
+"""What every layer of the network algebra shares: the states its two rules map, and the contexts.
+
+A layer is a small frozen object with two rules side by side, as Neural Tangents' ``stax``
+pairs ``apply_fn`` with ``kernel_fn`` (Novak et al. 2020), so that theory and simulation of one
+layer cannot describe different networks:
+
+- the **mean-field rule** (infinite width; Poole et al. 2016, Schoenholz et al. 2017) maps a
+  :class:`Signal` (log second moment of the layer's input, its law, the correlation of two
+  examples) forward, and a :class:`Grad` (log second moment of the loss gradient, and its
+  covariance across the examples of a batch) backward;
+- the **simulation rule** maps :class:`Scaled` stacks of K sampled networks forward and their
+  gradients backward, exactly (reverse-mode differentiation of the same operations).
+
+Both are folds: ``theory_forward``/``sim_forward`` return the output state and a *tape* that the
+matching backward rule reads. The contexts (:class:`TheoryContext`, :class:`SimContext`) are
+supplied by the engines (``meanfield.predict``, ``numeric.simulate``); this package imports no
+engine. Sites (the rows of a :class:`~gradmath.Profile`) are opened in forward order.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradmath.errors import GradmathError
+
+if TYPE_CHECKING:
+    from gradmath.activations import Activation
+    from gradmath.initializers import Initializer
+
+__all__ = [
+    "GAUSSIAN",
+    "OTHER",
+    "Grad",
+    "Law",
+    "Layer",
+    "RowCounter",
+    "Scaled",
+    "Signal",
+    "SimContext",
+    "Site",
+    "TheoryContext",
+    "log_add",
+    "sphere",
+]
+
+Array = NDArray[np.floating[Any]]
+FloatArray = NDArray[np.float64]
+
+
+# --------------------------------------------------------------------------- sites
+
+
+class Site(NamedTuple):
+    """One row of a Profile: where a layer records its output and its gradient.
+
+    ``name`` is the kind and its 1-based counter (``dense3``, ``residual1``); ``width`` is the
+    width of the recorded tensor; ``fan_in`` is set for layers with a weight matrix (whose
+    per-example weight gradient is recorded too), else ``None``.
+    """
+
+    name: str
+    kind: str
+    width: int
+    fan_in: int | None = None
+
+    @property
+    def has_weights(self) -> bool:
+        return self.fan_in is not None
+
+
+class RowCounter:
+    """Hands out site rows in forward order during a fold (the sites themselves are
+    ``Network.sites``, opened in the same order by ``open_sites``)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def mark(self) -> int:
+        """The counter's state, to replay a stretch of the fold (checkpointing)."""
+        return self.n
+
+    def reset(self, mark: int) -> None:
+        self.n = mark
+
+    def open(self, kind: str, width: int, fan_in: int | None = None) -> int:
+        self.n += 1
+        return self.n - 1
+
+
+class SiteCounter:
+    """Collects the sites of a network in forward order (``Network.sites``)."""
+
+    def __init__(self) -> None:
+        self.sites: list[Site] = []
+        self._counts: dict[str, int] = {}
+
+    def open(self, kind: str, width: int, fan_in: int | None = None) -> int:
+        k = self._counts.get(kind, 0) + 1
+        self._counts[kind] = k
+        self.sites.append(Site(f"{kind}{k}", kind, width, fan_in))
+        return len(self.sites) - 1
+
+
+# --------------------------------------------------------------------------- theory states
+
+
+class Law(NamedTuple):
+    """The law of a tensor's entries across units, as far as the theory needs it.
+
+    ``gaussian``: centred Gaussian (any affine layer's output at infinite width, and sums of
+    them); ``sphere``: one unit's batch vector uniform on the sphere of radius √B in 1^⊥ (after
+    batch norm at finite B; Yang et al. 2019); ``other``: anything else (an activation's
+    output), which only layers that need just the second moment accept.
+    """
+
+    kind: str
+    batch: int | None = None
+
+
+GAUSSIAN = Law("gaussian")
+OTHER = Law("other")
+
+
+def sphere(batch: int) -> Law:
+    """The batch-symmetric law after batch norm over ``batch`` examples."""
+    return Law("sphere", batch)
+
+
+class Signal(NamedTuple):
+    """Mean-field forward state: log E[x_i²] of a tensor of ``width`` units and its law.
+
+    ``c`` is the correlation E[x_{b,i} x_{b',i}]/E[x_i²] of two distinct examples b ≠ b' of
+    one batch (i.i.d. inputs: 0), tracked only when a layer downstream needs it (batch
+    norm), else ``None``. ``mean`` is E[x_i] (the same for every unit at infinite width): 0
+    after affine and normalisation layers, E[φ(h)] after an activation, tracked only when a
+    layer needs it (layer norm of a non-centred input), else ``None``.
+    """
+
+    width: int
+    log_q: float
+    law: Law
+    c: float | None = None
+    mean: float | None = 0.0
+
+
+class Grad(NamedTuple):
+    """Mean-field backward state: log E[(∂L/∂y_i)²] for a layer's output y.
+
+    ``cov`` describes the covariance of one unit's gradient across the examples of a batch:
+    ``"iid"`` (g·I, independent examples), ``"centred"`` (γ·P with P = I − 11ᵀ/B, after batch
+    norm), or ``"dpd"`` (γ·D P D with D = diag φ'(h), between an activation and the batch norm
+    below it; ``act`` is that activation). ``log_gamma`` is log γ for the last two.
+    """
+
+    log_g: float
+    cov: str = "iid"
+    log_gamma: float = 0.0
+    act: Activation | None = None
+
+
+class Moments(Protocol):
+    """The Gaussian moments of one activation (``meanfield.moments.ActivationMoments``)."""
+
+    def phi2(self, log_q: float) -> float: ...
+    def dphi2(self, log_q: FloatArray) -> FloatArray: ...
+
+
+class TheoryContext(Protocol):
+    """What a mean-field rule may ask the engine for (``meanfield.predict`` supplies it)."""
+
+    batch: int | None
+    track_mean: bool
+    sites: RowCounter
+    rows: FloatArray  # (3, n_sites): log q, log q̃, log E[(∂L/∂W)²]
+
+    def moments(self, act: Activation) -> Moments: ...
+
+    def defer_log_dphi2(self, act: Activation, log_q: float) -> Any:
+        """Queue log ∫Dz φ'(√q z)² (evaluated for all layers at once); returns a handle."""
+        ...
+
+    def log_dphi2(self, handle: Any) -> float:
+        """The queued value of :meth:`defer_log_dphi2`, in the backward pass."""
+        ...
+
+    def mean(self, act: Activation, log_q: float) -> float:
+        """E[φ(√q z)], q = e^{log_q}."""
+        ...
+
+    def kernel(self, act: Activation, log_q: float, c: float) -> float:
+        """E[φ(u₁)φ(u₂)] for u ~ N(0, q[[1, c], [c, 1]]), q = e^{log_q}."""
+        ...
+
+    def batch_moments(self, act: Activation, batch: int | None) -> Any: ...
+
+
+# --------------------------------------------------------------------------- simulation state
+
+
+class Scaled(NamedTuple):
+    """K stacked tensors (K, batch, width) carried as value = e^s·u, one scale s per network.
+
+    Signals and gradients of deep nets grow or shrink like e^{±O(L)}; carrying the scale apart
+    keeps u in floating range. Linear maps commute with the scale; positively homogeneous
+    activations (φ(cz) = cφ(z), c > 0) too; normalisations remove it.
+    """
+
+    u: Array
+    s: FloatArray
+
+    def true(self) -> Array | None:
+        """e^s·u itself, or ``None`` where it would leave the dtype's range (a real net would)."""
+        fmax = float(np.finfo(self.u.dtype).max)
+        if np.any(np.abs(self.s) > 0.5 * math.log(fmax)):
+            return None
+        u = (
+            self.u * np.exp(self.s).astype(self.u.dtype)[:, None, None]
+            if np.any(self.s)
+            else self.u
+        )
+        amax = float(np.max(np.abs(u))) if u.size else 0.0
+        return u if math.isfinite(amax) and amax <= fmax**0.5 else None
+
+
+class SimContext(Protocol):
+    """What a simulation rule may ask the engine for (``numeric.simulate`` supplies it)."""
+
+    K: int
+    dtype: np.dtype[Any]
+    sites: RowCounter
+    forward_log: FloatArray  # (3, K, n_sites) per-network logs, filled by the rules
+
+    def draw(
+        self, init: Initializer, shape: tuple[int, int], sigma_b2: float
+    ) -> tuple[Array, Array]:
+        """(W, b) stacked over the K networks, each from its own generator."""
+        ...
+
+    def out_of_range(self, what: str, site: int | None = None) -> GradmathError:
+        """The error for a simulated value that leaves floating range."""
+        ...
+
+
+# --------------------------------------------------------------------------- the layer
+
+
+class Layer(ABC):
+    """One composable piece of a network at initialisation (module docstring).
+
+    Subclasses are frozen dataclasses. ``out_width`` and ``open_sites`` describe the structure;
+    the four rules describe the maths. A layer that cannot give a mean-field answer for the
+    state it receives raises :class:`~gradmath.GradmathError` saying what it covers.
+    """
+
+    #: What this layer's own rules need: ``"correlation"`` (the two-example correlation
+    #: ``Signal.c``), ``"mean"`` (``Signal.mean``), ``"batch"`` (statistics over the batch, so
+    #: the batch is a condition of a profile). Containers add their children's.
+    NEEDS: frozenset[str] = frozenset()
+
+    def requirements(self) -> frozenset[str]:
+        """What this layer and every layer inside it need (see :attr:`NEEDS`)."""
+        out = self.NEEDS
+        for c in self.children():
+            out = out | c.requirements()
+        return out
+
+    @abstractmethod
+    def out_width(self, width: int) -> int:
+        """The width of the output for an input of ``width`` units."""
+
+    def open_sites(self, width: int, sites: SiteCounter) -> int:
+        """Open this layer's sites in forward order; returns the output width."""
+        return self.out_width(width)
+
+    @abstractmethod
+    def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]: ...
+
+    @abstractmethod
+    def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad: ...
+
+    @abstractmethod
+    def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]: ...
+
+    @abstractmethod
+    def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
+        """∂L/∂input from ∂L/∂output; ``need_input=False`` may skip it (returns ``g``)."""
+
+    def param_count(self, width: int) -> int:
+        """Numbers drawn per network (for the simulation's memory plan)."""
+        return 0
+
+    def children(self) -> tuple[Layer, ...]:
+        return ()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def log_add(a: float, b: float) -> float:
+    """log(e^a + e^b), with −∞ allowed on either side."""
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    hi, lo = (a, b) if a >= b else (b, a)
+    return hi + math.log1p(math.exp(lo - hi))
+
+
+def log0(x: float) -> float:
+    """log x with log 0 = −∞ (an exact zero, e.g. a zero-initialised layer)."""
+    return math.log(x) if x > 0 else -math.inf
+
+
+def mean_square(a: Array, axes: tuple[int, ...] = (-2, -1)) -> FloatArray:
+    """Mean of squares over ``axes`` in float64 whatever the storage dtype."""
+    n = math.prod(a.shape[ax] for ax in axes)
+    sub = "abcdefgh"[: a.ndim]
+    keep = "".join(c for k, c in enumerate(sub) if k - a.ndim not in axes)
+    out: FloatArray = np.einsum(f"{sub},{sub}->{keep}", a, a, dtype=np.float64) / n
+    return out
+
+
+def log0_array(x: FloatArray) -> FloatArray:
+    """Elementwise log with log 0 = −∞, without a warning."""
+    with np.errstate(divide="ignore"):
+        return np.log(x)
+
+
+def renormalise(u: Array, s: FloatArray) -> tuple[Array, FloatArray, FloatArray]:
+    """(u/r, s + log r, log mean u²) with r the per-network RMS (exact rescaling of a stack)."""
+    ms = mean_square(u)
+    if not np.all(np.isfinite(ms)):
+        # u² overflows (|u| > 1e154, possible in float32 after a wide layer): scale by max|u|
+        # first; a network whose u itself is not finite keeps its inf/nan for the caller.
+        m = np.max(np.abs(u), axis=(-2, -1))
+        ok = np.isfinite(m) & (m > 0)
+        m = np.where(ok, m, 1.0)
+        u *= (1.0 / m).astype(u.dtype)[:, None, None]
+        s = s + np.log(m)
+        ms = mean_square(u)
+    r = np.sqrt(ms)
+    r[r == 0] = 1.0  # a network whose signal is exactly 0 stays 0
+    u *= (1.0 / r).astype(u.dtype)[:, None, None]
+    return u, s + np.log(r), log0_array(ms)

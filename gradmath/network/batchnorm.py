@@ -1,0 +1,122 @@
+"""Batch normalisation y = (x − μ)/σ of each unit over the batch (γ = 1, β = 0), both rules.
+
+Ioffe & Szegedy (2015), Algorithm 1, in training mode (biased variance, eps = 0). Exact at
+any width: each unit's batch vector of outputs has mean 0 and mean square 1, so q_y = 1.
+
+Mean field at infinite width and finite batch B (Yang, Pennington, Rao, Sohl-Dickstein &
+Schoenholz 2019, "A Mean Field Theory of Batch Normalization"; the finite-B recursion is
+gradmath's own derivation, see ``meanfield/batchnorm.py``): the input's batch vector is
+N(0, s²P + …) with s² = q_x(1 − c_x) (c_x the two-example correlation), so the output is
+uniform on the sphere of radius √B in 1^⊥ (two examples correlate by −1/(B−1)) and
+E[1/σ²] = B/((B−3) s²). Backward, with P_h the projection off span(1, y):
+
+    ∂L/∂x = σ⁻¹ P_h δ,     Γ_x = γ_x P,   γ_x = γ_y E[1/σ²] T,
+
+where T = E tr(P_h Γ P_h)/((B−1)γ_y) is (B−2)/(B−1) for an i.i.d. or centred gradient Γ_y
+and the activation's trace factor (``BatchMoments.trace_factor``) when Γ_y = γ D P D comes
+through the activation that follows. B = None is the large-batch limit (P → I, T → E[φ'²]).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradmath.errors import GradmathError
+from gradmath.network.base import (
+    GAUSSIAN,
+    Grad,
+    Layer,
+    Scaled,
+    Signal,
+    SimContext,
+    SiteCounter,
+    TheoryContext,
+    log0_array,
+    mean_square,
+    sphere,
+)
+from gradmath.network.standardize import standardize, standardize_backward
+
+__all__ = ["BatchNorm"]
+
+
+def _log_ratio(B: int | None, num: int, den: int) -> float:
+    """log((B + num)/(B + den)); 0 in the large-batch limit."""
+    return 0.0 if B is None else math.log((B + num) / (B + den))
+
+
+@dataclass(frozen=True)
+class BatchNorm(Layer):
+    """Normalise each unit over the batch (a site: ``batchnorm1``, …).
+
+    The batch B it sees is a condition of the profile, not of the layer: ``predict(net,
+    batch=B)`` (``None``: the large-batch limit) and ``simulate(net, batch=B)``.
+
+    >>> BatchNorm().out_width(16)
+    16
+    """
+
+    NEEDS = frozenset({"correlation", "batch"})
+
+    def out_width(self, width: int) -> int:
+        return width
+
+    def open_sites(self, width: int, sites: SiteCounter) -> int:
+        sites.open("batchnorm", width)
+        return width
+
+    def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
+        B = ctx.batch
+        if B is not None and B < 4:
+            raise GradmathError(
+                f"`batch` (={B}) must be >= 4 for the batch-norm theory (or None, the "
+                "large-batch limit): σ² ~ s²χ²_{B−1}/B, and E[1/σ²] is infinite for B <= 3."
+            )
+        if x.law.kind != "gaussian" or x.c is None:
+            raise GradmathError(
+                "BatchNorm's mean-field rule needs a Gaussian input (the output of a Dense "
+                "layer); here it follows a layer whose output is not Gaussian."
+            )
+        if x.c >= 1.0:
+            raise GradmathError(
+                "Every example reaches this batch norm with the same pre-activation "
+                "(two-example correlation 1), so σ = 0 and the normalisation is undefined."
+            )
+        log_s2 = x.log_q + math.log1p(-x.c)
+        log_inv_var = _log_ratio(B, 0, -3) - log_s2  # log E[1/σ²]
+        site = ctx.sites.open("batchnorm", x.width)
+        ctx.rows[0, site] = 0.0
+        if B is None:
+            return Signal(x.width, 0.0, GAUSSIAN, 0.0, 0.0), (site, log_inv_var)
+        return Signal(x.width, 0.0, sphere(B), -1.0 / (B - 1), 0.0), (site, log_inv_var)
+
+    def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+        site, log_inv_var = tape
+        B = ctx.batch
+        ctx.rows[1, site] = g.log_g
+        if g.cov == "dpd":
+            assert g.act is not None
+            m = ctx.batch_moments(g.act, B)
+            log_gx = g.log_gamma + log_inv_var + math.log(m.trace_factor(B))
+        else:
+            log_gy = g.log_g if g.cov == "iid" else g.log_gamma
+            log_gx = log_gy + log_inv_var + _log_ratio(B, -2, -1)
+        return Grad(log_gx + _log_ratio(B, -1, 0), "centred", log_gx)
+
+    def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
+        # BN is scale invariant: standardise u; the output has scale 1 (s = 0).
+        h, inv = standardize(x.u, axis=-2)
+        site = ctx.sites.open("batchnorm", h.shape[-1])
+        ctx.forward_log[0, :, site] = log0_array(mean_square(h))
+        return Scaled(h, np.zeros_like(x.s)), (site, h, inv, x.s)
+
+    def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
+        site, h, inv, s_in = tape
+        ctx.forward_log[1, :, site] = 2.0 * g.s + log0_array(mean_square(g.u))
+        if not need_input:
+            return g
+        return Scaled(standardize_backward(g.u, h, inv, axis=-2), g.s - s_in)

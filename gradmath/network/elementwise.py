@@ -1,0 +1,116 @@
+"""The elementwise nonlinearity y = φ(x) as a layer: its mean-field rule and simulation rule.
+
+Mean field (Poole et al. 2016, eq. 3; Schoenholz et al. 2017, eq. 5 and §4), for x_i ~ N(0, q):
+
+    q_y = ∫Dz φ(√q z)²,      q̃_x = q̃_y · ∫Dz φ'(√q z)²,
+    c_y q_y = E[φ(u₁)φ(u₂)],  u ~ N(0, q[[1, c], [c, 1]])   (only when tracked)
+
+After batch norm at finite batch B the input is not Gaussian but uniform on a sphere (Yang et
+al. 2019); the moments then come from the batch-norm engine (``meanfield.batch_moments``) and
+the gradient keeps its batch structure for the batch norm below (see
+:mod:`gradmath.network.batchnorm`). Everything known about φ lives on the
+:class:`~gradmath.Activation` object; this layer never looks at its name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradmath.activations import Activation, activation
+from gradmath.errors import GradmathError
+from gradmath.network.base import OTHER, Grad, Layer, Scaled, Signal, SimContext, TheoryContext
+
+__all__ = ["Elementwise"]
+
+
+@dataclass(frozen=True)
+class Elementwise(Layer):
+    """y = φ(x) elementwise, for an :class:`~gradmath.Activation` (or its catalogue name).
+
+    >>> Elementwise("tanh").act.name
+    'tanh'
+    """
+
+    act: Activation | str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "act", activation(self.act))
+
+    @property
+    def activation(self) -> Activation:
+        return self.act  # type: ignore[return-value]  # an Activation after __post_init__
+
+    def out_width(self, width: int) -> int:
+        return width
+
+    # ------------------------------------------------------------------ mean field
+    def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
+        act = self.activation
+        if x.law.kind == "sphere":
+            m = ctx.batch_moments(act, x.law.batch)
+            c = m.phi_cross / m.phi2 if x.c is not None else None
+            if ctx.track_mean:
+                raise GradmathError(
+                    "gradmath does not track the mean of an activation after a batch norm, "
+                    "which the layer norm downstream needs; put a Dense layer in between."
+                )
+            return Signal(x.width, math.log(m.phi2), OTHER, c, None), (x, m)
+        if x.law.kind != "gaussian":
+            raise GradmathError(
+                f"The mean-field rule of {act!r} needs a Gaussian input (the output of a Dense, "
+                "residual or normalisation layer); here it follows a layer whose output is not "
+                "Gaussian (e.g. another activation). Put a Dense layer in between."
+            )
+        log_q = ctx.moments(act).phi2(x.log_q)
+        c = None
+        if x.c is not None:
+            c = min(1.0, max(-1.0, ctx.kernel(act, x.log_q, x.c) / math.exp(log_q)))
+        mean = ctx.mean(act, x.log_q) if ctx.track_mean else None
+        return Signal(x.width, log_q, OTHER, c, mean), (x, ctx.defer_log_dphi2(act, x.log_q))
+
+    def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+        # tape: the input and, after batch norm, its BatchMoments; else the dphi2 handle
+        x, moments_or_handle = tape
+        if x.law.kind == "sphere":
+            B = x.law.batch
+            if g.cov != "centred":
+                raise GradmathError(
+                    "gradmath's batch-norm theory covers Dense → BatchNorm → activation → Dense "
+                    "stacks; this activation after a batch norm is not followed by a Dense layer."
+                )
+            log_pdiag = 0.0 if B is None else math.log1p(-1.0 / B)
+            log_g = g.log_gamma + log_pdiag + math.log(moments_or_handle.dphi2)
+            return Grad(log_g, "dpd", g.log_gamma, self.activation)
+        if g.cov == "centred" and ctx.batch is not None:
+            raise GradmathError(
+                "An activation whose input is not batch-normalised receives a batch-centred "
+                "gradient here; gradmath's batch-norm theory covers Dense → BatchNorm → "
+                "activation stacks throughout the net."
+            )
+        log_d = ctx.log_dphi2(moments_or_handle)
+        return Grad(g.log_g + log_d, g.cov, g.log_gamma + log_d, g.act)
+
+    # ------------------------------------------------------------------ simulation
+    def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
+        act = self.activation
+        if act.homogeneous:  # φ(e^s u) = e^s φ(u): stay in scaled units
+            return Scaled(act(x.u), x.s), x
+        h = x.true()
+        if h is None:
+            raise ctx.out_of_range(
+                f"forward signal entering {act!r} (log-space rescaling needs a positively "
+                "homogeneous activation such as relu)"
+            )
+        zero = np.zeros_like(x.s)
+        return Scaled(act(h), zero), Scaled(h, zero)
+
+    def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
+        x = tape
+        if not need_input:
+            return g
+        u = g.u * self.activation.deriv(x.u)  # φ' is scale-free for homogeneous φ
+        return Scaled(u, g.s)

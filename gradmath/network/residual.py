@@ -1,0 +1,145 @@
+"""The residual block y = x + α·F(x), with any branch F, both rules.
+
+Yang & Schoenholz (2017), "Mean Field Residual Networks: On the Edge of Chaos" (theory.md,
+"Residual networks"). With F's parameters independent of x and F(x) centred (its last layer
+affine), the cross term vanishes in expectation at every width:
+
+    q_y = q_x + α² q_F,                 c_y q_y = c_x q_x + α² c_F q_F
+    q̃_x = q̃_y + q̃_{F,in},             where the branch's backward rule is run from α² q̃_y
+
+(the second line assumes gradient independence, exact for the top block and as width → ∞).
+α = 0 is ReZero (Bachlechner et al. 2020): y = x exactly and every branch gradient is 0.
+Branch scalings of SkipInit (De & Smith 2020) and Fixup (Zhang, Dauphin & Ma 2019) are
+choices of α and of the branch's layers; see ``gradmath.network.fixup``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradmath.activations import Activation
+from gradmath.errors import GradmathError
+from gradmath.network.base import (
+    GAUSSIAN,
+    OTHER,
+    Grad,
+    Layer,
+    Scaled,
+    Signal,
+    SimContext,
+    SiteCounter,
+    TheoryContext,
+    log0_array,
+    log_add,
+    mean_square,
+)
+
+__all__ = ["Residual"]
+
+
+@dataclass(frozen=True)
+class Residual(Layer):
+    """y = x + α·branch(x) (a site: ``residual1``, …); the branch must keep the width.
+
+    >>> from gradmath.network import Dense, Serial
+    >>> Residual(Serial(Dense(16), "relu", Dense(16)), alpha=0.5).out_width(16)
+    16
+    """
+
+    branch: Layer | Activation | str
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        from gradmath.network.combinators import as_layer
+
+        object.__setattr__(self, "branch", as_layer(self.branch))
+        a = self.alpha
+        if isinstance(a, bool) or not isinstance(a, (int, float, np.floating, np.integer)):
+            raise GradmathError(f"`alpha` (={a!r}) must be a finite real branch scale.")
+        if not math.isfinite(float(a)):
+            raise GradmathError(f"`alpha` (={a!r}) must be a finite real branch scale.")
+        object.__setattr__(self, "alpha", float(a))
+
+    @property
+    def _branch(self) -> Layer:
+        return self.branch  # type: ignore[return-value]  # a Layer after __post_init__
+
+    def children(self) -> tuple[Layer, ...]:
+        return (self._branch,)
+
+    def out_width(self, width: int) -> int:
+        out = self._branch.out_width(width)
+        if out != width:
+            raise GradmathError(
+                f"A residual branch must keep the width: it maps {width} units to {out}."
+            )
+        return width
+
+    def open_sites(self, width: int, sites: SiteCounter) -> int:
+        self.out_width(width)
+        self._branch.open_sites(width, sites)
+        sites.open("residual", width)
+        return width
+
+    def param_count(self, width: int) -> int:
+        return self._branch.param_count(width)
+
+    @property
+    def _log_a2(self) -> float:
+        return 2.0 * math.log(abs(self.alpha)) if self.alpha else -math.inf
+
+    # ------------------------------------------------------------------ mean field
+    def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
+        f, tape = self._branch.theory_forward(x, ctx)
+        log_qf = self._log_a2 + f.log_q
+        log_q = log_add(x.log_q, log_qf)
+        mean = None if x.mean is None or f.mean is None else x.mean + self.alpha * f.mean
+        if x.mean and f.mean and self.alpha:
+            # E[x F(x)] = E[x] E[F(x)] at infinite width (a unit's branch output depends on x
+            # only through a sum over all units): the cross term when neither is centred.
+            log_q = math.log(math.exp(log_q) + 2.0 * self.alpha * x.mean * f.mean)
+        c = None
+        if x.c is not None and f.c is not None:
+            c = math.exp(x.log_q - log_q) * x.c + math.exp(log_qf - log_q) * f.c
+        law = GAUSSIAN if x.law.kind == f.law.kind == "gaussian" else OTHER
+        site = ctx.sites.open("residual", x.width)
+        ctx.rows[0, site] = log_q
+        return Signal(x.width, log_q, law, c, mean), (site, tape)
+
+    def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+        site, branch_tape = tape
+        ctx.rows[1, site] = g.log_g
+        if g.cov != "iid":
+            raise GradmathError(
+                "gradmath's batch-norm theory does not cover a residual block below a batch "
+                "norm; put normalisation inside the branch (e.g. pre-LN) instead."
+            )
+        gb = self._branch.theory_backward(branch_tape, Grad(g.log_g + self._log_a2), ctx)
+        return Grad(log_add(g.log_g, gb.log_g))
+
+    # ------------------------------------------------------------------ simulation
+    def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
+        f, tape = self._branch.sim_forward(x, ctx)
+        s = np.maximum(x.s, f.s)
+        u = x.u * np.exp(x.s - s).astype(x.u.dtype)[:, None, None]
+        u += (self.alpha * np.exp(f.s - s)).astype(x.u.dtype)[:, None, None] * f.u
+        site = ctx.sites.open("residual", u.shape[-1])
+        ctx.forward_log[0, :, site] = 2.0 * s + log0_array(mean_square(u))
+        return Scaled(u, s), (site, tape)
+
+    def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
+        site, branch_tape = tape
+        ctx.forward_log[1, :, site] = 2.0 * g.s + log0_array(mean_square(g.u))
+        gb = self._branch.sim_backward(
+            branch_tape, Scaled(g.u * g.u.dtype.type(self.alpha), g.s), ctx, need_input
+        )
+        if not need_input:
+            return g
+        s = np.maximum(g.s, gb.s)
+        u = g.u * np.exp(g.s - s).astype(g.u.dtype)[:, None, None]
+        u += np.exp(gb.s - s).astype(g.u.dtype)[:, None, None] * gb.u
+        return Scaled(u, s)
