@@ -32,7 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     cases = [
         dict(activation=a, init="glorot_normal", depth=args.depth, width=args.width,
-             bias_var=0.05, networks=args.networks, batch=args.batch, seed=s)
+             sigma_b2=0.05, networks=args.networks, batch=args.batch, seed=s)
         for a, s in zip(ACTS, sweep.seeds(0, len(ACTS)), strict=True)
     ]  # fmt: skip
     t = time.perf_counter()

@@ -20,7 +20,7 @@ from gradmath.commands.sweep import validate_cell
 from gradmath.numeric import simulate
 
 CASES = [
-    dict(activation=a, init="glorot_normal", depth=3, width=24, bias_var=0.05, networks=6,
+    dict(activation=a, init="glorot_normal", depth=3, width=24, sigma_b2=0.05, networks=6,
          batch=5, seed=s)
     for a, s in zip(("tanh", "relu", "gelu", "sigmoid"), sweep.seeds(7, 4), strict=True)
 ]  # fmt: skip
@@ -60,7 +60,7 @@ def test_sweep_on_dask_equals_the_local_run(client: Any) -> None:
 
 @pytest.mark.slow
 def test_simulate_on_a_dask_executor_equals_the_local_run(client: Any) -> None:
-    mlp = MLP.square(20, 4, activation="tanh", init="glorot_normal", bias_var=0.1)
+    mlp = MLP.square(20, 4, activation="tanh", init="glorot_normal", sigma_b2=0.1)
     kwargs: dict[str, Any] = dict(n_networks=9, batch=6, seed=3, progress=False)
     local = simulate(mlp, **kwargs)
     # memory_budget small enough that networks go out in several groups (and checkpoint)
@@ -83,7 +83,7 @@ def test_cli_sweep_with_a_scheduler_address_prints_what_the_local_run_prints(
 
 
 def test_process_pool_sweep_equals_in_process() -> None:
-    job = functools.partial(validate_cell, init="he_normal", depth=2, width=16, bias_var=0.0,
+    job = functools.partial(validate_cell, init="he_normal", depth=2, width=16, sigma_b2=0.0,
                             networks=4, batch=4)  # fmt: skip
     cases = [dict(activation=a, seed=s) for a, s in zip(("relu", "elu"), (1, 2), strict=True)]
     for a, b in zip(sweep.run(job, cases, workers=0), sweep.run(job, cases, workers=2),

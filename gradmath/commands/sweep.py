@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p.add_argument("--init", nargs="+", default=["glorot_normal"], metavar="NAME")
     p.add_argument("--depth", type=int, nargs="+", default=[5, 20], metavar="L")
     p.add_argument("--width", type=int, nargs="+", default=[256], metavar="N")
-    p.add_argument("--bias-var", type=float, default=0.0, help="bias variance σ_b² (default: 0)")
+    p.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance σ_b² (default: 0)")
     p.add_argument("--networks", type=int, default=32, help="networks per cell (default: 32)")
     p.add_argument("--batch", type=int, default=16, help="examples per network (default: 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the whole sweep (default: 0)")
@@ -60,7 +60,7 @@ def validate_cell(
     init: str,
     depth: int,
     width: int,
-    bias_var: float,
+    sigma_b2: float,
     networks: int,
     batch: int,
     seed: int,
@@ -71,9 +71,9 @@ def validate_cell(
     from gradmath.numeric import simulate
     from gradmath.validate import compare
 
-    mlp = MLP.square(width, depth, activation=activation, init=init, bias_var=bias_var)
+    mlp = MLP.square(width, depth, activation=activation, init=init, sigma_b2=sigma_b2)
     sim = simulate(mlp, n_networks=networks, batch=batch, seed=seed, progress=False)
-    return compare(predict(mlp), sim).z
+    return compare(predict(mlp, like=sim), sim).z
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
             init=i,
             depth=d,
             width=w,
-            bias_var=args.bias_var,
+            sigma_b2=args.sigma_b2,
             networks=args.networks,
             batch=args.batch,
             seed=s,
@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         for (a, i, d, w), s in zip(grid, sweep.seeds(args.seed, len(grid)), strict=True)
     ]
     zs = sweep.run(validate_cell, cases, scheduler=args.scheduler, workers=args.workers)
-    z_max = bonferroni_z(sum(z.size for z in zs), alpha=args.alpha)
+    z_max = bonferroni_z(sum(int(np.count_nonzero(~np.isnan(z))) for z in zs), alpha=args.alpha)
     print(f"# {len(cases)} cells; |z| threshold {z_max:.3f} (Bonferroni, alpha = {args.alpha:g})")
     print(f"{'activation':<12} {'init':<16} {'depth':>5} {'width':>6} {'max |z|':>8}  verdict")
     ok = True

@@ -85,7 +85,7 @@ def sample_params(
     """Sample (W^l, b^l) for l = 1 … L from one generator, layer by layer.
 
     W^l has shape (n_l, n_{l−1}) and is drawn by ``mlp.layers[l−1].init.sample`` (the same
-    catalogue object the theory reads its variance from); b^l ~ N(0, bias_var_l).
+    catalogue object the theory reads its variance from); b^l ~ N(0, sigma_b2_l).
 
     >>> from gradmath import MLP
     >>> p = sample_params(MLP((3, 5, 2)), np.random.default_rng(0))
