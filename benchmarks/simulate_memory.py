@@ -19,6 +19,7 @@ import numpy as np
 
 from gradmath import MLP
 from gradmath.numeric import simulate
+from gradmath.numeric.simulation import memory_plan
 
 
 def main() -> None:
@@ -42,7 +43,8 @@ def main() -> None:
         f"depth {args.depth} × width {args.width} × batch {args.batch}, "
         f"{args.networks} networks, {args.activation}/{args.init}"
     )
-    print(f"segment length {p.meta['segment']}, time {elapsed:.1f} s")
+    _, segment = memory_plan(mlp, batch=args.batch, n_networks=args.networks)
+    print(f"segment length {segment}, time {elapsed:.1f} s")
     print(f"peak traced {peak / 2**30:.3f} GiB, max RSS {rss / 2**30:.3f} GiB (target < 2 GiB)")
     print(
         f"log q: layer 1 {p.log_q[0]:.3f}, layer L {p.log_q[-1]:.3f}; "

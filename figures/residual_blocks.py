@@ -34,7 +34,7 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
         "ReZero": Network(width, stem, repeat(Residual(branch(), 0.0), BLOCKS)),
     }
     curves = validate.theory_and_simulation(nets, n_networks=n_networks, batch=16, seed=7)
-    return figures.forward_backward(curves, ncols=4, figsize=(9.0, 3.4))
+    return figures.forward_backward(curves, ncols=4)
 
 
 if __name__ == "__main__":
