@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gradmath.cli import main
@@ -82,6 +83,35 @@ def test_pdf_metadata(build: tuple[Path, str]) -> None:
     epoch = notes.source_date(ROOT)
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(epoch))
     assert re.search(rb"/CreationDate\s*\(D:" + stamp.encode(), pdf)
+
+
+def _page_images(pdf: Path, tmp_path: Path) -> list[np.ndarray]:
+    """Each page of ``pdf`` as a grey image (pdftoppm at 20 dpi, binary PGM)."""
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("no pdftoppm (Debian: poppler-utils) on PATH")
+    subprocess.run(["pdftoppm", "-gray", "-r", "20", str(pdf), str(tmp_path / "p")], check=True)
+    pages = []
+    for path in sorted(tmp_path.glob("p-*.pgm")):
+        data = path.read_bytes()
+        magic, width, height, _maxval, pixels = data.split(maxsplit=4)
+        assert magic == b"P5"
+        pages.append(np.frombuffer(pixels, np.uint8).reshape(int(height), int(width)))
+    return pages
+
+
+def test_no_mostly_blank_pages(build: tuple[Path, str], tmp_path: Path) -> None:
+    # Every page but the last is printed at least halfway down its text block: no page ends
+    # early because a float or a page break pushed the rest away.
+    pages = _page_images(_tex_only(build) / "notes.pdf", tmp_path)
+    short = []
+    for number, page in enumerate(pages[:-1], start=1):
+        h = page.shape[0]
+        body = page[int(0.09 * h) : int(0.88 * h)]  # the text block, without the page number
+        inked = np.nonzero((body < 200).any(axis=1))[0]
+        reach = (inked.max() + 1) / body.shape[0] if inked.size else 0.0
+        if reach < 0.5:
+            short.append((number, round(float(reach), 2)))
+    assert not short, f"pages (number, fraction printed): {short}"
 
 
 def test_pdf_is_byte_reproducible(build: tuple[Path, str], tmp_path: Path) -> None:

@@ -326,7 +326,8 @@ def assemble(
     placed: dict[str, str] = {}
     bodies = {ch.stem: _place_figures(ch, by_stem, placed, TEXT_WIDTH_IN) for ch in ordered}
 
-    parts = [_objectives(ordered), notation_table(), "\\clearpage\n"]
+    # No \clearpage anywhere: parts flow on, so no page ends two-thirds empty.
+    parts = [_objectives(ordered), notation_table()]
     stems = {ch.stem for ch in ordered}
     for ch in ordered:
         parts.append(f"% ---- chapter {ch.stem} (derivations/{ch.stem}.py)")
@@ -337,12 +338,13 @@ def assemble(
                 parts.append(_figure_float(fig, TEXT_WIDTH_IN))
         parts.append(_summary(ch))
         parts.append(_exercises(ch, solutions))
-        parts.append("\\gradmathfloatbarrier\n")
     orphans = [f for f in figures if f.chapter not in stems and f.stem not in placed]
     if orphans:
         parts.append("\\section{More figures}\\label{ch:figures}\n")
         parts.extend(_figure_float(f, TEXT_WIDTH_IN) for f in orphans)
-        parts.append("\\gradmathfloatbarrier\n")
+    # Figures may float on into the next chapter (a barrier at every chapter's end would leave
+    # a mostly blank page whenever a figure waits); none floats past the last chapter.
+    parts.append("\\gradmathfloatbarrier\n")
     if cites:
         parts.append(
             "\\phantomsection\\addcontentsline{toc}{section}{References}\n"
@@ -351,7 +353,7 @@ def assemble(
     if solutions:
         sol = _solutions(ordered)
         if sol:
-            parts.append("\\clearpage\n\\appendix\n" + sol)
+            parts.append("\\appendix\n" + sol)
     subtitle = f"{escape(date)}\\\\[0.5ex]\\small gradmath {escape(version)}"
     return document(
         "\n".join(p for p in parts if p),

@@ -285,7 +285,7 @@ def activation_grid(
     if not acts:
         raise GradmathError("`names` is empty; give at least one activation.")
     nrows = -(-len(acts) // ncols)
-    fig, axes = new_figure(nrows, ncols, figsize=(TEXT_WIDTH_IN, 1.6 * nrows + 0.4))
+    fig, axes = new_figure(nrows, ncols, figsize=(TEXT_WIDTH_IN, 1.45 * nrows + 0.4))
     with style():
         for ax, act in zip(axes.flat, acts, strict=False):
             activation_derivative(act, ax, z_max=z_max, legend=False, compact=True)

@@ -363,8 +363,8 @@ _FLOATS = r"""\renewcommand{\topfraction}{0.85}
 
 # \gradmathfigure{name}: the notes build replaces it with the figure; a chapter compiled alone
 # prints nothing there. \gradmathfit{tabular}: scaled to the text width when wider.
-# \gradmathfloatbarrier: flush the floats still waiting (a chapter's figures stay in that
-# chapter), without a page break when none wait.
+# \gradmathfloatbarrier: flush the floats still waiting (after the last chapter: no figure
+# among the references), without a page break when none wait.
 _MACROS = r"""\newcommand{\gradmathfigure}[1]{}
 \newsavebox{\gradmathbox}
 \newcommand{\gradmathfit}[1]{\sbox{\gradmathbox}{#1}\ifdim\wd\gradmathbox>\linewidth
