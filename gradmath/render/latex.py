@@ -53,6 +53,7 @@ UNICODE_MATH = {
     "δ": r"\delta",
     "ε": r"\varepsilon",
     "θ": r"\theta",
+    "κ": r"\kappa",
     "λ": r"\lambda",
     "μ": r"\mu",
     "ν": r"\nu",
