@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gradmath.conditions import Conditions
 from gradmath.errors import GradmathError
 from gradmath.mlp import MLP
 from gradmath.profile import Profile
@@ -55,7 +56,7 @@ def network_of(translation: Translation) -> MLP:
         widths,
         activation=acts,
         init=[d.weight.init for d in dense],
-        bias_var=[d.bias_var for d in dense],
+        sigma_b2=[d.sigma_b2 for d in dense],
     )
 
 
@@ -82,10 +83,22 @@ def profile_of(network: MLP, translation: Translation, measurement: Measurement)
     def rows(a: np.ndarray) -> np.ndarray:
         return np.asarray(a)[idx]
 
-    meta = dict(measurement.conditions)
-    meta["sites"] = [measurement.sites[i].module for i in idx]
+    c = measurement.conditions
+    loss = c.get("loss")
+    if loss not in (None, "mse"):
+        raise GradmathError(
+            f"The measurement used a custom loss ({loss!r}); a theory comparison needs the "
+            "default Gaussian output gradient or loss='mse'."
+        )
+    conditions = Conditions(
+        input_q=c["input_q"],
+        output_grad_q=c.get("output_grad_q") or 1.0,
+        loss=loss,
+        batch=c.get("batch"),
+        n_networks=c.get("n_networks"),
+    )
     return Profile(
-        network,
+        network.network,
         rows(measurement.log_q),
         rows(measurement.log_grad_q),
         rows(measurement.log_wgrad_q),
@@ -93,7 +106,7 @@ def profile_of(network: MLP, translation: Translation, measurement: Measurement)
         log_grad_q_se=rows(measurement.log_grad_q_se),
         log_wgrad_q_se=rows(measurement.log_wgrad_q_se),
         source="torch probe",
-        meta=meta,
+        conditions=conditions,
     )
 
 

@@ -55,8 +55,8 @@ class Report:
 
     @property
     def names(self) -> list[str]:
-        sites = self.measured.meta.get("sites") or []
-        return [str(s) for s in sites]
+        # the modules of the weight layers, in the order of the profiles' rows
+        return [s.module for s in self.translation.sites if s.kind == "dense"]
 
     @property
     def verdict(self) -> str:
@@ -126,8 +126,7 @@ def explain(
     network = network_of(translation)
     m = measure(model, inputs, n_inits=n_inits, seed=seed, init=init, dtype=dtype)
     measured = profile_of(network, translation, m)
-    iq = measured.meta.get("input_q") or 1.0
-    theory = predict(network, input_q=iq)
+    theory = predict(network, like=measured)
     comparison = compare(theory, measured, z_max=z_max)
     return Report(
         translation=translation,

@@ -59,7 +59,7 @@ class Site:
 class Dense:
     site: Site
     weight: WeightReading
-    bias_var: float
+    sigma_b2: float
     bias_label: str
 
     def describe(self) -> str:
@@ -72,7 +72,7 @@ class Dense:
 class Conv:
     site: Site
     weight: WeightReading
-    bias_var: float
+    sigma_b2: float
     bias_label: str
     kernel: tuple[int, ...]
     stride: tuple[int, ...]

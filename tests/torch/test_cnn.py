@@ -24,7 +24,7 @@ def _padding_aware(x: torch.Tensor, conv: Conv) -> float:
     x2 = x.double().square().sum(dim=1, keepdim=True)
     ones = torch.ones(1, 1, *conv.kernel, dtype=torch.float64)
     taps = F.conv2d(x2, ones, stride=conv.stride, padding=conv.padding)
-    return conv.weight.variance * float(taps.mean()) + conv.bias_var
+    return conv.weight.variance * float(taps.mean()) + conv.sigma_b2
 
 
 @pytest.mark.parametrize("size", [32, 4])
@@ -41,7 +41,7 @@ def test_padding_effect_on_the_first_conv(size: int) -> None:
     exact = math.log(_padding_aware(x, conv))
     z = (m.log_q[i] - exact) / m.log_q_se[i]
     assert abs(z) < 4
-    naive = math.log(conv.weight.sigma_w2 * float(x.double().square().mean()) + conv.bias_var)
+    naive = math.log(conv.weight.sigma_w2 * float(x.double().square().mean()) + conv.sigma_b2)
     rho = ((3 * size - 2) / (3 * size)) ** 2  # mean fraction of taps inside the image
     assert exact - naive == pytest.approx(math.log(rho), abs=0.03)
     if size == 4:  # the padding effect is far outside the Monte-Carlo resolution here

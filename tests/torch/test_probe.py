@@ -44,7 +44,7 @@ def test_probe_simulate_and_theory_agree(name: str) -> None:
     x = torch.randn(BATCH, WIDTH, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     net = from_module(model, x)
     measured = probe(model, x, n_inits=INITS, seed=0, init=init, dtype=torch.float64)
-    theory = predict(net, input_q=measured.meta["input_q"])
+    theory = predict(net, like=measured)
     compare(theory, measured).assert_agrees()
     compare(predict(net), simulate(net, n_networks=INITS, batch=BATCH, seed=0)).assert_agrees()
 
@@ -54,7 +54,7 @@ def test_translation_reads_the_initializers() -> None:
     net = from_module(model, torch.randn(4, WIDTH))
     assert {i.name for i in net.init} == {"torch_linear_default"}
     assert net.layers[1].sigma_w2 == pytest.approx(1 / 3, rel=1e-15)
-    assert net.bias_var == (1 / (3 * WIDTH),) * 10
+    assert net.sigma_b2 == (1 / (3 * WIDTH),) * 10
     model, _ = _model("relu-he")
     assert from_module(model, torch.randn(4, WIDTH)).layers[3].sigma_w2 == pytest.approx(2.0)
 
@@ -64,7 +64,7 @@ def test_torch_default_relu_shrinks_by_one_sixth_per_layer() -> None:
     model, _ = _model("relu-torch-default")
     x = torch.randn(BATCH, WIDTH, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     measured = probe(model, x, n_inits=INITS, seed=3, dtype=torch.float64)
-    theory = predict(from_module(model, x), input_q=measured.meta["input_q"])
+    theory = predict(from_module(model, x), like=measured)
     assert np.allclose(np.diff(theory.log_q), math.log(1 / 6), rtol=0, atol=1e-12)
     comparison = compare(theory, measured)
     comparison.assert_agrees()
