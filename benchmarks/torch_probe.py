@@ -6,13 +6,14 @@ Three timings in one run, repeated ``REPS`` times and interleaved so load hits a
 - ``bare``: 16 forward + backward passes of the model (no re-initialisation);
 - ``bare + init``: the same with the model re-initialised before each pass (torchvision's
   ResNet init), what a hand-written probe loop costs;
-- ``probe``: ``gradmath.torch.probe(model, x, n_inits=16, init=resnet_init)`` (translation,
-  16 re-initialisations, 16 traced passes with hooks, restoring the model).
+- ``probe``: ``gradmath.torch.measure(model, x, n_inits=16, init=resnet_init)``, the probe's
+  measurement (16 re-initialisations, 16 traced passes with hooks, restoring the model; ``probe``
+  adds one traced forward pass for the translation).
 
 The issue's target: probe overhead under 30 % of ``bare``. Drawing 11.2 M fresh weights per init
 is itself part of any probe; the script prints both overheads so the two costs can be told apart.
 
-Run: python benchmarks/torch_probe.py
+Run: python benchmarks/torch_probe.py [--reps 3]
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "torch"))
 from models import ResNet18, resnet_init
 
-from gradmath.torch import probe
+from gradmath.torch import measure
 
-REPS = 3
+REPS = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 3
 N = 16
 
 
@@ -48,7 +49,7 @@ def main() -> None:
             (model(x) * torch.randn(8, 10)).sum().backward()
 
     def probed() -> None:
-        probe(model, x, n_inits=N, init=resnet_init)
+        measure(model, x, n_inits=N, init=resnet_init)
 
     runs: dict[str, list[float]] = {"bare": [], "bare + init": [], "probe": []}
     jobs = (("bare", lambda: bare(False)), ("bare + init", lambda: bare(True)), ("probe", probed))

@@ -151,13 +151,15 @@ def reinitialise(model: nn.Module, init: InitFn | None) -> None:
     hf_init = getattr(model, "_init_weights", None)
     uncovered: list[str] = []
     with torch.no_grad():
+        if callable(hf_init):
+            # A Hugging Face model's own init (std = initializer_range, GPT-2's scaled residual
+            # projections) is what from_config gives, not torch's defaults. Children first, as
+            # HF's own ``apply`` does: GPT2MLP rescales its c_proj after Conv1D's plain draw.
+            model.apply(hf_init)
+            return
         for name, m in model.named_modules():
             own = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
-            if callable(hf_init):
-                # A Hugging Face model's own init (std = initializer_range, GPT-2's scaled
-                # residual projections) is what from_config gives, not torch's defaults.
-                hf_init(m)
-            elif callable(own):
+            if callable(own):
                 own()
             elif any(True for _ in m.parameters(recurse=False)):
                 uncovered.append(name or type(m).__name__)

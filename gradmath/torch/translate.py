@@ -153,13 +153,16 @@ Op = Dense | Conv | Act | Norm | Factor | Add | Measured
 @dataclass(frozen=True, eq=False)
 class Translation:
     """A model as gradmath reads it: ``ops`` from input to output, every ``site`` in forward
-    order (the rows of the profiles), and ``notes`` on what was approximated."""
+    order (the rows of the profiles), and ``notes`` on what was approximated. ``input_q`` is
+    E[x²] of the first floating input (None for token ids), ``input_width`` its features per
+    position."""
 
     model_name: str
     ops: tuple[Op, ...]
     sites: tuple[Site, ...]
     input_q: float | None
     batch: int
+    input_width: int
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -254,6 +257,18 @@ def _common_prefix(a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
     return n
 
 
+def _features(x: Any) -> int:
+    # Features per example of the first input tensor: its last dim (1 for token ids of
+    # shape (batch,)), channels for images.
+    values = x.values() if isinstance(x, dict) else x if isinstance(x, tuple) else [x]
+    for v in values:
+        if isinstance(v, torch.Tensor) and v.dim() >= 1:
+            if v.dim() == 4:
+                return int(v.shape[1])
+            return int(v.shape[-1]) if v.dim() >= 2 else 1
+    return 1
+
+
 def translate(model: nn.Module, example_input: Any) -> Translation:
     """Read ``model`` into gradmath's terms by running it once on ``example_input``
     (module docstring). The model is left as found (a train-mode forward would otherwise
@@ -309,5 +324,6 @@ def translate(model: nn.Module, example_input: Any) -> Translation:
         sites=tuple(sites),
         input_q=input_q(x),
         batch=batch_size(x),
+        input_width=_features(x),
         notes=tuple(dict.fromkeys(notes)),
     )
