@@ -25,6 +25,13 @@ and each segment is recomputed just before its backward pass (Chen et al. 2016, 
 nets with sublinear memory cost"). Each network draws its parameters from its own generator,
 whose state is saved at every segment start, so a recomputation redraws bit-for-bit the same
 matrices.
+
+Threads. Without an executor the groups of networks run on :func:`gradmath.threads.cores`
+threads at once, each group's matmuls on one BLAS thread (:func:`gradmath.threads.pool`): the
+products, the draws and the elementwise passes all use every core, and when another process
+holds a core the run slows by that core's share instead of stalling BLAS threads that spin
+while they wait for each other (issue 16: 10× slower before). Each network has its own
+generators, so the numbers do not depend on the threads or the grouping.
 """
 
 from __future__ import annotations
@@ -34,13 +41,14 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gradmath import threads
 from gradmath.conditions import Conditions
 from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
 from gradmath.initializers import Initializer
@@ -83,13 +91,10 @@ class _Chunk:
         self.progress: Any = None
         self.sites = RowCounter()
         self.forward_log = np.full((3, self.K, len(spec.network.sites)), np.nan)
-        # Drawing weights costs ~11 ns per normal (~22 for Keras' truncated normals), as much
-        # as a batch-64 matmul per weight, and one generator is one core: networks draw on
-        # all cores at once (NumPy releases the GIL while filling arrays). Each network keeps
-        # its own generator, so the values do not depend on the threads.
-        self.pool: ThreadPoolExecutor | None = None
         # Per network: one stream for parameters (replayed on recomputation), one for data.
-        # SFC64 draws normals about twice as fast as PCG64 here (the cost that matters).
+        # SFC64 is NumPy's fastest bit generator for normals here, the cost that matters
+        # (benchmarks/rng_rates.py: 8.5 ns per normal on one core, PCG64/PCG64DXSM 11,
+        # MT19937 12–13, Philox 15 and more).
         self.wgen = [_generator(s, 0) for s in seqs]
         self.dgen = [_generator(s, 1) for s in seqs]
 
@@ -101,16 +106,11 @@ class _Chunk:
         b = np.empty((self.K, shape[0]), dtype=self.dtype)
         sd = self.dtype.type(math.sqrt(sigma_b2))
 
-        def one(k: int) -> None:
-            g = self.wgen[k]
-            w[k] = init.sample(g, shape, dtype=self.dtype)
-            b[k] = g.standard_normal(shape[0], dtype=self.dtype) * sd
-
-        if self.pool is None:
-            for k in range(self.K):
-                one(k)
-        else:
-            list(self.pool.map(one, range(self.K)))
+        for k, g in enumerate(self.wgen):
+            # Straight into the network's slice of the stack: no temporary, no copy (the
+            # values are those of Initializer.sample's own array).
+            init.sample(g, shape, dtype=self.dtype, out=w[k])
+            np.multiply(g.standard_normal(out=b[k], dtype=self.dtype), sd, out=b[k])
         return w, b
 
     def out_of_range(self, what: str, site: int | None = None) -> GradmathError:
@@ -130,14 +130,7 @@ class _Chunk:
     # ------------------------------------------------------------------ the fold
     def run(self) -> FloatArray:
         """Per-network logs, shape (3, K, sites): log q, log q̃, log E[(∂ℓ/∂W)²] per site."""
-        threads = min(self.K, _cores())
-        if threads < 2:
-            return self._run()
-        with ThreadPoolExecutor(threads) as self.pool:
-            try:
-                return self._run()
-            finally:
-                self.pool = None
+        return self._run()
 
     def _run(self) -> FloatArray:
         cond, C = self.spec.conditions, self.spec.segment
@@ -192,13 +185,6 @@ class _Chunk:
         return Scaled(y.u * a - g * c, m)
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _generator(seq: np.random.SeedSequence, stream: int) -> np.random.Generator:
     # The child `stream` of `seq`, built from its spawn key so it never depends on how many
     # children were spawned before (SeedSequence.spawn would count them).
@@ -207,8 +193,10 @@ def _generator(seq: np.random.SeedSequence, stream: int) -> np.random.Generator:
 
 
 def _run_chunk(spec: _Spec, seqs: Sequence[np.random.SeedSequence]) -> FloatArray:
-    """Simulate networks ``seqs`` (module-level so process pools can pickle it)."""
-    return _Chunk(spec, seqs).run()
+    """Simulate networks ``seqs`` (module-level so process pools can pickle it), on one thread:
+    the executor's workers are the parallelism (gradmath.threads)."""
+    with threads.limit(1):
+        return _Chunk(spec, seqs).run()
 
 
 # --------------------------------------------------------------------------- planning
@@ -246,14 +234,23 @@ def memory_plan(
     """(networks stacked per chunk K, top-level layers per checkpoint segment C) of a simulation.
 
     C equals the number of top-level layers when nothing is recomputed; otherwise segments of
-    about √(L·state/per_layer) layers are checkpointed (Chen et al. 2016). Raises when even
-    one network needs more than :data:`MEMORY_FRACTION` of physical memory.
+    about √(L·state/per_layer) layers are checkpointed (Chen et al. 2016). The plan is for
+    :func:`gradmath.threads.cores` groups running at once: the groups shrink (down to one
+    network) before anything is checkpointed. Raises when even one network needs more than
+    :data:`MEMORY_FRACTION` of physical memory.
     """
-    return _plan(as_network(net), batch, np.dtype(dtype).itemsize, n_networks, memory_budget)
+    return _plan(
+        as_network(net), batch, np.dtype(dtype).itemsize, n_networks, memory_budget, threads.cores()
+    )
 
 
 def _plan(
-    network: Network, batch: int, itemsize: int, n_networks: int, budget: float
+    network: Network,
+    batch: int,
+    itemsize: int,
+    n_networks: int,
+    budget: float,
+    n_threads: int = 1,
 ) -> tuple[int, int]:
     costs, state = _step_costs(network, batch)
     L = costs.size
@@ -268,9 +265,18 @@ def _plan(
             f"{MEMORY_FRACTION:.0%} of this machine's {_physical_memory() / 2**30:.3g} GiB; "
             "use smaller widths or batch."
         )
-    K = min(MAX_STACK, n_networks)
+    # n_threads groups of K networks run at once and share the budget. Fewer networks per
+    # group come before checkpointing, which draws every weight twice (forward, then again
+    # when the segment is recomputed); the group count is a multiple of n_threads so that no
+    # thread idles at the end.
+    budget /= n_threads
+    K = min(MAX_STACK, -(-n_networks // n_threads))
     if K * L * per_layer <= budget:
         return K, L
+    fit = int(budget // (L * per_layer))
+    if fit >= 1:
+        groups = n_threads * -(-n_networks // (n_threads * fit))
+        return -(-n_networks // groups), L
     C = max(1, min(L, round(math.sqrt(L * state_bytes / per_layer))))
     need = (math.ceil(L / C) * state_bytes + C * per_layer) * 1.5  # + temporaries
     return max(1, min(K, int(budget // need))), C
@@ -402,7 +408,9 @@ def simulate(
             f"`executor` must be a concurrent.futures.Executor, got {type(executor).__name__}."
         )
 
-    K, C = _plan(network, B, dt.itemsize, N, budget)
+    # Without an executor, groups of networks run on every core (gradmath.threads.pool).
+    n_threads = threads.cores() if executor is None else 1
+    K, C = _plan(network, B, dt.itemsize, N, budget, n_threads)
     spec = _Spec(network, cond, dt.name, C)
     seqs = root.spawn(N)
     groups = [seqs[i : i + K] for i in range(0, N, K)]
@@ -413,11 +421,18 @@ def simulate(
     bar = _progress_bar(progress, len(groups) * steps_per_chunk, executor is not None)
     try:
         if executor is None:
-            parts = []
-            for g in groups:
-                chunk = _Chunk(spec, g)
+
+            def run(group: Sequence[np.random.SeedSequence]) -> FloatArray:
+                chunk = _Chunk(spec, group)
                 chunk.progress = bar
-                parts.append(chunk.run())
+                return chunk.run()
+
+            # One group per thread and one BLAS thread per call: the products, the draws and
+            # the elementwise passes all run on every core, and a core taken by another
+            # process slows the run by its share instead of stalling BLAS threads that spin
+            # waiting for each other (gradmath.threads; issue 16: 10× → ≤ 2×).
+            with threads.pool(len(groups)) as pool:
+                parts = list(map(run, groups) if pool is None else pool.map(run, groups))
         else:
             futures = [executor.submit(_run_chunk, spec, g) for g in groups]
             parts = []
