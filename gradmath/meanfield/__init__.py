@@ -10,6 +10,7 @@ self-normalising map (Klambauer et al. 2017), and per-layer predictions for a co
 from __future__ import annotations
 
 from gradmath.meanfield import gaussian as gaussian
+from gradmath.meanfield import spectra as spectra
 from gradmath.meanfield.batchnorm import BatchMoments as BatchMoments
 from gradmath.meanfield.batchnorm import batch_moments as batch_moments
 from gradmath.meanfield.batchnorm import gradient_growth as gradient_growth
@@ -63,4 +64,5 @@ __all__ = [
     "predict",
     "selu_map",
     "selu_parameters",
+    "spectra",
 ]

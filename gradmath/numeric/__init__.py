@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from gradmath.numeric import network as network
+from gradmath.numeric import spectra as spectra
 from gradmath.numeric.length_chain import length_chain as length_chain
 from gradmath.numeric.network import Cache as Cache
 from gradmath.numeric.network import Gradients as Gradients
@@ -29,4 +30,5 @@ __all__ = [
     "network",
     "sample_params",
     "simulate",
+    "spectra",
 ]
