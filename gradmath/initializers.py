@@ -26,6 +26,7 @@ from gradmath.errors import GradmathError, check_positive_int
 __all__ = [
     "KERAS_TRUNCATED_NORMAL_CORRECTION",
     "TRUNCATED_NORMAL_2SD_VARIANCE",
+    "DeltaOrthogonal",
     "Initializer",
     "calculate_gain",
     "fans",
@@ -351,6 +352,85 @@ def _orthogonal_init(gain: float = 1.0) -> Initializer:
     g = _gain(gain)
     ref = f"Saxe, McClelland & Ganguli (2014); torch.nn.init.orthogonal_(gain={g})"
     return Initializer("orthogonal", "orthogonal", g * g, "fan_in", ref, params={"gain": g})
+
+
+@dataclass(frozen=True)
+class DeltaOrthogonal(Initializer):
+    """Delta-orthogonal convolution kernels (Xiao et al. 2018, Algorithm 2).
+
+    A kernel of shape (c_out, c_in, k_1, …, k_d) (``layout="out_in"``, PyTorch's Conv) or
+    (k_1, …, k_d, c_in, c_out) (``"in_out"``, Keras/TensorFlow) is zero except at the spatial
+    centre (index k_i // 2 in every spatial axis), which holds gain × a Haar-random
+    (semi-)orthogonal c_out × c_in matrix. The convolution then maps every pixel's channel vector
+    by that matrix: an isometry of the whole input when c_in ≤ c_out (any padding that keeps
+    the centre tap, and exactly with circular padding). Per-entry variance
+    gain²/(k_1⋯k_d · max(c_in, c_out)) = scale/max(fan_in, fan_out) with the receptive field in
+    the fans, as for the "orthogonal" entry. A dense layer's weight is plain orthogonal
+    (:meth:`sample`); kernels come from :meth:`sample_kernel`.
+
+    >>> init = initializer("delta_orthogonal")
+    >>> w = init.sample_kernel(np.random.default_rng(0), (4, 4, 3, 3))
+    >>> centre = w[:, :, 1, 1]
+    >>> bool(np.allclose(centre @ centre.T, np.eye(4))), float(abs(w).sum() - abs(centre).sum())
+    (True, 0.0)
+    """
+
+    def sample_kernel(
+        self,
+        rng: np.random.Generator,
+        shape: tuple[int, ...],
+        *,
+        layout: Layout = "out_in",
+        dtype: type[np.floating[Any]] | np.dtype[Any] = np.float64,
+    ) -> NDArray[np.floating[Any]]:
+        """Draw one convolution kernel of ``shape`` (axes as in the class docstring).
+
+        :meth:`sample` keeps the catalogue's meaning (a weight matrix, leading axes a batch of
+        independent matrices): for a dense layer delta-orthogonal *is* orthogonal.
+        """
+        shape = tuple(int(n) for n in shape)
+        if len(shape) < 3:
+            raise GradmathError(
+                f"`shape` (={shape!r}) must have two channel axes and at least one spatial axis."
+            )
+        if not isinstance(rng, np.random.Generator):
+            raise GradmathError(
+                f"`rng` must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                f"got {type(rng).__name__}."
+            )
+        for i, n in enumerate(shape):
+            check_positive_int(f"shape[{i}]", n)
+        dt = np.dtype(dtype)
+        if layout == "out_in":
+            c_out, c_in, spatial = shape[0], shape[1], shape[2:]
+        elif layout == "in_out":
+            c_in, c_out, spatial = shape[-2], shape[-1], shape[:-2]
+        else:
+            raise GradmathError(
+                f"`layout` (={layout!r}) must be 'out_in' (PyTorch) or 'in_out' (Keras)."
+            )
+        h = _orthogonal(rng, (c_out, c_in), dt) * dt.type(math.sqrt(self.scale))
+        out = np.zeros(shape, dtype=dt)
+        centre: tuple[Any, ...] = tuple(k // 2 for k in spatial)
+        both: tuple[Any, ...] = (slice(None), slice(None))
+        if layout == "out_in":
+            out[both + centre] = h
+        else:
+            out[centre + both] = h.T
+        return out
+
+
+@_register("delta_orthogonal", "ConvolutionDeltaOrthogonal", "convolutional_delta_orthogonal")
+def _delta_orthogonal(gain: float = 1.0) -> Initializer:
+    g = _gain(gain)
+    ref = (
+        "Xiao, Bahri, Sohl-Dickstein, Schoenholz & Pennington (2018), 'Dynamical isometry and a "
+        "mean field theory of CNNs', Algorithm 2; tf.keras.initializers."
+        f"ConvolutionDeltaOrthogonal(gain={g})"
+    )
+    return DeltaOrthogonal(
+        "delta_orthogonal", "orthogonal", g * g, "fan_in", ref, params={"gain": g}
+    )
 
 
 @_register("torch_linear_default", "pytorch_default", "torch_default")

@@ -146,3 +146,56 @@ def test_sampling_into_out_gives_the_same_values(name: str, dtype: type) -> None
 def test_sampling_into_a_wrong_out_is_refused(out: np.ndarray) -> None:
     with pytest.raises(GradmathError, match="`out`"):
         gradmath.initializer("he_normal").sample(np.random.default_rng(0), (4, 5), out=out)
+
+
+# --------------------------------------------------------------------------- delta-orthogonal
+
+
+@pytest.mark.parametrize("c_in,c_out", [(4, 4), (3, 7), (7, 3)])
+@pytest.mark.parametrize("spatial", [(3,), (5, 3), (3, 3, 3)])
+def test_delta_orthogonal_kernel_is_a_centred_orthogonal_tap(
+    c_in: int, c_out: int, spatial: tuple[int, ...]
+) -> None:
+    init = gradmath.initializer("delta_orthogonal", gain=1.5)
+    w = init.sample_kernel(np.random.default_rng(0), (c_out, c_in, *spatial))
+    centre = tuple(k // 2 for k in spatial)
+    h = w[(slice(None), slice(None), *centre)]
+    gram = h.T @ h if c_in <= c_out else h @ h.T
+    assert gram == pytest.approx(2.25 * np.eye(min(c_in, c_out)), abs=1e-12)
+    rest = w.copy()
+    rest[(slice(None), slice(None), *centre)] = 0
+    assert not rest.any()
+    keras = init.sample_kernel(np.random.default_rng(0), (*spatial, c_in, c_out), layout="in_out")
+    assert np.array_equal(keras[(*centre, slice(None), slice(None))], h.T)
+
+
+def test_delta_orthogonal_convolution_is_an_isometry() -> None:
+    # 1-D circular convolution with c_in ≤ c_out, written out as a matrix: MᵀM = gain² I.
+    c_in, c_out, k, n = 3, 5, 3, 8
+    w = gradmath.initializer("delta_orthogonal", gain=0.8).sample_kernel(
+        np.random.default_rng(4), (c_out, c_in, k)
+    )
+    m = np.zeros((c_out * n, c_in * n))
+    for t in range(n):
+        for j in range(k):
+            src = (t + j - k // 2) % n
+            m[t * c_out : (t + 1) * c_out, src * c_in : (src + 1) * c_in] += w[:, :, j]
+    assert m.T @ m == pytest.approx(0.64 * np.eye(c_in * n), abs=1e-12)
+    # The per-entry variance is that of orthogonal with the receptive field in the fans.
+    init = gradmath.initializer("delta_orthogonal", gain=0.8)
+    assert init.variance(c_in * k, c_out * k) == pytest.approx(0.64 / (k * c_out))
+    assert "Xiao" in init.reference
+    with pytest.raises(GradmathError, match="spatial"):
+        init.sample_kernel(np.random.default_rng(0), (3, 3))
+
+
+def test_delta_orthogonal_haar_centre() -> None:
+    # The centre tap is Haar: E[h_11²] = 1/c and E[h_11⁴] = 3/(c(c + 2)) for c × c orthogonal.
+    c = 6
+    init = gradmath.initializer("delta_orthogonal")
+    rng = np.random.default_rng(9)
+    x = np.array([init.sample_kernel(rng, (c, c, 3, 3))[0, 0, 1, 1] for _ in range(4000)])
+    se2 = np.std(x**2) / math.sqrt(x.size)
+    se4 = np.std(x**4) / math.sqrt(x.size)
+    assert abs(np.mean(x**2) - 1 / c) < 4 * se2
+    assert abs(np.mean(x**4) - 3 / (c * (c + 2))) < 4 * se4
