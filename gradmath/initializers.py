@@ -364,7 +364,7 @@ class DeltaOrthogonal(Initializer):
     (semi-)orthogonal c_out × c_in matrix. The convolution then maps every pixel's channel vector
     by that matrix: an isometry of the whole input when c_in ≤ c_out (any padding that keeps
     the centre tap, and exactly with circular padding). Per-entry variance
-    gain²/(k_1⋯k_d · max(c_in, c_out)) = scale/max(fan_in, fan_out) with the receptive field in
+    gain²/(k_1…k_d · max(c_in, c_out)) = scale/max(fan_in, fan_out) with the receptive field in
     the fans, as for the "orthogonal" entry. A dense layer's weight is plain orthogonal
     (:meth:`sample`); kernels come from :meth:`sample_kernel`.
 

@@ -10,14 +10,14 @@ statistics here are formed per network and compared *across independent networks
 - distribution: network i gives its empirical spectral CDF e_i(x) on a grid of the theory's
   quantiles; D = max_x |mean_i e_i(x) − F(x)| (the Kolmogorov–Smirnov distance of the pooled
   spectrum), and its null distribution is calibrated by the Gaussian multiplier bootstrap over
-  networks, D* = max_x |Σ_i ξ_i (e_i(x) − ē(x))|/K·√(K/(K−1)), ξ_i ~ N(0, 1) (Chernozhukov,
+  networks, D* = max_x |Σ_i ξ_i (e_i(x) − mean_i e_i(x))|/K·√(K/(K−1)), ξ_i ~ N(0, 1) (Chernozhukov,
   Chetverikov & Kato 2013): valid whatever the dependence between eigenvalues of one network.
   Its false-alarm rate is tested on exact nulls (i.i.d. and strongly repelling spectra) in
   ``tests/test_validate_spectra.py``.
 
 The verdict agrees iff every |z_k| < ``z_max`` and the KS p-value ≥ ``ks_alpha``.
 Finite width biases the spectrum by O(1/width) (more with depth), which these tests resolve
-when the number of networks is large: a disagreement at depth ≳ width/10 is often that, not
+when the number of networks is large: a disagreement at depth ≥ about width/10 is often that, not
 an error; pick sizes accordingly (as :func:`gradmath.validate.compare` explains).
 """
 
@@ -154,7 +154,7 @@ class SpectrumComparison:
 
 
 #: Eigenvalues below this fraction of λ_max are not resolved by a double-precision SVD of J
-#: (σ_min ≳ 1e-16 σ_max, so λ ≳ 1e-32 λ_max): the KS grid stays above it, so exact zeros
+#: (σ_min ≥ about 1e-16 σ_max, so λ ≥ about 1e-32 λ_max): the KS grid stays above it, so exact zeros
 #: (ReLU's dead units) and numerical ones count alike.
 RESOLUTION = 1e-24
 
@@ -214,7 +214,7 @@ def compare_spectra(
     a0 = float(spectrum.atom_mass[spectrum.atoms == 0].sum())
     zeros = np.mean(x < floor, axis=1)
     if a0 > 0:
-        # Dead units: compare the law of the nonzero eigenvalues, F₊ = (F − a₀)/(1 − a₀); the
+        # Dead units: compare the law of the nonzero eigenvalues, F_+ = (F − a₀)/(1 − a₀); the
         # number of zeros is reported beside it (its finite-width excess is O(1/√width)).
         def cdf(v: Array) -> Array:
             return np.clip((spectrum.cdf(v) - a0) / (1 - a0), 0.0, 1.0)

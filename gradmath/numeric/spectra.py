@@ -2,7 +2,7 @@
 
 For each sampled network (weights from the layers' own initializers, via
 :func:`gradmath.numeric.sample_params`) and one input x^0 ~ N(0, input_q·I), the Jacobian
-J = ∂x^L/∂x^0 = D^L W^L ⋯ D^1 W^1, D^l = diag φ_l'(h^l), is formed exactly by accumulating the
+J = ∂x^L/∂x^0 = D^L W^L … D^1 W^1, D^l = diag φ_l'(h^l), is formed exactly by accumulating the
 product layer by layer (h^l from :func:`gradmath.numeric.forward`); after every layer the
 product is divided by its Frobenius norm and the logarithm kept, so depth and χ₁ ≠ 1 cannot
 overflow. The eigenvalues of JJᵀ are the squared singular values (``numpy.linalg.svd``).

@@ -1,7 +1,7 @@
 """Beyond the mean: the singular-value spectrum of the input-output Jacobian (free probability).
 
 Second moments (χ₁ = 1) say that ‖J v‖ is preserved *on average*; dynamical isometry asks that
-*every* singular value of J = ∂x^L/∂x^0 = D^L W^L ⋯ D^1 W^1 stay near 1 (Saxe, McClelland &
+*every* singular value of J = ∂x^L/∂x^0 = D^L W^L … D^1 W^1 stay near 1 (Saxe, McClelland &
 Ganguli 2014; Pennington, Schoenholz & Ganguli 2017, 2018). With D^l = diag φ'(h^l) and
 h^l_i ~ N(0, q^l) at infinite width, the weights and the D's are asymptotically free, so the
 S-transforms multiply (:mod:`.series`):
@@ -49,6 +49,8 @@ __all__ = [
     "JacobianLayer",
     "Spectrum",
     "critical_jacobian",
+    "critical_mlp",
+    "critical_point",
     "d2_law",
     "d2_moments",
     "jacobian",
@@ -97,7 +99,7 @@ class JacobianLayer:
 
 @dataclass(frozen=True, eq=False)
 class Jacobian:
-    """The infinite-width law of JJᵀ for J = D^L W^L ⋯ D^1 W^1 (square layers).
+    """The infinite-width law of JJᵀ for J = D^L W^L … D^1 W^1 (square layers).
 
     >>> jac = jacobian("relu", 2.0, depth=10, weights="orthogonal")
     >>> jac.mean, jac.variance          # χ₁ = 1; variance L(μ₂/μ₁² − 1) = L
@@ -295,20 +297,50 @@ def critical_jacobian(
     """
     a = _act(act)
     qs = check_positive("q_star", q_star)
-    sw = 1.0 / float(expect(lambda u: a.deriv(u) ** 2, qs, a.kinks))
-    sb = qs - sw * float(expect(lambda u: a(u) ** 2, qs, a.kinks))
-    if sb < -1e-12 * qs:
-        raise GradmathError(
-            f"No critical {a.name} net has q* = {qs!r}: it would need σ_b² = {sb:.6g} < 0."
-        )
+    sw, _ = critical_point(a, qs)
     return Jacobian(
         (JacobianLayer(a, qs, sw, _weights(weights)),) * check_positive_int("depth", depth)
     )
 
 
 def critical_point(act: Activation | str, q_star: float) -> tuple[float, float]:
-    """(σ_w², σ_b²) of the critical net with fixed point q* (see :func:`critical_jacobian`)."""
+    """(σ_w², σ_b²) on the critical line χ₁ = 1 with fixed point ``q_star``.
+
+    σ_w² = 1/E[φ'(√q* z)²], σ_b² = q* − σ_w² E[φ(√q* z)²] (Pennington et al. 2017, §3);
+    raises if that σ_b² is negative (no such net).
+
+    >>> critical_point("relu", 3.0)
+    (2.0, 0.0)
+    """
     a = _act(act)
     qs = check_positive("q_star", q_star)
     sw = 1.0 / float(expect(lambda u: a.deriv(u) ** 2, qs, a.kinks))
-    return sw, qs - sw * float(expect(lambda u: a(u) ** 2, qs, a.kinks))
+    sb = qs - sw * float(expect(lambda u: a(u) ** 2, qs, a.kinks))
+    if sb < -1e-12 * qs:
+        raise GradmathError(
+            f"No critical {a.name} net has q* = {qs!r}: it would need σ_b² = {sb:.6g} < 0."
+        )
+    return sw, max(sb, 0.0)
+
+
+def critical_mlp(
+    act: Activation | str, q_star: float, *, width: int, depth: int, weights: object
+) -> tuple[Any, float]:
+    """A square :class:`gradmath.MLP` on the critical line with fixed point q*, and the input
+    second moment that puts its first layer at q* (so every layer is at q*).
+
+    ``weights``: "gaussian" (``normal`` init, σ_w²) or "orthogonal" (gain √σ_w²). Returns
+    ``(mlp, input_q)``; :meth:`Jacobian.of` (mlp, input_q) is then :func:`critical_jacobian`.
+    """
+    from gradmath.initializers import initializer
+    from gradmath.mlp import MLP
+
+    a = _act(act)
+    sw, sb = critical_point(a, q_star)
+    init = (
+        initializer("normal", sigma_w2=sw)
+        if _weights(weights)
+        else initializer("orthogonal", gain=math.sqrt(sw))
+    )
+    net = MLP.square(width, depth, activation=a, init=init, bias_var=sb)
+    return net, (q_star - sb) / sw

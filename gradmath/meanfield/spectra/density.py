@@ -183,6 +183,7 @@ class _Problem:
             self.hi[i, : hi.size] = hi / mean
             self.pb[i, : m.size] = m
         self.width = self.hi - self.lo
+        self.has_bins = bool(np.any(self.pb > 0))
         self.n = np.asarray(counts, dtype=np.float64)
         self.L = float(self.n.sum())
         self.G = float(gaussian)
@@ -206,6 +207,8 @@ class _Problem:
         pi = self.pa * inv
         v = pi.sum(axis=1)
         dv = (pi * inv * self.a).sum(axis=1)
+        if not self.has_bins:
+            return v, dv
         a = 1.0 - wc * self.hi
         x = wc * self.width / a
         ell, dell = _ell(x)
@@ -310,7 +313,7 @@ class _Problem:
     def start(self, log_top: float, psi_c: float | None, s: float) -> State | None:
         """The solution at log λ = log λ_max − s², s small.
 
-        At a square-root edge log z ≈ log λ_max + ½κ(ψ − ψ_c)², so ψ ≈ ψ_c − i s √(2/κ) (the
+        At a square-root edge log z ≈ log λ_max + ½c(ψ − ψ_c)², so ψ ≈ ψ_c − i s √(2/c) (the
         sign that makes the density positive); otherwise start from the upper half plane.
         """
         lam = math.exp(log_top - s * s)

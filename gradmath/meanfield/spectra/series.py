@@ -4,7 +4,7 @@ For a probability law ρ on [0, ∞) with moments m_k = ∫λ^k dρ, write
 ψ(z) = Σ_{k≥1} m_k z^k (the moment generating function), χ = ψ^{-1} (its inverse under
 composition) and S(z) = χ(z)·(1 + z)/z (Voiculescu's S-transform). If A and B are free,
 S_{AB} = S_A·S_B (Voiculescu 1987; Pennington, Schoenholz & Ganguli 2017, eq. 9). For the
-input-output Jacobian J = D^L W^L ⋯ D^1 W^1 of a deep network, with D^l = diag φ'(h^l),
+input-output Jacobian J = D^L W^L … D^1 W^1 of a deep network, with D^l = diag φ'(h^l),
 
     S_{JJᵀ}(z) = Π_l S_{W_lW_lᵀ}(z) · S_{(D^l)²}(z)      (Pennington et al. 2017, eq. 10),
 
@@ -92,7 +92,7 @@ def moments_from_s(s: Sequence[Any]) -> Series:
 def product_moments(
     layer_moments: Sequence[Sequence[Any]], gaussian: Sequence[bool], n: int
 ) -> Series:
-    """Moments m_1 … m_n of JJᵀ, J = D^L W^L ⋯ D^1 W^1, from each layer's law of D² (free).
+    """Moments m_1 … m_n of JJᵀ, J = D^L W^L … D^1 W^1, from each layer's law of D² (free).
 
     ``layer_moments[l]`` = (E[d], E[d²], …, E[d^n]) for d = σ_w² φ'(h^l)² (the weight scale is
     folded into D² since only the product matters); ``gaussian[l]``: Gaussian (Marchenko–Pastur,
