@@ -95,15 +95,27 @@ def sample_spectra(mlp: MLP, *, n_networks: int, seed: int, input_q: float = 1.0
     n = check_positive_int("n_networks", n_networks)
     seed = check_seed(seed)
     input_q = check_positive("input_q", input_q)
+    from gradmath.threads import pool
+
     width = mlp.widths[0]
     eig = np.empty((n, width))
     log_scale = np.empty(n)
-    for i, child in enumerate(np.random.SeedSequence(seed).spawn(n)):
-        rng = np.random.default_rng(child)
+    children = np.random.SeedSequence(seed).spawn(n)
+
+    def one(i: int) -> None:
+        rng = np.random.default_rng(children[i])
         params = sample_params(mlp, rng)
         x = rng.standard_normal(width) * math.sqrt(input_q)
         j, log_c = jacobian(mlp, params, x)
         sv = np.linalg.svd(j, compute_uv=False)
         eig[i] = np.sort(sv * sv)
         log_scale[i] = 2 * log_c
+
+    # Networks are independent: one per thread, one BLAS thread each (gradmath.threads).
+    with pool(n) as ex:
+        if ex is None:
+            for i in range(n):
+                one(i)
+        else:
+            list(ex.map(one, range(n)))
     return SampledSpectra(mlp, eig, log_scale, input_q, seed)

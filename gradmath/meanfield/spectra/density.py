@@ -351,18 +351,29 @@ class _Problem:
         return float(np.sum(self.n * np.log(self.dmax))), None
 
 
+# Taylor coefficients of ℓ(x) = log(1 + x)/x = Σ (−x)^k/(k + 1), used for |x| < _ELL_SERIES
+# (truncation error below 1e-13 relative there); the few larger |x| take the logarithm.
+_ELL_SERIES = 0.05
+_ELL_TERMS = 10
+
+
 def _ell(x: CArray) -> tuple[CArray, CArray]:
-    """ℓ(x) = log(1 + x)/x and ℓ'(x), by their Taylor series where |x| < 1e-2."""
-    small = np.abs(x) < 1e-2
-    xs = np.where(small, x, 0.0)
-    ell_s = 1 - xs / 2 + xs**2 / 3 - xs**3 / 4 + xs**4 / 5 - xs**5 / 6
-    dell_s = -0.5 + 2 * xs / 3 - 3 * xs**2 / 4 + 4 * xs**3 / 5 - 5 * xs**4 / 6 + 6 * xs**5 / 7
-    xl = np.where(small, 1.0, x)
-    with np.errstate(all="ignore"):
-        log1 = np.log(1 + xl)
-        ell_l = log1 / xl
-        dell_l = (xl / (1 + xl) - log1) / (xl * xl)
-    return np.where(small, ell_s, ell_l), np.where(small, dell_s, dell_l)
+    """ℓ(x) = log(1 + x)/x and ℓ'(x): a series where |x| < 0.05 (narrow bins, most of them;
+    numpy's complex log1p loses digits there), the logarithm elsewhere."""
+    # Horner in −x: ℓ = Σ_j (−x)^j/(j + 1), ℓ' = −Σ_j (−x)^j (j + 1)/(j + 2).
+    mx = -x
+    ell = np.full_like(x, 1.0 / (_ELL_TERMS + 1))
+    dell = np.full_like(x, -(_ELL_TERMS + 1) / (_ELL_TERMS + 2))
+    for j in range(_ELL_TERMS - 1, -1, -1):
+        ell = ell * mx + 1.0 / (j + 1)
+        dell = dell * mx - (j + 1) / (j + 2)
+    big = np.abs(x) >= _ELL_SERIES
+    if np.any(big):
+        xb = x[big]
+        log1 = np.log(1 + xb)
+        ell[big] = log1 / xb
+        dell[big] = (xb / (1 + xb) - log1) / (xb * xb)
+    return ell, dell
 
 
 def _atoms(laws: Sequence[D2Law], counts: Sequence[int], gaussian: int) -> tuple[Array, Array]:
