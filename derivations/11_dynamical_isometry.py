@@ -22,6 +22,7 @@ from gradmath.meanfield.spectra import (
 )
 from gradmath.numeric.spectra import sample_spectra
 from gradmath.render import latex
+from gradmath.render.notes import Exercise
 from gradmath.validate_spectra import compare_spectra
 
 TITLE = "Beyond the mean: dynamical isometry"
@@ -114,8 +115,7 @@ $D^l = \mathrm{{diag}}\,\varphi'(h^l)$, it says
 $m_1 = \frac1n\mathrm{{tr}}\,JJ^\top = \chi_1^L = 1$.
 A backpropagated error meets all the singular values of $J$, not their mean; if they spread over
 many orders of magnitude, most directions of the error still vanish or explode.
-\emph{{Dynamical isometry}} asks that all of them stay near one (Saxe et al.\ 2014; Pennington,
-Schoenholz \& Ganguli 2017).
+\emph{{Dynamical isometry}} asks that all of them stay near one \citep{{saxe2014,pennington2017}}.
 
 \subsection{{Free probability: the S-transform multiplies}}
 At infinite width the factors $W^l$ and $D^l$ are asymptotically free, and the S-transform of a
@@ -135,9 +135,9 @@ constant terms multiply, $m_1 = \prod_l \sigma_w^2\mu_1 = \chi_1^L$, and the lin
   = \sum_{{l=1}}^L\Bigl(\frac{{\mu_2}}{{\mu_1^2}} - 1 - s_1\Bigr),
   \qquad \mu_k = \mathbb E\bigl[\varphi'(h)^{{2k}}\bigr],
 \end{{equation}}
-with $s_1 = -1$ for Gaussian and $s_1 = 0$ for orthogonal weights (Pennington et al.\ 2017,
-eq.~13). gradmath does this algebra on power series with exact, floating or symbolic
-coefficients; with symbols it reproduces the formula above.
+with $s_1 = -1$ for Gaussian and $s_1 = 0$ for orthogonal weights
+\citep[eq.~13]{{pennington2017}}. gradmath does this algebra on power series with exact,
+floating or symbolic coefficients; with symbols it reproduces the formula above.
 
 \subsection{{Deep linear networks}}
 With $\varphi(h) = h$ every $\mu_k = 1$. Orthogonal weights give $JJ^\top = I$ exactly: perfect
@@ -172,8 +172,13 @@ for $\psi$ along the real axis by Newton's method, continuing from the top edge 
 down, and reads off $\rho(\lambda) = -\mathrm{{Im}}\,\psi(\lambda + i0)/(\pi\lambda)$, together with
 the point masses (ReLU's dead units at $0$; with orthogonal weights and hard-tanh, a mass at the
 top where every layer is in its linear range). Figure~\ref{{fig:jacobian_spectra}} compares it
-with the eigenvalues of sampled networks, and Figure~\ref{{fig:isometry_variance}} shows the
-spread against depth.
+with the eigenvalues of sampled networks \citep[after][fig.~2]{{pennington2017}}, and
+Figure~\ref{{fig:isometry_variance}} shows the spread against depth; the same machinery gives
+the universal limiting spectra of \citet{{pennington2018}}.
+
+\gradmathfigure{{jacobian_spectra}}
+
+\gradmathfigure{{isometry_variance}}
 
 The comparison is made per network: eigenvalues of one matrix repel and are not independent
 samples, so the moments and the empirical distribution function are averaged over independent
@@ -182,7 +187,7 @@ calibrated by a multiplier bootstrap over networks. For erf with orthogonal weig
 $q^* = 1/4$, depth 4 and width {width}: {verdict}.
 
 \subsection{{Convolutions}}
-Xiao et al.\ (2018) carry this to convolutional networks: a \emph{{delta-orthogonal}} kernel is
+\citet{{xiao2018}} carry this to convolutional networks: a \emph{{delta-orthogonal}} kernel is
 zero except at its spatial centre, which holds an orthogonal matrix, so each convolution maps
 every pixel's channel vector isometrically; with it, vanilla convolutional networks of 10{{,}}000
 layers train. gradmath's catalogue has it as \texttt{{delta\_orthogonal}}.
@@ -203,9 +208,7 @@ def summary(quick: bool = False) -> tuple[str, ...]:
     )
 
 
-def exercises(quick: bool = False) -> tuple[object, ...]:
-    from gradmath.render.notes import Exercise  # type: ignore[attr-defined, unused-ignore]
-
+def exercises(quick: bool = False) -> tuple[Exercise, ...]:
     q = 0.25
     erf = critical_jacobian("erf", q, depth=100, weights="orthogonal").variance
     return (

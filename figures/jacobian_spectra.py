@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from gradmath.meanfield.spectra import Jacobian, critical_mlp
 from gradmath.numeric.spectra import sample_spectra
@@ -16,11 +17,11 @@ CHAPTER = "11_dynamical_isometry"
 CAPTION = (
     r"Eigenvalue densities of $JJ^\top$ (in units of its mean, on a log axis, so the curves are "
     r"$x\rho(x)\ln 10$) for critical networks: ReLU, and hard-tanh and erf at $q^*=1/4$. "
-    r"Blue: Gaussian weights; orange: orthogonal. Lines: free-probability theory; steps: "
-    r"eigenvalues of sampled networks. ReLU's dead units put half of the eigenvalues at exactly "
-    r"$0$ (not shown); vertical lines are point masses (hard-tanh with orthogonal weights). "
-    r"With depth every Gaussian spectrum spreads over many decades; orthogonal erf and "
-    r"hard-tanh spread slowly, orthogonal ReLU does not escape."
+    r"Blue, solid: Gaussian weights; orange, dashed: orthogonal. Lines: free-probability "
+    r"theory; steps: eigenvalues of sampled networks. ReLU's dead units put half of the "
+    r"eigenvalues at exactly $0$ (not shown); vertical lines are point masses (hard-tanh with "
+    r"orthogonal weights). With depth every Gaussian spectrum spreads over many decades; "
+    r"orthogonal erf and hard-tanh spread slowly, orthogonal ReLU does not escape."
 )
 ACTS = ("relu", "hard_tanh", "erf")
 Q_STAR = {"relu": 1.0, "hard_tanh": 0.25, "erf": 0.25}
@@ -31,14 +32,17 @@ X_RANGE = (-8.0, 3.0)
 def make(quick: bool = False):  # type: ignore[no-untyped-def]
     width, n_networks = (64, 2) if quick else (256, 4)
     depths = DEPTHS[:2] if quick else DEPTHS
-    fig, axes = figures.new_figure(len(ACTS), len(depths), figsize=(9.0, 6.2))
+    fig, axes = figures.new_figure(
+        len(ACTS), len(depths), figsize=(figures.TEXT_WIDTH_IN, 6.6 if not quick else 5.6)
+    )
     bins = np.linspace(*X_RANGE, 56)
     for r, act in enumerate(ACTS):
         for c, depth in enumerate(depths):
             ax = axes[r, c]
             top = 0.0
             for k, weights in enumerate(("gaussian", "orthogonal")):
-                colour = figures.PALETTE[k]
+                look = figures.SERIES[k]
+                colour = look["color"]
                 net, input_q = critical_mlp(
                     act, Q_STAR[act], width=width, depth=depth, weights=weights
                 )
@@ -46,7 +50,7 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
                 sp = jac.spectrum()
                 x = sp.x[sp.x > 0]
                 curve = sp.log_density[sp.x > 0] * math.log(10)
-                ax.plot(np.log10(x), curve, color=colour)
+                ax.plot(np.log10(x), curve, color=colour, linestyle=look["linestyle"])
                 # Scale to the bulk: orthogonal edges can diverge (ReLU at L = 2: arcsine law).
                 top = max(top, float(np.max(curve[sp.s[sp.x > 0] > 0.2], initial=0.0)))
                 for a, m in zip(sp.atoms, sp.atom_mass, strict=True):
@@ -61,7 +65,9 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
                 dens = hist / (sim.eigenvalues.size * np.diff(edges))
                 ax.stairs(dens, edges, color=colour, alpha=0.55, lw=0.9)
             ax.set_xlim(*X_RANGE)
+            ax.set_xticks([-8, -4, 0])
             ax.set_ylim(0, 1.4 * top)
+            ax.yaxis.set_major_locator(MaxNLocator(3))
             if r == 0:
                 ax.set_title(f"$L = {depth}$")
             if c == 0:
