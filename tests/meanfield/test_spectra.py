@@ -119,7 +119,7 @@ def test_critical_line_refuses_impossible_q_star() -> None:
 
 
 def test_from_mlp_follows_the_nonstationary_profile() -> None:
-    net = gradmath.MLP.square(64, 5, activation="tanh", init="glorot_normal", bias_var=0.1)
+    net = gradmath.MLP.square(64, 5, activation="tanh", init="glorot_normal", sigma_b2=0.1)
     jac = Jacobian.of(net, input_q=3.0)
     q = gradmath.meanfield.predict(net, 3.0).q
     assert [ly.q for ly in jac.layers] == pytest.approx(list(q))

@@ -18,7 +18,7 @@ from gradmath.validate_spectra import compare_spectra
 def test_jacobian_matches_backpropagation_row_by_row() -> None:
     # Row i of J = ∂x^L/∂x^0 is the input gradient of x^L_i; backward() gives ∂L/∂h^1 for
     # ∂L/∂h^L = e_i ⊙ φ'(h^L), and ∂L/∂x^0 = (∂L/∂h^1) W^1.
-    net = gradmath.MLP.square(6, 3, activation="tanh", init="glorot_normal", bias_var=0.1)
+    net = gradmath.MLP.square(6, 3, activation="tanh", init="glorot_normal", sigma_b2=0.1)
     p = sample_params(net, np.random.default_rng(3))
     x = np.random.default_rng(4).standard_normal(6)
     j, log_c = jacobian(net, p, x)
@@ -62,7 +62,7 @@ CASES = [
 def test_sampled_spectrum_agrees_with_theory(act: str, init: object, bias: float) -> None:
     # Width 256, depth 3, 8 networks: moments at |z| < 4 and the across-network KS test at
     # p ≥ 1% (family-wise false alarm ≈ 1%, validate_spectra docstring).
-    net = gradmath.MLP.square(256, 3, activation=act, init=init, bias_var=bias)
+    net = gradmath.MLP.square(256, 3, activation=act, init=init, sigma_b2=bias)
     cmp = compare_spectra(Jacobian.of(net), sample_spectra(net, n_networks=8, seed=11))
     cmp.assert_agrees()
 

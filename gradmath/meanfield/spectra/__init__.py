@@ -309,8 +309,8 @@ def critical_point(act: Activation | str, q_star: float) -> tuple[float, float]:
     σ_w² = 1/E[φ'(√q* z)²], σ_b² = q* − σ_w² E[φ(√q* z)²] (Pennington et al. 2017, §3);
     raises if that σ_b² is negative (no such net).
 
-    >>> critical_point("relu", 3.0)
-    (2.0, 0.0)
+    >>> [round(v, 10) for v in critical_point("relu", 3.0)]
+    [2.0, 0.0]
     """
     a = _act(act)
     qs = check_positive("q_star", q_star)
@@ -342,5 +342,5 @@ def critical_mlp(
         if _weights(weights)
         else initializer("orthogonal", gain=math.sqrt(sw))
     )
-    net = MLP.square(width, depth, activation=a, init=init, bias_var=sb)
+    net = MLP.square(width, depth, activation=a, init=init, sigma_b2=sb)
     return net, (q_star - sb) / sw
