@@ -47,10 +47,18 @@ from gradmath.clipping import ClipSpec, apply_clip, scaled_norm, validate_clip
 from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
 from gradmath.mlp import MLP
 
-__all__ = ["Divergence", "TrainResult", "make_task", "softmax_cross_entropy", "train"]
+__all__ = [
+    "Divergence",
+    "TrainResult",
+    "chance_loss",
+    "make_task",
+    "softmax_cross_entropy",
+    "train",
+]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+ArrayLikeInt = IntArray | Sequence[int]
 Progress = Callable[[int, float], object]
 
 
@@ -131,6 +139,27 @@ def softmax_cross_entropy(logits: FloatArray, y: IntArray) -> tuple[float, Float
         grad /= b
     accuracy = float(np.mean(np.argmax(logits, axis=1) == y))
     return loss, grad, accuracy
+
+
+def chance_loss(y: ArrayLikeInt) -> float:
+    """The cross-entropy of the best input-blind classifier: the entropy of the labels.
+
+    A model that ignores its input does best by predicting the class frequencies p_k, and
+    its mean cross-entropy is then H(p) = −Σ_k p_k ln p_k (Gibbs' inequality); for K
+    balanced classes that is ln K (ln 3 ≈ 1.0986 for three). A training loss that ends at
+    this value means the network has learnt nothing about the inputs.
+
+    >>> round(chance_loss(np.array([0, 1, 2, 0, 1, 2])), 12) == round(math.log(3), 12)
+    True
+    """
+    labels = np.asarray(y)
+    if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
+        raise GradmathError(f"`y` (shape {labels.shape}) must be a non-empty 1-D integer array.")
+    if labels.min() < 0:
+        raise GradmathError(f"`y` has the label {int(labels.min())}; labels must be >= 0.")
+    p = np.bincount(labels) / labels.size
+    p = p[p > 0]
+    return float(-np.sum(p * np.log(p)))
 
 
 # --------------------------------------------------------------------------- results

@@ -12,7 +12,10 @@ Every function returns a :class:`Derivation` (ordered :class:`Step` objects, an 
 - :func:`init_variance` — Var[W] of LeCun, He and Glorot from Var[y] = fan_in·Var[W]·E[x²];
 - the worked examples :func:`local_factor_example` (0.25·500 = 125),
   :func:`path_product_example` (300·200·125·1001), :func:`update_rounding_example`
-  (0.001·2·10⁻¹⁰ lost in floating point) and :func:`vanishing_bound_example` ((1/4)^L).
+  (0.001·2·10⁻¹⁰ lost in floating point), :func:`vanishing_bound_example` ((1/4)^L),
+  :func:`relu_chain_example` (an exploding ReLU chain and the step that kills it) and
+  :func:`loss_scaling_example` (a float16 gradient underflow and loss scaling);
+- :func:`rnn_gradient_bound` — ‖∂h_T/∂h_k‖ ≤ (γλ₁)^{T−k} for a recurrent net (Pascanu 2013).
 
 SymPy is imported inside the functions, so ``import gradmath.symbolic`` stays fast.
 """
@@ -27,11 +30,14 @@ from gradmath.symbolic.clipping import value_clip_derivation as value_clip_deriv
 from gradmath.symbolic.derivation import Derivation as Derivation
 from gradmath.symbolic.derivation import Step as Step
 from gradmath.symbolic.examples import local_factor_example as local_factor_example
+from gradmath.symbolic.examples import loss_scaling_example as loss_scaling_example
 from gradmath.symbolic.examples import path_product_example as path_product_example
+from gradmath.symbolic.examples import relu_chain_example as relu_chain_example
 from gradmath.symbolic.examples import update_rounding_example as update_rounding_example
 from gradmath.symbolic.examples import vanishing_bound_example as vanishing_bound_example
 from gradmath.symbolic.init_variance import fan_symbols as fan_symbols
 from gradmath.symbolic.init_variance import init_variance as init_variance
+from gradmath.symbolic.recurrent import rnn_gradient_bound as rnn_gradient_bound
 
 __all__ = [
     "Derivation",
@@ -42,8 +48,11 @@ __all__ = [
     "fan_symbols",
     "init_variance",
     "local_factor_example",
+    "loss_scaling_example",
     "norm_clip_derivation",
     "path_product_example",
+    "relu_chain_example",
+    "rnn_gradient_bound",
     "update_rounding_example",
     "value_clip_derivation",
     "vanishing_bound_example",

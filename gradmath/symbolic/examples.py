@@ -24,7 +24,9 @@ from gradmath.symbolic.derivation import Derivation, Step, _decimal, named
 
 __all__ = [
     "local_factor_example",
+    "loss_scaling_example",
     "path_product_example",
+    "relu_chain_example",
     "rounds_away_above",
     "update_rounding_example",
     "vanishing_bound_example",
@@ -112,7 +114,10 @@ def local_factor_example(weight: object = 500) -> Derivation:
 
 
 def path_product_example(factors: Sequence[object] = (300, 200, 125, 1001)) -> Derivation:
-    """The gradient along one path is the product of its local factors: 300·200·125·1001.
+    """The gradient along one path is the product of its chain-rule factors: 300·200·125·1001.
+
+    The factors are the partial derivatives met along the path, not one φ'(z)·w per layer:
+    in the classic example 300 is ∂ℓ/∂O (loss by output) and 1001 is ∂O/∂w.
 
     = 7 507 500 000 ≈ 7.5·10⁹: moderate factors multiply to an exploding gradient.
 
@@ -127,9 +132,10 @@ def path_product_example(factors: Sequence[object] = (300, 200, 125, 1001)) -> D
     product = sp.Mul(*xs)
     steps = [
         Step(
-            "local factors along the path",
+            "the chain-rule factors along one path",
             sp.Tuple(*xs),
-            "one factor $\\varphi'(z_l)\\,w_l$ per layer",
+            "the partial derivatives met from the loss down to the weight, e.g. "
+            "$\\partial\\ell/\\partial O$ first and $\\partial O/\\partial w$ last",
         ),
         Step(
             "their product",
@@ -319,4 +325,227 @@ def vanishing_bound_example(depths: Sequence[int] = (10, 20, 50)) -> Derivation:
         tuple(steps),
         sp.Tuple(*values.values()),
         data={"values": values, "floats": floats, "gamma": gamma},
+    )
+
+
+def relu_chain_example(
+    depth: int = 10,
+    weight: object = 2,
+    x0: object = 1,
+    target: object = 1,
+    learning_rate: object = "0.001",
+) -> Derivation:
+    r"""An exploding gradient in a scalar ReLU chain, and the step that kills it.
+
+    The chain a_l = relu(w_l a_{l−1}) (no bias), l = 1 … L, with every w_l = ``weight``, input
+    a_0 = ``x0`` and squared loss ℓ = ½(a_L − y)². The chain rule (theory.md, "Symbolic
+    facts") gives
+
+        ∂ℓ/∂w_1 = ∂ℓ/∂a_L · ∏_{l=2..L} relu'(z_l) w_l · relu'(z_1) a_0,
+
+    with ∂ℓ/∂a_L = a_L − y. Every active unit has relu' = 1, so each local factor is the
+    weight itself: w = 2 over L = 10 layers gives a_L = 1024, ∂ℓ/∂a_L = 1023 and
+    ∂ℓ/∂w_1 = 1023 · 2⁹ · 1 = 523 776. One SGD step with η = 0.001 moves w_1 by 523.776 and
+    makes it negative; then z_1 < 0, a_1 = 0, every later unit is off, ℓ = ½y², and every
+    gradient is exactly 0 (relu'(z) = 0 for z ≤ 0, and ∂ℓ/∂w_l = δ_l a_{l−1} = 0): the chain is
+    dead and SGD cannot revive it (Lu et al. 2020, "Dying ReLU and initialization").
+
+    ``result`` is ∂ℓ/∂w_1 before the step (exact). ``data``: ``"a_L"``, ``"dloss_da_L"``,
+    ``"factors"`` (the local factors relu'(z_l) w_l, l = 2 … L), ``"first_factor"``
+    (relu'(z_1) a_0), ``"loss"``, ``"new_weight"``, ``"new_loss"``, ``"new_gradients"``
+    (∂ℓ/∂w_l for l = 1 … L after the step).
+
+    >>> d = relu_chain_example()
+    >>> d.result, d.data["new_weight"], d.data["new_gradients"][0]
+    (523776, -65222/125, 0)
+    """
+    import sympy as sp
+
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 2:
+        raise GradmathError(f"`depth` (={depth!r}) must be an integer >= 2.")
+    L = int(depth)
+    w = _exact("weight", weight)
+    a0 = _exact("x0", x0)
+    y = _exact("target", target)
+    eta = _exact("learning_rate", learning_rate, positive=True)
+
+    def relu(z: Any) -> Any:
+        return z if z > 0 else sp.Integer(0)
+
+    def drelu(z: Any) -> Any:
+        return sp.Integer(1) if z > 0 else sp.Integer(0)  # flat side at the kink, as autograd
+
+    def run(ws: Sequence[Any]) -> tuple[Any, list[Any]]:
+        a, zs, acts = a0, [], [a0]
+        for wl in ws:
+            z = wl * a
+            a = relu(z)
+            zs.append(z)
+            acts.append(a)
+        loss = (a - y) ** 2 / 2
+        delta = a - y  # ∂ℓ/∂a_L
+        grads = [sp.Integer(0)] * L
+        for k in range(L - 1, -1, -1):  # layer k + 1
+            delta_z = delta * drelu(zs[k])  # ∂ℓ/∂z_l
+            grads[k] = delta_z * acts[k]  # ∂ℓ/∂w_l = ∂ℓ/∂z_l · a_{l−1}
+            delta = delta_z * ws[k]  # ∂ℓ/∂a_{l−1}
+        return (acts, zs, loss), grads
+
+    weights = [w] * L
+    (acts, zs, loss), grads = run(weights)
+    a_L = acts[-1]
+    factors = [drelu(zs[k]) * weights[k] for k in range(1, L)]
+    first = drelu(zs[0]) * a0
+    g1 = grads[0]
+    new_w = w - eta * g1
+    (new_acts, _, new_loss), new_grads = run([new_w, *weights[1:]])
+    aL_sym = named("a_L", "a_{L}")
+    dl_da = named("dl/da_L", r"\frac{\partial \ell}{\partial a_{L}}")
+    dl_dw1 = named("dl/dw_1", r"\frac{\partial \ell}{\partial w_{1}}")
+    steps: tuple[Step, ...] = (
+        Step(
+            f"forward pass: every unit is active, so $a_L = w^L a_0$ with $L = {L}$",
+            sp.Eq(aL_sym, a_L),
+            "$\\mathrm{relu}(z) = z$ for $z > 0$",
+        ),
+        Step(
+            "the gradient of the loss $\\ell = \\frac{1}{2}(a_L - y)^2$ at the output",
+            sp.Eq(dl_da, a_L - y),
+            f"$a_L - y$ with $y = {sp.latex(y)}$",
+        ),
+        Step(
+            f"the local factors $\\mathrm{{relu}}'(z_l)\\,w_l$ for $l = 2, \\dots, {L}$",
+            sp.Eq(_times(*factors), sp.Mul(*factors), evaluate=False),
+            "each active unit passes the gradient times its weight",
+        ),
+        Step(
+            "the chain rule multiplies them",
+            sp.Eq(dl_dw1, _times(a_L - y, sp.Mul(*factors), first), evaluate=False),
+            f"$\\partial\\ell/\\partial a_L \\cdot \\prod_{{l\\ge2}} \\mathrm{{relu}}'(z_l) w_l "
+            f"\\cdot \\mathrm{{relu}}'(z_1) a_0 = {sp.latex(g1)}$",
+        ),
+        Step(
+            f"one SGD step with $\\eta = {_frac(eta)}$",
+            sp.Eq(named("w_1'", "w_{1}'"), new_w),
+            f"$w_1 - \\eta\\,\\partial\\ell/\\partial w_1 {_decimal(new_w, 6)}$: the weight "
+            "changes sign",
+        ),
+        Step(
+            "the next forward pass: $z_1 < 0$ switches the first unit off",
+            sp.Eq(named("a_L'", "a_{L}'"), new_acts[-1]),
+            f"so every later unit is off and the loss is ${_frac(new_loss)}$",
+        ),
+        Step(
+            "every gradient is now zero: the chain is dead",
+            sp.Eq(named("dl/dw'", r"\frac{\partial \ell}{\partial w_{l}}"), sp.Integer(0)),
+            "$\\mathrm{relu}'(z_1) = 0$, and $a_{l-1} = 0$ for $l \\ge 2$",
+        ),
+    )
+    if any(g != 0 for g in new_grads):  # the story above holds only for a killing step
+        steps = steps[:5]
+    return Derivation(
+        "An exploding gradient in a ReLU chain",
+        steps,
+        g1,
+        data={
+            "a_L": a_L,
+            "dloss_da_L": a_L - y,
+            "factors": tuple(factors),
+            "first_factor": first,
+            "loss": loss,
+            "new_weight": new_w,
+            "new_loss": new_loss,
+            "new_gradients": tuple(new_grads),
+        },
+    )
+
+
+def loss_scaling_example(
+    gradient: object = "2e-8", scale: int = 2**16, dtype: Any = np.float16
+) -> Derivation:
+    r"""Why mixed-precision training multiplies the loss by S: a float16 gradient underflow.
+
+    float16 has 11 significand bits and exponents down to −14 (smallest normal 2⁻¹⁴ ≈
+    6.1·10⁻⁵, smallest subnormal 2⁻²⁴ ≈ 5.96·10⁻⁸, IEEE 754 binary16). A gradient entry
+    below half the smallest subnormal rounds to 0: g = 2·10⁻⁸ is lost. Scaling the loss by S
+    scales every gradient by S (the chain rule is linear in ∂ℓ): S·g = 2¹⁶·2·10⁻⁸ ≈ 1.31·10⁻³
+    is a normal float16, kept with relative error ≤ 2⁻¹¹; dividing by S in float32 before
+    the update recovers g (Micikevicius et al. 2018, "Mixed precision training", §3.2).
+    S must keep S·max|g| below the largest float16 (65 504); dynamic loss scaling halves S
+    when an overflow appears. Every claim is checked in NumPy arithmetic.
+
+    ``result`` is the recovered gradient (the float32 value, as an exact rational). ``data``:
+    ``"lost"`` (bool: g rounds to 0 in ``dtype``), ``"in_dtype"`` (g as ``dtype`` stores it),
+    ``"scaled"`` (fl(S·g) exactly), ``"recovered"``, ``"relative_error"`` (|recovered − g|/g),
+    ``"tiny"`` (smallest normal), ``"smallest_subnormal"``, ``"max"``.
+
+    >>> d = loss_scaling_example()
+    >>> d.data["lost"], float(d.data["relative_error"]) < 2.0**-11
+    (True, True)
+    """
+    import sympy as sp
+
+    from gradmath.render.latex import fmt_num
+
+    dt = np.dtype(dtype)
+    if dt.kind != "f" or dt.itemsize >= 4:
+        raise GradmathError(f"`dtype` (={dtype!r}) must be a float type narrower than float32.")
+    g = _exact("gradient", gradient, positive=True)
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise GradmathError(f"`scale` (={scale!r}) must be a positive integer.")
+    fi = np.finfo(dt)
+    g16 = dt.type(float(g))
+    with np.errstate(over="ignore"):  # an overflow is reported below, not warned about
+        s16 = dt.type(float(scale) * float(g))  # the scaled gradient as the low format stores it
+    if not np.isfinite(s16):
+        raise GradmathError(f"`scale` (={scale}) overflows {dt.name} for this gradient.")
+    recovered32 = np.float32(s16) / np.float32(scale)
+    as_q = {k: _float_fraction(v) for k, v in
+            {"g16": g16, "s16": s16, "rec": recovered32, "tiny": fi.tiny,
+             "sub": fi.smallest_subnormal, "max": fi.max}.items()}  # fmt: skip
+    rat = {k: sp.Rational(v.numerator, v.denominator) for k, v in as_q.items()}
+    rel = abs(rat["rec"] - g) / g
+    name = dt.name
+    steps = (
+        Step(
+            f"the smallest positive {name} numbers",
+            sp.Tuple(rat["tiny"], rat["sub"]),
+            f"smallest normal $2^{{{fi.minexp}}} \\approx {fmt_num(float(fi.tiny), 3)}$, "
+            f"smallest subnormal $2^{{{fi.minexp - fi.nmant}}} \\approx "
+            f"{fmt_num(float(fi.smallest_subnormal), 3)}$",
+        ),
+        Step(
+            f"a small gradient entry stored in {name}",
+            sp.Eq(named("fl(g)", r"\mathrm{fl}(g)"), rat["g16"]),
+            f"$g = {_repr_tex(float(g))}$ is below half the smallest subnormal"
+            if rat["g16"] == 0
+            else f"$g = {_repr_tex(float(g))}$ is representable",
+        ),
+        Step(
+            f"scale the loss by $S = {scale}$: every gradient is scaled by $S$",
+            sp.Eq(named("fl(Sg)", r"\mathrm{fl}(S g)"), rat["s16"]),
+            f"$\\approx {fmt_num(float(s16), 4)}$, a normal {name} number",
+        ),
+        Step(
+            "unscale in float32 before the update",
+            sp.Eq(named("fl(Sg)/S", r"\mathrm{fl}(S g)/S"), rat["rec"]),
+            f"relative error $\\approx {fmt_num(float(rel), 2)}$",
+        ),
+    )
+    return Derivation(
+        f"Loss scaling rescues a {name} gradient",
+        steps,
+        rat["rec"],
+        data={
+            "lost": bool(g16 == 0),
+            "in_dtype": rat["g16"],
+            "scaled": rat["s16"],
+            "recovered": rat["rec"],
+            "relative_error": rel,
+            "tiny": rat["tiny"],
+            "smallest_subnormal": rat["sub"],
+            "max": rat["max"],
+            "gradient": g,
+            "scale": scale,
+        },
     )

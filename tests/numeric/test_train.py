@@ -262,3 +262,16 @@ def test_exploding_with_clipping_trains(clip: dict[str, float], seed: int) -> No
     assert r.loss[-1] < 0.1 * r.loss[0]
     assert r.accuracy[-1] > 0.85
     assert r.clipped.max() > 0  # clipping did act
+
+
+def test_chance_loss_is_the_label_entropy() -> None:
+    from gradmath.numeric.train import chance_loss
+
+    assert chance_loss(np.array([0, 1, 2] * 5)) == pytest.approx(math.log(3), rel=1e-15)
+    # 43, 43, 42 of 128: the entropy of those frequencies, computed term by term.
+    _, y = make_task(128, 4, 3, seed=0)
+    counts = np.bincount(y)
+    ref = -sum(c / 128 * math.log(c / 128) for c in counts)
+    assert chance_loss(y) == pytest.approx(ref, rel=1e-14) and chance_loss(y) < math.log(3)
+    with pytest.raises(GradmathError, match="labels"):
+        chance_loss(np.array([-1, 0]))
