@@ -7,7 +7,7 @@ import gradmath
 from gradmath import validate
 from gradmath.render import figures, notes
 
-CHAPTER = "06_remedies"
+CHAPTER = "07_normalisation"
 CAPTION = (
     r"Batch normalisation at initialisation, batch size $B = 16$, depth 15. Left: the "
     r"normalised pre-activations keep unit second moment in every layer. Right: the gradient "

@@ -8,13 +8,29 @@ from gradmath import validate
 from gradmath.render import figures, notes
 
 CHAPTER = "05_mean_field"
-CAPTION = (
-    r"Forward second moment $\mathbb{E}[(h^l_i)^2]$ (left) and backward gradient second moment "
-    r"$\mathbb{E}[(\partial L/\partial h^l_i)^2]$ (right) layer by layer, in square networks of "
-    r"depth 30. Lines: mean-field theory; points: sampled networks with two standard errors. "
-    r"Sigmoid with Glorot initialisation loses the gradient geometrically towards the input; "
-    r"tanh with $\sigma_w^2=4$ amplifies it; ReLU with He and SELU with LeCun keep both flat."
-)
+
+def _caption() -> str:
+    # The numbers the caption quotes, from the same theory the lines are drawn with.
+    import gradmath.meanfield as mf
+
+    def chi(act: str, sw: float) -> str:
+        return f"{float(mf.chi1(act, sw, 0.0)):.3g}"
+
+    return (
+        r"Forward second moment $\mathbb{E}[(h^l_i)^2]$ (left) and backward gradient second "
+        r"moment $\mathbb{E}[(\partial\ell/\partial h^l_i)^2]$ (right) layer by layer, in "
+        r"square networks of depth 30 without bias. Lines: mean-field theory; points: sampled "
+        r"networks with two standard errors. Sigmoid + Glorot loses the gradient geometrically "
+        rf"($\chi_1 = {chi('sigmoid', 1.0)}$ per layer); ReLU + LeCun halves both moments in "
+        rf"every layer ($\chi_1 = {chi('relu', 1.0)}$); tanh + Glorot sits at $\chi_1 = 1$ but "
+        r"its forward signal decays slowly towards $0$; tanh with $\sigma_w^2 = 4$ amplifies "
+        rf"the gradient ($\chi_1 = {chi('tanh', 4.0)}$) while its forward signal stays bounded; "
+        r"ReLU + He keeps both flat ($\chi_1 = 1$); SELU + LeCun keeps the forward moment at "
+        rf"$q^* = 1$ while its gradient grows slowly ($\chi_1 = {chi('selu', 1.0)}$)."
+    )
+
+
+CAPTION = _caption()
 PAIRS = (
     ("sigmoid", "glorot_normal", {}),
     ("tanh", "glorot_normal", {}),

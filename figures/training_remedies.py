@@ -8,7 +8,7 @@ import gradmath
 from gradmath.numeric.train import make_task, train
 from gradmath.render import figures, notes
 
-CHAPTER = "06_remedies"
+CHAPTER = "09_practice"
 CAPTION = (
     r"SGD on a synthetic 3-class task with 9-layer networks of width 32. Left: training loss "
     r"per epoch (a cross marks a run whose loss or gradient became non-finite). Right: how far "
