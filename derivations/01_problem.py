@@ -57,12 +57,12 @@ def chapter(quick: bool = False) -> str:
 Training a network by gradient descent changes each parameter $w$ by
 $-\eta\,\partial\ell/\partial w$, where $\ell$ is the loss and $\eta$ the learning rate.
 Backpropagation computes these derivatives with the chain rule, layer by layer from the loss
-down to the input \cite{{rumelhart1986}}. In a deep network the derivative with respect to a
+down to the input \citep{{rumelhart1986}}. In a deep network the derivative with respect to a
 parameter in layer~1 is a \emph{{product}} with one factor per layer above it, and a product of
 many factors is almost never of moderate size: it shrinks or grows geometrically with the depth.
 These are the \emph{{vanishing}} and \emph{{exploding}} gradient problems, first analysed for
-recurrent networks \cite{{hochreiter1991,bengio1994}} and for deep feed-forward ones by
-\cite{{glorot2010}}.
+recurrent networks \citep{{hochreiter1991,bengio1994}} and for deep feed-forward ones by
+\citet{{glorot2010}}.
 
 \subsection{{The chain rule of a deep chain}}
 Take the simplest deep network, a chain of scalar units

@@ -67,15 +67,13 @@ def chapter(quick: bool = False) -> str:
     q_star, chi = glorot_logistic()
     sat_rows = " & ".join(f"${_num(sigmoid.deriv(z))}$" for z in SATURATED_Z)
     sat_head = " & ".join(f"$z = {z:g}$" for z in SATURATED_Z)
-    bounds = ", ".join(
-        rf"$4^{{-{d}}} \approx {_num(v)}$" for d, v in vanish.data["floats"].items()
-    )
+    bounds = ", ".join(rf"$4^{{-{d}}} \approx {_num(v)}$" for d, v in vanish.data["floats"].items())
     return rf"""
 The logistic sigmoid $\sigma(z) = 1/(1+e^{{-z}})$ was the default unit of early deep networks.
 Three of its properties work against the gradient, and this chapter takes them in turn: its
 derivative is small everywhere, it is nearly zero once a unit saturates, and its output is
 always positive. The first alone already makes deep sigmoid chains vanish; the other two make
-real networks worse than that bound suggests \cite{{lecun1998,glorot2010}}.
+real networks worse than that bound suggests \citep{{lecun1998,glorot2010}}.
 
 \subsection{{The derivative and its maximum}}
 Differentiating $\sigma(z) = (1+e^{{-z}})^{{-1}}$ with the chain rule gives
@@ -128,7 +126,7 @@ Every sigmoid output is positive, with mean about $1/2$. The next layer's pre-ac
 $h_i = \sum_j W_{{ij}} x_j$ then has a large second moment even when the weights are centred,
 because the mean of $x_j$ contributes as much as its fluctuation; and all the gradients
 $\partial\ell/\partial W_{{ij}} = \delta_i x_j$ of one unit share the sign of $\delta_i$, which
-makes gradient descent zig-zag \cite{{lecun1998}}. Mean-field theory
+makes gradient descent zig-zag \citep{{lecun1998}}. Mean-field theory
 (Chapter~\ref{{ch:05_mean_field}}) puts a number on the combined effect: a deep logistic network
 with Glorot's variance $\sigma_w^2 = 1$ settles at a pre-activation second moment
 $q^* = {_num(q_star)}$ and multiplies the squared gradient by $\chi_1 = {_num(chi)}$ per layer,
@@ -150,7 +148,7 @@ the addition then returns $w$ unchanged: the layer does not learn at all, howeve
 
 Take $\eta = 0.001$ and $\partial\ell/\partial w = 2\times10^{{-10}}$, an update of
 $2\times10^{{-13}}$, applied to $w = 1$. Round-to-nearest returns $w$ whenever the update is
-less than half the gap between $w$ and its neighbour \cite{{goldberg1991}}.
+less than half the gap between $w$ and its neighbour \citep{{goldberg1991}}.
 In float32 the gap below $1$ is $2^{{-24}}$ and the gap above is
 $\mathrm{{ulp}}(1) = 2^{{-23}} \approx {_num(float(f32["ulp_at_w"]))}$, so the update is lost:
 $1 - 2\times10^{{-13}} = 1$ in float32. In fact it is lost for every $w > 2^{{{e32}}}
@@ -167,7 +165,7 @@ $2^{{-24}} \approx {_num(float(scaling.data["smallest_subnormal"]))}$. Small gra
 merely lose an update there; they \emph{{underflow}} to zero before the update is formed. A
 gradient entry $g = 2\times10^{{-8}}$ is below half the smallest subnormal and is stored as $0$.
 
-\emph{{Loss scaling}} \cite{{micikevicius2018}} multiplies the loss by a large $S$ before
+\emph{{Loss scaling}} \citep{{micikevicius2018}} multiplies the loss by a large $S$ before
 backpropagation. The chain rule is linear in $\partial\ell$, so every gradient is multiplied by
 $S$ too: with $S = 2^{{16}}$ the entry becomes $S g \approx {_num(float(scaling.data["scaled"]))}$,
 a normal float16 number stored with relative error at most $2^{{-11}}$. The optimizer divides by

@@ -7,7 +7,6 @@ Run alone: ``python derivations/03_exploding.py`` prints the chapter's LaTeX bod
 
 from __future__ import annotations
 
-import math
 import sys
 
 import sympy
@@ -134,7 +133,8 @@ moderate factors multiply to an enormous gradient, is the same.
 In a layer of width $n$ the local factor is the matrix
 $\operatorname{{diag}}(\varphi'(h^l))\,(W^{{l+1}})^\top$ of equation~\eqref{{eq:backprop}}, and
 what matters is how it changes the squared length of the gradient on average. For ReLU with
-$\sigma_w^2 = n\,\mathrm{{Var}}[W] = 4$ that factor is $\sigma_w^2/2 = {latex.fmt_num(chi_relu)}$ per
+$\sigma_w^2 = n\,\mathrm{{Var}}[W] = 4$ that factor is $\sigma_w^2/2 = {latex.fmt_num(chi_relu)}$
+per
 layer: the gradient and the forward signal both double their second moment in every layer. For
 tanh at the same $\sigma_w^2$ the forward signal stays bounded while the gradient's second moment
 still grows by ${latex.fmt_num(chi_tanh, 3)}$ per layer, an explosion that nothing in the forward

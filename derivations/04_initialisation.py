@@ -98,7 +98,9 @@ def _scheme_table() -> str:
         ("he", "He (Kaiming)", r"ReLU", r"forward, $\kappa = \tfrac12$"),
     ):
         d = sym.init_variance(scheme)
-        rows.append([name, acts, condition, f"${_m(d.result)}$", f"${_m(d.data['uniform_limit'])}$"])
+        rows.append(
+            [name, acts, condition, f"${_m(d.result)}$", f"${_m(d.data['uniform_limit'])}$"]
+        )
     return latex.table(
         ["scheme", "activation", "condition", r"$\mathrm{Var}[W]$", r"$a$ of $U(-a, a)$"],
         rows,
@@ -132,7 +134,7 @@ def _gain_table() -> str:
 def chapter(quick: bool = False) -> str:
     phi2, dphi2 = relu_moments()
     lecun, he, glorot = (sym.init_variance(s) for s in ("lecun", "he", "glorot"))
-    n_in, n_out = sym.fan_symbols()
+    _, n_out = sym.fan_symbols()
     gamma_sig = sym.derivative_bound("sigmoid").result
     logistic_bwd = sympy.simplify(1 / (n_out * gamma_sig**2))
     crit_logistic = logistic_critical_sigma_w2()
@@ -143,7 +145,6 @@ def chapter(quick: bool = False) -> str:
     input_share = float(torch_sw2 * phi2) ** TORCH_DEPTH
     q = torch_default_profile()
     q_star = torch_default_fixed_point()
-    q_star_exact = sympy.Rational(2, 5 * TORCH_WIDTH)
     settle = int(np.argmax(np.abs(q / q_star - 1) < 0.05)) + 1
     keras_gap = abs(TRUNCATED_NORMAL_2SD_VARIANCE / KERAS_TRUNCATED_NORMAL_CORRECTION**2 - 1.0)
     selu = selu_gain_cases()
@@ -165,7 +166,7 @@ weights exactly zero it is worse: the hidden pre-activations are $h^l = b^l$ wha
 and the gradient sent down,
 $\delta^{{l}} = \operatorname{{diag}}(\varphi'(h^l))\,(W^{{l+1}})^\top\delta^{{l+1}}$, is zero
 because $W^{{l+1}} = 0$, so no layer but the last receives any gradient at all. Random weights
-break the symmetry \cite{{goodfellow2016}}. (Biases can start at zero: the random weights already
+break the symmetry \citep{{goodfellow2016}}. (Biases can start at zero: the random weights already
 make units differ.) The variance of that randomness is the subject of the rest of this chapter.
 
 \subsection{{One derivation, three schemes}}
@@ -191,25 +192,27 @@ $\kappa = \mathbb{{E}}[\varphi(h)^2]/\mathbb{{E}}[h^2]$ for the fraction of the 
 unit passes forward and $\kappa' = \mathbb{{E}}[\varphi'(h)^2]$ for the one it passes backward.
 Asking each pass to keep its second moment from layer to layer gives
 \begin{{align}}
-  \text{{forward:}}\quad & n_{{\mathrm{{in}}}}\,\mathrm{{Var}}[W]\,\kappa = 1, \label{{eq:fwd-cond}}\\
-  \text{{backward:}}\quad & n_{{\mathrm{{out}}}}\,\mathrm{{Var}}[W]\,\kappa' = 1. \label{{eq:bwd-cond}}
+  \text{{forward:}}\quad & n_{{\mathrm{{in}}}}\,\mathrm{{Var}}[W]\,\kappa = 1,
+\label{{eq:fwd-cond}}\\
+  \text{{backward:}}\quad & n_{{\mathrm{{out}}}}\,\mathrm{{Var}}[W]\,\kappa' = 1.
+\label{{eq:bwd-cond}}
 \end{{align}}
 The classic schemes are the cases of these two equations:
 \begin{{itemize}}
   \item \textbf{{Linear units}} ($\kappa = \kappa' = 1$). The forward condition gives
         $\mathrm{{Var}}[W] = {_i(lecun.data["forward"])}$, \emph{{LeCun}} initialisation
-        \cite{{lecun1998}}; the backward one gives ${_i(lecun.data["backward"])}$.
+        \citep{{lecun1998}}; the backward one gives ${_i(lecun.data["backward"])}$.
   \item \textbf{{tanh near zero}} ($\tanh'(0) = 1$, so again $\kappa \approx \kappa' \approx 1$
         while the pre-activations are small). Both conditions hold only if
         $n_{{\mathrm{{in}}}} = n_{{\mathrm{{out}}}}$; \emph{{Glorot}} initialisation
-        \cite{{glorot2010}} satisfies their average, $\tfrac12(n_{{\mathrm{{in}}}} +
+        \citep{{glorot2010}} satisfies their average, $\tfrac12(n_{{\mathrm{{in}}}} +
         n_{{\mathrm{{out}}}})\,\mathrm{{Var}}[W] = 1$, that is
         $\mathrm{{Var}}[W] = {_i(glorot.result)}$.
   \item \textbf{{ReLU}}. For Gaussian $h$ half the units are off:
         $\mathbb{{E}}[\mathrm{{relu}}(h)^2] = {_i(phi2)}\,\mathbb{{E}}[h^2]$ and
         $\mathbb{{E}}[\mathrm{{relu}}'(h)^2] = {_i(dphi2)}$, so $\kappa = \kappa' = {_i(phi2)}$ and
         the forward condition gives $\mathrm{{Var}}[W] = {_i(he.result)}$, \emph{{He}}
-        initialisation \cite{{he2015}}: twice LeCun's variance pays back the half that ReLU
+        initialisation \citep{{he2015}}: twice LeCun's variance pays back the half that ReLU
         discards.
 \end{{itemize}}
 Table~\ref{{tab:init-classic}} collects them. Only the variance enters
@@ -242,7 +245,8 @@ ${_num(keras_gap, 2)}$, rounding.
 
 \paragraph{{PyTorch.}} \texttt{{nn.Linear}} initialises its weights with
 \texttt{{kaiming\_uniform\_}} and $a=\sqrt5$, that is $U(\pm 1/\sqrt{{n_{{\mathrm{{in}}}}}})$
-with variance $1/({_i(1 / torch_var)}n_{{\mathrm{{in}}}})$, a third of LeCun's, and its bias with the
+with variance $1/({_i(1 / torch_var)}n_{{\mathrm{{in}}}})$,
+a third of LeCun's, and its bias with the
 same uniform distribution, so $\sigma_b^2 = 1/(3n_{{\mathrm{{in}}}})$, not zero. Followed by ReLU,
 each layer maps the second moment as
 \begin{{equation}}
@@ -260,7 +264,7 @@ and zero biases for deep plain networks.
 The \texttt{{torch.nn.init}} functions take a \emph{{gain}} $g$ and use variance $g^2/n$
 (Table~\ref{{tab:gains}}). Two entries deserve a remark. The logistic's gain $1$ is the
 convention discussed above. SELU's gain $3/4$ is \emph{{not}} the self-normalising choice: the
-self-normalising fixed point of \cite{{klambauer2017}} needs $\sigma_w^2 = 1$, LeCun's variance,
+self-normalising fixed point of \citep{{klambauer2017}} needs $\sigma_w^2 = 1$, LeCun's variance,
 which PyTorch's documentation obtains with \texttt{{nonlinearity='linear'}}. The two differ in a
 way mean-field theory makes precise. With $\sigma_w^2 = 1$ a deep SELU network keeps
 $q^* = {_num(selu["linear"][0], 3)}$ and multiplies the squared gradient by
@@ -282,8 +286,8 @@ def summary(quick: bool = False) -> tuple[str, ...]:
         r"$n_{\mathrm{out}}\mathrm{Var}[W]\kappa' = 1$. LeCun ($1/n_{\mathrm{in}}$), He "
         r"($2/n_{\mathrm{in}}$) and Glorot ($2/(n_{\mathrm{in}}+n_{\mathrm{out}})$) are its cases.",
         r"Glorot for the logistic is a convention the derivation does not justify.",
-        rf"PyTorch's default \texttt{{nn.Linear}} (with its bias) makes a ReLU stack settle at "
-        rf"$q^* = 2/(5n)$ while the input's share decays like $6^{{-l}}$; SELU wants "
+        r"PyTorch's default \texttt{nn.Linear} (with its bias) makes a ReLU stack settle at "
+        r"$q^* = 2/(5n)$ while the input's share decays like $6^{-l}$; SELU wants "
         r"\texttt{nonlinearity='linear'}, not the gain $3/4$.",
     )
 

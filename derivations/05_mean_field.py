@@ -160,7 +160,7 @@ def chapter(quick: bool = False) -> str:
     return rf"""
 Chapters~\ref{{ch:02_sigmoid_bound}}--\ref{{ch:04_initialisation}} bounded the gradient of a
 chain and matched variances layer by layer. For wide networks at initialisation there is an
-exact theory of the whole depth profile \cite{{poole2016,schoenholz2017}}. When the width
+exact theory of the whole depth profile \citep{{poole2016,schoenholz2017}}. When the width
 $n\to\infty$, each pre-activation $h^l_i$ is a sum of many independent terms and hence Gaussian,
 and two numbers per layer, the forward second moment $q^l = \mathbb{{E}}[(h^l_i)^2]$ and the
 backward one $\tilde q^l = \mathbb{{E}}[(\partial\ell/\partial h^l_i)^2]$, follow deterministic
@@ -188,7 +188,7 @@ pass sits at $q^*$ the factor is the same in every layer,
   \chi_1 = \sigma_w^2 \int \mathcal{{D}}z\; \varphi'\bigl(\sqrt{{q^*}}\,z\bigr)^2 ,
 \end{{equation}}
 so the gradient's second moment changes by $\chi_1^{{L-1}}$ from the top layer to the bottom
-one \cite[\S4]{{schoenholz2017}}. The same $\chi_1$ is the slope of the correlation map at
+one \citep[\S4]{{schoenholz2017}}. The same $\chi_1$ is the slope of the correlation map at
 $c=1$: it decides whether two nearby inputs are pulled together ($\chi_1<1$, the
 \emph{{ordered}} phase, where gradients vanish) or pushed apart ($\chi_1>1$, the
 \emph{{chaotic}} phase, where they explode). In the running example $\chi_1 = {f(chi, 4)}$.
@@ -207,7 +207,8 @@ factors. For $\sigma_w^2 = {SIGMA_W2:g}$:
   \frac{{\|\nabla W^1\|}}{{\|\nabla W^{{{DEPTH}}}\|}} = {f(parts["ratio"], 3)}
   = \underbrace{{{f(parts["chi_part"], 3)}}}_{{\chi_1^{{{DEPTH - 1}/2}}}}
   \times \underbrace{{{f(parts["transient"], 3)}}}_{{\text{{transient}}}}
-  \times \underbrace{{{f(parts["input"], 3)}}}_{{(\mathbb{{E}}[(x^0)^2]/\mathbb{{E}}[(x^{{{DEPTH - 1}}})^2])^{{1/2}}}} .
+  \times \underbrace{{{f(parts["input"], 3)}}}
+_{{(\mathbb{{E}}[(x^0)^2]/\mathbb{{E}}[(x^{{{DEPTH - 1}}})^2])^{{1/2}}}} .
 \end{{equation}}
 The \emph{{transient}} is the extra shrinkage in the first layers, where $q^l$ is still above
 $q^*$ and tanh's slope is smaller; the \emph{{input factor}} appears because the first layer
@@ -233,9 +234,9 @@ and the correlation between two inputs with
   \xi_c^{{-1}} = -\log\Bigl(\sigma_w^2\int\mathcal{{D}}z_1\mathcal{{D}}z_2\,
   \varphi'(u_1)\varphi'(u_2)\Bigr)
 \end{{equation}}
-at the stable correlation $c^*$ \cite[eqs.~6--9]{{schoenholz2017}}; in the ordered phase
+at the stable correlation $c^*$ \citep[eqs.~6--9]{{schoenholz2017}}; in the ordered phase
 $c^* = 1$ and $\xi_c = -1/\log\chi_1$. $\xi_c$ diverges on the critical line
-(Figure~\ref{{fig:depth_scale_tanh}}). Schoenholz et al.~\cite{{schoenholz2017}} found that networks train
+(Figure~\ref{{fig:depth_scale_tanh}}). \citet{{schoenholz2017}} found that networks train
 only when their depth is below about $6\,\xi_c$: for the running example
 $\xi_c = {f(xi_c, 3)}$, so about ${6 * xi_c:.0f}$ layers. This is why initialising \emph{{at the
 edge of chaos}}, $\chi_1 \approx 1$, lets very deep networks train.

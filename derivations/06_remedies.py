@@ -145,7 +145,6 @@ def chapter(quick: bool = False) -> str:
     sig_peak = _num(float(gradmath.activation("sigmoid").deriv(0.0)))
     prof = remedy_profiles()
     lecun = prof[("relu", "lecun_normal")]
-    he = prof[("relu", "he_normal")]
     value_d = value_clip_derivation(CLIP_G, 1)
     g_value = clip_by_value(np.asarray(CLIP_G), 1.0)
     g_norm = clip_by_norm(np.asarray(CLIP_G), 1.0)
@@ -158,7 +157,7 @@ structure of the product itself, or, when all else fails, the size of the update
 Normalisation layers get their own chapter (Chapter~\ref{{ch:07_normalisation}}).
 
 \subsection{{Non-saturating activations and He initialisation}}
-ReLU's derivative is exactly one wherever the unit is active \cite{{nair2010,glorot2011}}, so it
+ReLU's derivative is exactly one wherever the unit is active \citep{{nair2010,glorot2011}}, so it
 does not shrink the gradient the way the sigmoid's $\sigma'\le {sig_peak}$ does. Half the units
 are inactive, which costs a factor two in each pass; He initialisation ($\sigma_w^2 = 2$) pays
 it back, giving $\chi_1 = {_num(he_chi)}$, the critical line exactly.
@@ -167,7 +166,8 @@ Table~\ref{{tab:remedy-ratios}} shows what that buys in a deep network, and it s
 else: the ratio $\|\nabla W^1\|/\|\nabla W^L\|$ alone can mislead. ReLU with LeCun's variance has
 the same ratio $1$ as ReLU with He's, yet with $\chi_1 = {_num(lecun["chi"])}$ it halves
 \emph{{both}} second moments in every layer: $q^{{{DEPTH}}}/q^1 = {latex.fmt_log(lecun["log_q"])}$
-and $\tilde q^1/\tilde q^{{{DEPTH}}} = {latex.fmt_log(lecun["log_grad"])}$. The ratio is $1$ only because
+and $\tilde q^1/\tilde q^{{{DEPTH}}} = {latex.fmt_log(lecun["log_grad"])}$.
+The ratio is $1$ only because
 each weight gradient is $\delta^l (x^{{l-1}})^\top$: at the bottom a tiny $\delta^1$ meets the
 full-size input, at the top a full-size $\delta^L$ meets an input $x^{{L-1}}$ that has shrunk just
 as much. Every weight gradient of that network is $2^{{-{(DEPTH - 1) / 2:g}}}$ times smaller than
@@ -183,17 +183,17 @@ in the data outputs zero and has $\mathrm{{relu}}'(h) = 0$ everywhere, so none o
 weights ever receives a gradient again: the unit is \emph{{dead}}. Units die when a large update
 pushes their bias or weights far negative (the overshoot of Chapter~\ref{{ch:03_exploding}} is
 the one-unit version), and a large learning rate can kill a sizeable fraction of a layer
-\cite{{lu2020}}. Leaky ReLU, $\varphi(z) = \max(az, z)$ with a small slope $a > 0$
-\cite{{maas2013}}, keeps $\varphi' = a$ on the negative side, so a unit can always recover. Its
+\citep{{lu2020}}. Leaky ReLU, $\varphi(z) = \max(az, z)$ with a small slope $a > 0$
+\citep{{maas2013}}, keeps $\varphi' = a$ on the negative side, so a unit can always recover. Its
 gradient factor is $\chi_1 = \sigma_w^2(1+a^2)/2$, and the critical variance moves from $2$ to
 $2/(1+a^2)$ (Table~\ref{{tab:leaky}}), which is what PyTorch's \texttt{{calculate\_gain}} encodes.
-ELU \cite{{clevert2016}}, SELU and GELU \cite{{hendrycks2016}} are smooth relatives with a
+ELU \citep{{clevert2016}}, SELU and GELU \citep{{hendrycks2016}} are smooth relatives with a
 non-zero slope for negative inputs.
 
 {_leaky_table()}
 
 \subsection{{Self-normalisation: SELU}}
-Klambauer et al.~\cite{{klambauer2017}} chose the two constants of
+\citet{{klambauer2017}} chose the two constants of
 $\mathrm{{selu}}(z) = \lambda_{{\mathrm{{SELU}}}}\, z$ for $z>0$ and
 $\lambda_{{\mathrm{{SELU}}}}\alpha_{{\mathrm{{SELU}}}}(e^z-1)$ for $z\le 0$ so that the map
 $(\mu,\nu)\mapsto(\tilde\mu,\tilde\nu)$ of the mean and variance of a layer's pre-activations
@@ -201,7 +201,8 @@ $(\mu,\nu)\mapsto(\tilde\mu,\tilde\nu)$ of the mean and variance of a layer's pr
 fixed point $(0, 1)$. Solving for that fixed point gives back
 $\lambda_{{\mathrm{{SELU}}}} \approx {_num(lam, 10)}$ and
 $\alpha_{{\mathrm{{SELU}}}} \approx {_num(alpha, 10)}$; with them the map sends $(0, 1)$ to
-itself up to rounding ($|\tilde\mu| + |\tilde\nu - 1| \approx {_num(abs(mu_t) + abs(nu_t - 1.0), 1)}$).
+itself up to rounding
+($|\tilde\mu| + |\tilde\nu - 1| \approx {_num(abs(mu_t) + abs(nu_t - 1.0), 1)}$).
 Activations are pulled towards zero mean and unit variance layer after layer, without any
 normalisation layer. The forward pass is therefore well conditioned, but the backward pass is
 not exactly critical: at the fixed point $\chi_1 = {_num(selu_chi, 4)}$, so over {DEPTH} layers
@@ -209,21 +210,21 @@ the gradient's second moment grows by ${_num(selu_growth)}$ (Table~\ref{{tab:rem
 mild explosion that matters only for very deep networks.
 
 \subsection{{Residual connections}}
-A residual block $h^l = h^{{l-1}} + \alpha\,(W^l\varphi(h^{{l-1}}) + b^l)$ \cite{{he2016}} adds the
+A residual block $h^l = h^{{l-1}} + \alpha\,(W^l\varphi(h^{{l-1}}) + b^l)$ \citep{{he2016}} adds the
 identity to each layer's Jacobian. In the mean-field recursion the backward factor becomes
 \begin{{equation}}
   \tilde q^{{l-1}} = \tilde q^{{l}}\,\bigl(1 + \alpha^2\sigma_w^2\,
   \mathbb{{E}}[\varphi'(h^{{l-1}})^2]\bigr) \ge \tilde q^l
 \end{{equation}}
-\cite{{yang2017}}: the gradient cannot vanish, because the identity path carries it unchanged
+\citep{{yang2017}}: the gradient cannot vanish, because the identity path carries it unchanged
 whatever the branch does. The price is on the forward side,
 \begin{{equation}}
   q^l = q^{{l-1}} + \alpha^2\bigl(\sigma_w^2\,\mathbb{{E}}[\varphi(h^{{l-1}})^2] + \sigma_b^2\bigr),
 \end{{equation}}
 which grows with depth, and the backward product of factors above one can itself explode,
 unless the branch is scaled down: $\alpha \sim 1/\sqrt{{L}}$ keeps both bounded
-(Table~\ref{{tab:residual}}, Figure~\ref{{fig:residual_alpha}}). Fixup \cite{{zhang2019}} and
-ReZero \cite{{bachlechner2021}} are initialisations that scale or zero the branch for this
+(Table~\ref{{tab:residual}}, Figure~\ref{{fig:residual_alpha}}). Fixup \citep{{zhang2019}} and
+ReZero \citep{{bachlechner2020}} are initialisations that scale or zero the branch for this
 reason.
 
 {_residual_table()}
@@ -231,7 +232,7 @@ reason.
 
 \subsection{{Gradient clipping}}
 Clipping does not prevent exploding gradients; it limits the damage one large gradient can do
-to the weights \cite{{pascanu2013}}. Two rules are in use, and they differ in what they preserve
+to the weights \citep{{pascanu2013}}. Two rules are in use, and they differ in what they preserve
 (Figure~\ref{{fig:clipping_geometry}}). Take the gradient $g = ({CLIP_G[0]:g}, {CLIP_G[1]:g})$ and
 the threshold $c = 1$.
 \begin{{itemize}}
@@ -241,7 +242,7 @@ the threshold $c = 1$.
         and $g'$ is $\theta = \arccos\frac{{\langle g, g'\rangle}}{{\|g\|\,\|g'\|}} \approx
         {ang_value:.1f}^\circ$. The exact value,
         $\cos\theta = {latex.sympy_latex(value_d.steps[2].expr.rhs)}$, says no more than that.
-  \item \emph{{Clipping by norm}} \cite[Algorithm~1]{{pascanu2013}} rescales the whole vector
+  \item \emph{{Clipping by norm}} \citep[Algorithm~1]{{pascanu2013}} rescales the whole vector
         when it is too long, $g' = g\cdot c/\max(\|g\|, c)$:
         $g' \approx ({_num(g_norm[0])}, {_num(g_norm[1], 4)})$, the same direction
         ($\theta = {ang_norm:.1f}^\circ$) with length $c$.

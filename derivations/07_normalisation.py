@@ -43,7 +43,7 @@ def _batchnorm_table() -> str:
         header,
         rows,
         caption=r"Per-layer growth factor of the squared gradient in a deep batch-normalised "
-        r"network at initialisation \cite{yang2019}, by batch size $B$.",
+        r"network at initialisation \citep{yang2019}, by batch size $B$.",
         label="tab:bn-growth",
     )
 
@@ -76,7 +76,7 @@ do. They are the most widely used remedy in practice, and they change the gradie
 are worth understanding precisely.
 
 \subsection{{Batch normalisation}}
-Batch normalisation \cite{{ioffe2015}} standardises every unit over the examples of a mini-batch.
+Batch normalisation \citep{{ioffe2015}} standardises every unit over the examples of a mini-batch.
 For one unit with pre-activations $h_1, \dots, h_B$ on a batch of $B$ examples it computes
 \begin{{align}}
   \mu_B &= \frac1B\sum_{{b=1}}^B h_b, \qquad
@@ -118,15 +118,16 @@ the network invariant to the weights' scale.
 
 \subsection{{Gradient explosion at initialisation}}
 Batch normalisation pins the forward second moment to one in every layer, so one might expect
-well-behaved gradients. The surprise \cite{{yang2019}} is the opposite: in a deep batch-normalised
+well-behaved gradients. The surprise \citep{{yang2019}} is the opposite: in a deep batch-normalised
 network at initialisation the gradient explodes geometrically towards the input, at a rate per
 layer that depends on the activation and on the batch size (Table~\ref{{tab:bn-growth}},
 Figure~\ref{{fig:batchnorm_explosion}}). For ReLU in the large-batch limit the squared gradient
 grows by $\pi/(\pi-1) \approx {_num(relu_inf)}$ per layer, and by ${_num(relu64)}$ at $B = 64$; over
-{BN_DEPTH} layers that is a factor ${_num(relu64 ** (BN_DEPTH - 1), 3)}$. The explosion comes from the
+{BN_DEPTH} layers that is a factor ${_num(relu64 ** (BN_DEPTH - 1), 3)}$.
+The explosion comes from the
 batch statistics: the backward pass~\eqref{{eq:bn-backward}} of every unit involves the whole
 batch, and composing these Jacobians with random weights multiplies the squared gradient by a
-factor above one in every layer \cite{{yang2019}}. Smaller batches make it worse, because the
+factor above one in every layer \citep{{yang2019}}. Smaller batches make it worse, because the
 batch statistics then depend more strongly on each example.
 
 Batch normalisation still helps training, by letting large learning rates be used and by making
@@ -138,7 +139,7 @@ initial state. It does not, by itself, remove exploding gradients at initialisat
 \gradmathfigure{{batchnorm_explosion}}
 
 \subsection{{Layer normalisation}}
-Layer normalisation \cite{{ba2016}} normalises each example over its own units instead of over
+Layer normalisation \citep{{ba2016}} normalises each example over its own units instead of over
 the batch: for the $n$ pre-activations $h_1, \dots, h_n$ of one example,
 $\mu = \frac1n\sum_i h_i$, $\sigma^2 = \frac1n\sum_i(h_i-\mu)^2$, and
 $y_i = \gamma_i (h_i-\mu)/\sqrt{{\sigma^2+\epsilon}} + \beta_i$. No example depends on another,
@@ -152,7 +153,7 @@ Transformers combine layer normalisation with residual connections in one of two
 original \emph{{post-LN}} block normalises after the addition, $x^{{l+1}} = \mathrm{{LN}}(x^l +
 F(x^l))$, so every gradient passes through all the normalisations on the way down; at
 initialisation its gradients near the output are large, and it needs a learning-rate warm-up to
-train \cite{{xiong2020}}. The \emph{{pre-LN}} block normalises only the branch's input,
+train \citep{{xiong2020}}. The \emph{{pre-LN}} block normalises only the branch's input,
 \begin{{equation}}
   x^{{l+1}} = x^l + \alpha\,F\bigl(\mathrm{{LN}}(x^l)\bigr),
 \end{{equation}}
@@ -162,7 +163,8 @@ adds the same amount to the forward second moment, $q^{{l+1}} = q^l + \alpha^2\s
 each block multiplies the gradient's second moment by $1 + \alpha^2\sigma_w^2\,
 \mathbb{{E}}[\varphi'(z)^2]/q^l$, a factor that approaches one as $q^l$ grows, so the product grows
 only polynomially with depth. For a ReLU branch with He weights and $\alpha = 1$, after
-{PRE_LN_DEPTH} blocks $q^{{{PRE_LN_DEPTH}}} = {_num(q_ln)}$ and the gradient's second moment has grown by
+{PRE_LN_DEPTH} blocks $q^{{{PRE_LN_DEPTH}}} = {_num(q_ln)}$
+and the gradient's second moment has grown by
 ${_num(g_ln)}$ from top to bottom, where a plain ReLU residual stack with the same branch would
 double it in every block.
 """

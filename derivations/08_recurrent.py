@@ -64,7 +64,7 @@ A recurrent network applies the same layer at every time step,
 and is trained by unrolling it over the $T$ steps of a sequence and backpropagating through the
 unrolled graph: \emph{{backpropagation through time}}. The unrolled network is a deep feed-forward
 network of depth $T$ whose layers all share the matrix $W$, and the vanishing and exploding
-gradient problems were first identified there \cite{{hochreiter1991,bengio1994}}.
+gradient problems were first identified there \citep{{hochreiter1991,bengio1994}}.
 
 \subsection{{The product of Jacobians}}
 A loss $\ell_T$ at step $T$ depends on the state $h_k$ of an earlier step only through the
@@ -85,7 +85,7 @@ Each Jacobian in~\eqref{{eq:bptt}} has norm at most $\gamma\lambda_1$, so
 \begin{{equation}}
   \Bigl\|\frac{{\partial h_T}}{{\partial h_k}}\Bigr\| \le (\gamma\lambda_1)^{{T-k}} .
 \end{{equation}}
-Pascanu, Mikolov and Bengio \cite[\S2.1]{{pascanu2013}} draw two conclusions. If
+\citet[\S2.1]{{pascanu2013}} draw two conclusions. If
 $\lambda_1 < 1/\gamma$ the gradient from $k$ steps back vanishes exponentially in $T - k$: this
 is \emph{{sufficient}} for vanishing, and the network cannot learn long-range dependencies,
 because their contribution to the gradient is swamped by short-range ones. And
@@ -95,14 +95,17 @@ sigmoid RNN is guaranteed to vanish whenever $\lambda_1 < 4$.
 
 Three $2\times2$ examples with tanh units, over $T - k = {STEPS}$ steps:
 \begin{{itemize}}
-  \item $W = {_matrix("contracting")}$, a rotation scaled by $\lambda_1 = {_num(con.data["lambda1"])}$: the
+  \item $W = {_matrix("contracting")}$,
+a rotation scaled by $\lambda_1 = {_num(con.data["lambda1"])}$: the
         bound is ${_num(con.data["lambda1"])}^{{{STEPS}}} \approx {_num(con.result)}$, so gradients
         from fifty steps back are at least a hundred times weaker than recent ones.
-  \item $W = {_matrix("expanding")}$, the same rotation scaled by $\lambda_1 = {_num(exp_.data["lambda1"])}$:
+  \item $W = {_matrix("expanding")}$,
+the same rotation scaled by $\lambda_1 = {_num(exp_.data["lambda1"])}$:
         the necessary condition for explosion holds. A linear recurrence would grow the gradient
         by $\|W^{{{STEPS}}}\| \approx {_num(exp_.data["linear_norm"])}$; with tanh units it
         explodes only while they stay out of saturation.
-  \item $W = {_matrix("non-normal")}$, whose eigenvalues are both $\tfrac12$ but whose largest singular
+  \item $W = {_matrix("non-normal")}$, whose eigenvalues are both $\tfrac12$
+but whose largest singular
         value is $\lambda_1 = {latex.sympy_latex(nn.data["lambda1"])} \approx
         {_num(nn.data["lambda1"])}$. The bound, ${_num(nn.result)}$, says nothing useful; the
         exact product of the linear recurrence is $\|W^{{{STEPS}}}\| \approx
@@ -119,21 +122,21 @@ regions where a small change of $W$ changes $\ell$ enormously, because it pushes
 $\gamma\lambda_1$ above one across many steps. A gradient step taken on a cliff is huge and
 throws the weights far away, undoing earlier progress. Pascanu et al.\ therefore proposed to
 rescale the gradient whenever its norm exceeds a threshold $c$, $g \leftarrow c\,g/\|g\|$
-\cite[Algorithm~1]{{pascanu2013}}: the step keeps the direction the gradient indicates but its
+\citep[Algorithm~1]{{pascanu2013}}: the step keeps the direction the gradient indicates but its
 length is bounded, so a cliff costs one moderate step instead of the run
 (Chapter~\ref{{ch:06_remedies}}). Clipping treats the symptom; it does nothing for vanishing
 gradients.
 
 \subsection{{Gating: the LSTM}}
-The long short-term memory \cite{{hochreiter1997}} adds a \emph{{cell state}} updated additively,
+The long short-term memory \citep{{hochreiter1997}} adds a \emph{{cell state}} updated additively,
 $c_t = f_t \odot c_{{t-1}} + i_t \odot g_t$, where $g_t$ is a tanh candidate and the gates
 $f_t, i_t \in (0,1)^n$ are sigmoid units of $h_{{t-1}}$ and $x_t$ (the forget gate $f_t$ is from
-\cite{{gers2000}}). Along the cell state the Jacobian is
+\citep{{gers2000}}). Along the cell state the Jacobian is
 $\partial c_t/\partial c_{{t-1}} = \operatorname{{diag}}(f_t)$ plus terms through the gates, with no
 weight matrix and no squashing derivative in the direct path: when the network sets $f_t \approx
 1$ the gradient is carried across many steps almost unchanged, and the network itself decides,
 unit by unit and step by step, how much to forget. Initialising the forget-gate bias to about
-$1$ starts training in that regime \cite{{jozefowicz2015}}. The GRU uses the same idea with fewer
+$1$ starts training in that regime \citep{{jozefowicz2015}}. The GRU uses the same idea with fewer
 gates, and residual connections (Chapter~\ref{{ch:06_remedies}}) are its feed-forward analogue:
 an additive path with identity Jacobian.
 """

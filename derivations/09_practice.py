@@ -20,6 +20,8 @@ from gradmath.render import latex
 from gradmath.render.notes import Exercise
 
 TITLE = "In practice: training runs, weight decay, and a checklist"
+#: The last chapter, after any later-numbered ones: it sums up the course.
+BACK_MATTER = True
 
 OBJECTIVES = (
     r"Read a training run for the signatures of vanishing and exploding gradients, including "
@@ -107,7 +109,7 @@ def _training_table(runs: dict[str, TrainResult]) -> str:
 
 def chapter(quick: bool = False) -> str:
     runs = run_all(quick)
-    x, y = task()
+    _, y = task()
     chance = chance_loss(y)
     sig = runs["sigmoid"]
     sig_change = sig.weight_change[-1]
@@ -148,12 +150,14 @@ has learnt nothing about the inputs.
 {_training_table(runs)}
 
 \paragraph{{Vanishing.}} The sigmoid network ends at loss
-${latex.fmt_num(float(sig.loss[-1]), 6)}$, within ${latex.fmt_num(abs(float(sig.loss[-1]) - chance), 1)}$
+${latex.fmt_num(float(sig.loss[-1]), 6)}$,
+within ${latex.fmt_num(abs(float(sig.loss[-1]) - chance), 1)}$
 of the chance level, with training accuracy ${100 * float(sig.accuracy[-1]):.0f}\,\%$: it has
 learnt the class frequencies and nothing else. Its first layer's weights moved
 ${latex.fmt_num(float(sig_change[0]), 2)}$ of their size while the last layer's moved
 ${latex.fmt_num(float(sig_change[-1]), 2)}$: the gradient that reaches the lower layers is too
-small to move them, as the $\chi_1 = {latex.fmt_num(float(mf.chi1("sigmoid", 1.0, 0.0)), 3)}$ per layer of
+small to move them, as the $\chi_1 = {latex.fmt_num(float(mf.chi1("sigmoid", 1.0, 0.0)), 3)}$
+per layer of
 Chapter~\ref{{ch:02_sigmoid_bound}} predicts.
 ReLU with He initialisation trains every layer and reaches loss
 ${latex.fmt_num(float(relu.loss[-1]), 3)}$.
@@ -185,15 +189,16 @@ every weight gains a term $\lambda W^l$ and an SGD step becomes
   W^l \leftarrow (1 - \eta\lambda)\,W^l - \eta\,\frac{{\partial\ell}}{{\partial W^l}} :
 \end{{equation}}
 the weights \emph{{decay}} geometrically towards zero, pulled back only by the data gradient
-\cite{{krogh1992}}. (For SGD the two names describe the same update; for adaptive optimisers
+\citep{{krogh1992}}. (For SGD the two names describe the same update; for adaptive optimisers
 such as Adam they differ, and \emph{{decoupled}} weight decay applies the factor
-$(1-\eta\lambda)$ directly \cite{{loshchilov2019}}.)
+$(1-\eta\lambda)$ directly \citep{{loshchilov2019}}.)
 
 Its effect on gradients follows from Chapter~\ref{{ch:05_mean_field}}: shrinking every weight by a
 factor $s$ multiplies $\sigma_w^2$ by $s^2$. With $\eta = {eta:g}$ and $\lambda = {L2:g}$, a weight
 that receives no data gradient for {steps} steps shrinks by $(1-\eta\lambda)^{{{steps}}} \approx
 {latex.fmt_num(shrink, 3)}$, and a ReLU network that started at He's $\chi_1 = 1$ would then sit at
-$\chi_1 \approx {latex.fmt_num(chi_decayed, 3)}$, in the vanishing regime. Weight decay keeps weights
+$\chi_1 \approx {latex.fmt_num(chi_decayed, 3)}$,
+in the vanishing regime. Weight decay keeps weights
 from growing during long training, which protects against the slow drift into explosion; but it
 acts slowly, one factor $(1-\eta\lambda)$ per step, and cannot cure an exploding initialisation.
 The run with $\lambda = {L2:g}$ in Table~\ref{{tab:training}} shows it: the $\sigma_w^2 = 4$ network
@@ -297,7 +302,7 @@ def exercises(quick: bool = False) -> tuple[Exercise, ...]:
             r"$\sigma_w^2$, and conclude that ReLU has no chaotic phase.",
             r"With zero bias $q^{l+1} = \sigma_w^2 q^l/2$ and "
             r"$\mathbb{E}[\mathrm{relu}(u_1)\mathrm{relu}(u_2)] = \frac{q}{2\pi}(\sin\theta + "
-            r"(\pi - \theta)\cos\theta)$ \cite{cho2009}, so $c^{l+1} = \frac1\pi(\sin\theta + "
+            r"(\pi - \theta)\cos\theta)$ \citep{cho2009}, so $c^{l+1} = \frac1\pi(\sin\theta + "
             r"(\pi-\theta)\cos\theta)$ with $\theta = \arccos c^l$: $\sigma_w^2$ cancels. Its "
             r"slope at $c = 1$ is $(\pi - \theta)/\pi \to 1$, so nearby inputs are neither "
             r"pulled together nor pushed apart at first order, whatever $\sigma_w^2$; only the "

@@ -9,6 +9,7 @@ from gradmath.render import figures, notes
 
 CHAPTER = "05_mean_field"
 
+
 def _caption() -> str:
     # The numbers the caption quotes, from the same theory the lines are drawn with.
     import gradmath.meanfield as mf
