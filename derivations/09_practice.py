@@ -68,7 +68,7 @@ def run_all(quick: bool = False) -> dict[str, TrainResult]:
     return out
 
 
-def relu_correlation_slope(sigma_w2: float, eps: float = 1e-6) -> float:
+def relu_correlation_slope(sigma_w2: float, eps: float = 1e-8) -> float:
     """The slope of ReLU's correlation map at c = 1, (1 − C(1 − ε))/ε: 1 for every σ_w²."""
     c = float(np.asarray(mf.correlation_map("relu", np.array([1.0 - eps]), sigma_w2, 0.0))[0])
     return (1.0 - c) / eps

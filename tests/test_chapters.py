@@ -239,7 +239,7 @@ def test_gradient_ratio_decomposition_multiplies_out() -> None:
 
 
 def test_relu_has_no_chaotic_phase() -> None:
-    eps = 1e-6
+    eps = 1e-8
     slope = chapter("09").relu_correlation_slope(4.0, eps)
     c = 1 - eps
     theta = math.acos(c)
