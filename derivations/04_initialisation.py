@@ -62,7 +62,7 @@ def torch_default_profile(width: int = TORCH_WIDTH, depth: int = TORCH_DEPTH) ->
     """q^l of a ReLU stack of PyTorch-default ``nn.Linear`` layers, biases included."""
     torch = gradmath.initializer("torch_linear_default")
     net = gradmath.MLP.square(
-        width, depth, activation="relu", init=torch, bias_var=torch.bias_variance(width)
+        width, depth, activation="relu", init=torch, sigma_b2=torch.bias_variance(width)
     )
     return np.asarray(mf.predict(net).q)
 
@@ -215,11 +215,13 @@ The classic schemes are the cases of these two equations:
         initialisation \citep{{he2015}}: twice LeCun's variance pays back the half that ReLU
         discards.
 \end{{itemize}}
-Table~\ref{{tab:init-classic}} collects them. Only the variance enters
+Table~\ref{{tab:init-classic}} collects them, and Figure~\ref{{fig:glorot_compromise}} shows
+what each does when the widths change from layer to layer. Only the variance enters
 equations~\eqref{{eq:fwd-var}}--\eqref{{eq:bwd-var}}, so normal and uniform forms behave the
 same at initialisation; a uniform $U(-a,a)$ has variance $a^2/3$.
 
 {_scheme_table()}
+\gradmathfigure{{glorot_compromise}}
 
 \paragraph{{The logistic sigmoid is a convention, not a case.}} Glorot initialisation is
 routinely recommended for the logistic sigmoid too (it is, for example, the Keras default for

@@ -89,37 +89,60 @@ def _critical_table() -> str:
     return latex.table([r"$\sigma_b^2$", r"critical $\sigma_w^2$ ($\chi_1 = 1$)"], rows)
 
 
+#: The layers the comparison table shows (of depth 10).
+SHOWN = (1, 2, 5, 10)
+
+
 def _comparison(
-    act: str, init: gradmath.Initializer, sigma_b2: float, what: str, *, quick: bool, seed: int
-) -> tuple[str, str]:
+    act: str, init: gradmath.Initializer, sigma_b2: float, *, quick: bool, seed: int
+) -> tuple[list[list[str]], float, int, int]:
     width, n_networks, depth = (64, 16, 10) if quick else (128, 64, 10)
     mlp = gradmath.MLP.square(width, depth, activation=act, init=init, sigma_b2=sigma_b2)
     sim = nm.simulate(mlp, n_networks=n_networks, batch=16, seed=seed)
     theory = mf.predict(mlp)
     cmp = validate.compare(theory, sim)
     rows = []
-    for i in range(depth):
-        rows.append([str(i + 1),
+    for layer in SHOWN:
+        i = layer - 1
+        rows.append([str(layer),
                      *(f"${latex.fmt_num(float(x), 4)}$" for x in (theory.q[i], sim.q[i])),
                      f"${float(cmp.z[0, i]):+.2f}$",
                      *(f"${latex.fmt_num(float(x), 4)}$" for x in (theory.grad_q[i],
                                                                   sim.grad_q[i])),
                      f"${float(cmp.z[1, i]):+.2f}$"])  # fmt: skip
-    caption = (
-        rf"{what}, width {width}, depth {depth}: the forward second moment $q^l$ and the "
-        r"backward one $\tilde q^l$ (with $\tilde q^L = 1$), theory against the mean of "
-        rf"{n_networks} sampled networks, and the $z$-score of the difference of their logs."
+    return rows, float(np.max(np.abs(cmp.z))), width, n_networks
+
+
+def _comparison_table(quick: bool) -> tuple[str, float, float]:
+    running = gradmath.initializer("normal", sigma_w2=SIGMA_W2)
+    tanh_rows, worst_tanh, width, n_networks = _comparison(
+        ACT, running, SIGMA_B2, quick=quick, seed=1
     )
-    table = latex.table(
-        ["$l$", "$q^l$ theory", "sim.", "$z$", r"$\tilde q^l$ theory", "sim.", "$z$"],
-        rows,
-        align="rrrrrrr",
-        caption=caption,
-        label=f"tab:cmp-{act}",
+    relu_rows, worst_relu, _, _ = _comparison(
+        "relu", gradmath.initializer("he_normal"), 0.0, quick=quick, seed=2
+    )
+
+    def block(title: str, rows: list[list[str]]) -> list[str]:
+        return [rf"\multicolumn{{7}}{{l}}{{{title}}} \\", *(" & ".join(r) + r" \\" for r in rows)]
+
+    header = ["$l$", "$q^l$ theory", "sim.", "$z$", r"$\tilde q^l$ theory", "sim.", "$z$"]
+    tabular = "\n".join([
+        r"\begin{tabular}{rrrrrrr}", r"\toprule", " & ".join(header) + r" \\", r"\midrule",
+        *block(rf"{ACT}, $\sigma_w^2 = {SIGMA_W2:g}$, $\sigma_b^2 = {SIGMA_B2:g}$", tanh_rows),
+        r"\midrule",
+        *block(r"ReLU, \texttt{he\_normal}, no bias", relu_rows),
+        r"\bottomrule", r"\end{tabular}",
+    ])  # fmt: skip
+    table = latex.float_table(
+        tabular,
+        caption=rf"Theory against simulation, width {width}, depth 10: the forward second "
+        r"moment $q^l$ and the backward one $\tilde q^l$ (with $\tilde q^{10} = 1$), theory "
+        rf"against the mean of {n_networks} sampled networks, and the $z$-score of the "
+        r"difference of their logs.",
+        label="tab:cmp",
         size=r"\small",
     )
-    worst = float(np.max(np.abs(cmp.z)))
-    return table, f"{worst:.2f}"
+    return table, worst_tanh, worst_relu
 
 
 def ratio_parts(sigma_w2: float = SIGMA_W2, depth: int = DEPTH) -> dict[str, float]:
@@ -127,7 +150,7 @@ def ratio_parts(sigma_w2: float = SIGMA_W2, depth: int = DEPTH) -> dict[str, flo
     of q̃ before q^l reaches q*, and the input factor (E[(x⁰)²]/E[(x^{L−1})²])^½."""
     mlp = gradmath.MLP.square(
         256, depth, activation=ACT, init=gradmath.initializer("normal", sigma_w2=sigma_w2),
-        bias_var=SIGMA_B2,
+        sigma_b2=SIGMA_B2,
     )  # fmt: skip
     p = mf.predict(mlp)
     chi = float(mf.chi1(ACT, sigma_w2, SIGMA_B2))
@@ -150,12 +173,7 @@ def chapter(quick: bool = False) -> str:
     relu_chi = float(mf.chi1("relu", 2.0, 0.0))
     xi_c = float(mf.depth_scales(ACT, SIGMA_W2, SIGMA_B2).xi_c)
     parts = ratio_parts()
-    running = gradmath.initializer("normal", sigma_w2=SIGMA_W2)
-    what = rf"{ACT}, $\sigma_w^2 = {SIGMA_W2:g}$, $\sigma_b^2 = {SIGMA_B2:g}$"
-    cmp_tanh, worst_tanh = _comparison(ACT, running, SIGMA_B2, what, quick=quick, seed=1)
-    he = gradmath.initializer("he_normal")
-    what = r"ReLU with \texttt{he\_normal}"
-    cmp_relu, worst_relu = _comparison("relu", he, 0.0, what, quick=quick, seed=2)
+    cmp_table, worst_tanh, worst_relu = _comparison_table(quick)
     f = latex.fmt_num
     return rf"""
 Chapters~\ref{{ch:02_sigmoid_bound}}--\ref{{ch:04_initialisation}} bounded the gradient of a
@@ -194,7 +212,9 @@ $c=1$: it decides whether two nearby inputs are pulled together ($\chi_1<1$, the
 \emph{{chaotic}} phase, where they explode). In the running example $\chi_1 = {f(chi, 4)}$.
 For ReLU with He's $\sigma_w^2 = 2$ and no bias, $\chi_1 = {f(relu_chi)}$ exactly: He
 initialisation puts ReLU networks on the boundary. Table~\ref{{tab:meanfield-scan}} scans
-$\sigma_w^2$.
+$\sigma_w^2$, and Figure~\ref{{fig:gradient_profiles}} shows whole profiles, theory and sampled
+networks, for six pairs of activation and initializer.
+\gradmathfigure{{gradient_profiles}}
 
 {_scan_table()}
 
@@ -243,21 +263,16 @@ edge of chaos}}, $\chi_1 \approx 1$, lets very deep networks train.
 \gradmathfigure{{depth_scale_tanh}}
 
 \subsection{{Predicted versus simulated}}
-The theory is about infinitely wide networks; Tables~\ref{{tab:cmp-tanh}}
-and~\ref{{tab:cmp-relu}} check it on sampled networks of finite width. The tolerance comes from
+The theory is about infinitely wide networks; Table~\ref{{tab:cmp}} checks it on sampled
+networks of finite width. The tolerance comes from
 the Monte-Carlo standard error rather than a fixed percentage: a $|z|$ below 4 means the
-difference is within what sampling explains (largest $|z|$: {worst_tanh} for tanh,
-{worst_relu} for ReLU). At finite width each layer adds a correction of relative size $O(1/n)$
+difference is within what sampling explains (largest $|z|$: {worst_tanh:.2f} for tanh,
+{worst_relu:.2f} for ReLU, over all ten layers). At finite width each layer adds a
+correction of relative size $O(1/n)$
 that the infinite-width theory leaves out; it matters most where $q^l$ itself drifts slowly
 (no bias, $q^l\to 0$), which is why the tanh example keeps a little bias.
-Figure~\ref{{fig:gradient_profiles}} shows whole profiles for six pairs of activation and
-initializer, and Figure~\ref{{fig:glorot_compromise}} what unequal widths do.
 
-{cmp_tanh}
-
-{cmp_relu}
-\gradmathfigure{{gradient_profiles}}
-\gradmathfigure{{glorot_compromise}}
+{cmp_table}
 """
 
 

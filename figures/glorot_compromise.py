@@ -7,7 +7,7 @@ import gradmath
 from gradmath import validate
 from gradmath.render import figures, notes
 
-CHAPTER = "05_mean_field"
+CHAPTER = "04_initialisation"
 CAPTION = (
     r"A linear network whose widths go $32, 128, 512, 128, 32, \dots$ (a factor 4 per layer). "
     r"Left: forward second moment; right: backward gradient second moment. "
