@@ -38,7 +38,7 @@ def _m(expr: object) -> str:
     return latex.sympy_latex(expr)
 
 
-def _i(expr: object) -> str:
+def _inline(expr: object) -> str:
     """Inline math: short fractions as a/b."""
     return str(sympy.latex(expr, fold_short_frac=True))
 
@@ -94,19 +94,19 @@ calculus route agrees:
 \begin{{equation}}
   \sigma''(z) = {_m(bound.steps[1].expr.rhs)}
 \end{{equation}}
-vanishes only at $z=0$, where $\sigma'(0) = {_i(gamma)}$, and $\sigma'(z)\to 0$ as
+vanishes only at $z=0$, where $\sigma'(0) = {_inline(gamma)}$, and $\sigma'(z)\to 0$ as
 $z\to\pm\infty$. So
 \begin{{equation}}
   \gamma_\sigma = \sup_z \sigma'(z) = \sigma'(0) = {_m(gamma)} .
 \end{{equation}}
-One sigmoid layer therefore multiplies the gradient by at most ${_i(gamma)}$ times the weight
+One sigmoid layer therefore multiplies the gradient by at most ${_inline(gamma)}$ times the weight
 (Figure~\ref{{fig:sigmoid_derivative}}). The same argument for $\tanh$, with
-$\tanh' = 1 - \tanh^2$, gives $\gamma_{{\tanh}} = {_i(tanh_gamma)}$: tanh passes the gradient
+$\tanh' = 1 - \tanh^2$, gives $\gamma_{{\tanh}} = {_inline(tanh_gamma)}$: tanh passes the gradient
 undamped at $z=0$, one reason it replaced the sigmoid in hidden layers.
 \gradmathfigure{{sigmoid_derivative}}
 
 \subsection{{Saturation}}
-The bound ${_i(gamma)}$ is the best case. A unit whose pre-activation is far from zero is
+The bound ${_inline(gamma)}$ is the best case. A unit whose pre-activation is far from zero is
 \emph{{saturated}}: its output is pinned near $0$ or $1$ and its derivative decays like
 $e^{{-|z|}}$:
 \begin{{center}}
@@ -134,7 +134,7 @@ below even the $(1/4)^2 = 0.0625$ of the best case.
 
 \subsection{{A product of $L$ factors}}
 Put the bound into the chain rule~\eqref{{eq:chain}}. With weights $|w_l| \le 1$ every local
-factor is at most ${_i(gamma)}$, so
+factor is at most ${_inline(gamma)}$, so
 \begin{{equation}}
   \Bigl|\frac{{\partial\ell}}{{\partial w_1}}\Bigr|
   \le \Bigl|\frac{{\partial\ell}}{{\partial a_L}}\Bigr|\,|a_0|\;4^{{-L}} ,
@@ -182,7 +182,7 @@ def summary(quick: bool = False) -> tuple[str, ...]:
     gamma = sym.derivative_bound("sigmoid").result
     _, chi = glorot_logistic()
     return (
-        rf"$\sigma' = \sigma(1-\sigma) \le {_i(gamma)}$, with equality only at $z = 0$; "
+        rf"$\sigma' = \sigma(1-\sigma) \le {_inline(gamma)}$, with equality only at $z = 0$; "
         r"$\tanh' \le 1$.",
         r"Saturation ($\sigma'(z)\approx e^{-|z|}$) and positive outputs make deep sigmoid "
         rf"networks worse than the bound: $\chi_1 = {_num(chi)}$ per layer with Glorot weights.",

@@ -36,7 +36,7 @@ def _m(expr: object) -> str:
     return latex.sympy_latex(expr)
 
 
-def _i(expr: object) -> str:
+def _inline(expr: object) -> str:
     """Inline math: short fractions as a/b."""
     return str(sympy.latex(expr, fold_short_frac=True))
 
@@ -66,7 +66,8 @@ $\varphi'(z)\,w$ is small only if the weight is. Large weights turn the product 
 and the gradient grows geometrically with depth instead of shrinking.
 
 \subsection{{A local factor above one}}
-Even the sigmoid can amplify. At its steepest point $\sigma'(0) = {_i(local.data["gamma"])}$, and
+Even the sigmoid can amplify. At its steepest point
+$\sigma'(0) = {_inline(local.data["gamma"])}$, and
 a weight $w = {_m(local.data["w"])}$ gives the local factor
 \begin{{equation}}
   \sigma'(0)\,w = {_m(local.data["gamma"])}\cdot{_m(local.data["w"])} = {_m(local.result)} ,
@@ -113,7 +114,7 @@ ${w}$:
 \end{{equation}}
 The weight has changed sign. In the next forward pass $z_1 = w_1 a_0 < 0$, so the first unit
 outputs $0$, and so does every unit above it: $a_L = {_m(chain.steps[5].expr.rhs)}$ and the loss
-is $\ell = {_i(data["new_loss"])}$. Worse, every gradient is now exactly zero:
+is $\ell = {_inline(data["new_loss"])}$. Worse, every gradient is now exactly zero:
 $\mathrm{{relu}}'(z_1) = 0$ blocks the path to $w_1$, and
 $\partial\ell/\partial w_l = \delta_l\,a_{{l-1}} = 0$ for the others because their inputs are
 zero. Gradient descent cannot undo the step; the chain is \emph{{dead}}. In a wide network the
@@ -181,7 +182,7 @@ def exercises(quick: bool = False) -> tuple[Exercise, ...]:
             r"In the chain of this chapter, what is the largest learning rate for which one "
             r"SGD step keeps $w_1$ positive (so the chain stays alive)?",
             rf"$w_1 - \eta\,\partial\ell/\partial w_1 > 0$ needs "
-            rf"$\eta < {CHAIN['weight']}/{_i(CHAIN['weight'] / eta)}"
+            rf"$\eta < {CHAIN['weight']}/{_inline(CHAIN['weight'] / eta)}"
             rf" \approx {latex.fmt_num(float(eta), 3)}$, a learning rate "
             rf"{float(sympy.Rational(CHAIN['learning_rate']) / eta):.0f} times "
             r"smaller than the one used. Clipping the gradient (Chapter~\ref{ch:06_remedies}) "

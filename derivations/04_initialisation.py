@@ -39,7 +39,7 @@ def _m(expr: object) -> str:
     return latex.sympy_latex(expr)
 
 
-def _i(expr: object) -> str:
+def _inline(expr: object) -> str:
     """Inline math: short fractions as a/b."""
     return str(sympy.latex(expr, fold_short_frac=True))
 
@@ -200,18 +200,19 @@ Asking each pass to keep its second moment from layer to layer gives
 The classic schemes are the cases of these two equations:
 \begin{{itemize}}
   \item \textbf{{Linear units}} ($\kappa = \kappa' = 1$). The forward condition gives
-        $\mathrm{{Var}}[W] = {_i(lecun.data["forward"])}$, \emph{{LeCun}} initialisation
-        \citep{{lecun1998}}; the backward one gives ${_i(lecun.data["backward"])}$.
+        $\mathrm{{Var}}[W] = {_inline(lecun.data["forward"])}$, \emph{{LeCun}} initialisation
+        \citep{{lecun1998}}; the backward one gives ${_inline(lecun.data["backward"])}$.
   \item \textbf{{tanh near zero}} ($\tanh'(0) = 1$, so again $\kappa \approx \kappa' \approx 1$
         while the pre-activations are small). Both conditions hold only if
         $n_{{\mathrm{{in}}}} = n_{{\mathrm{{out}}}}$; \emph{{Glorot}} initialisation
         \citep{{glorot2010}} satisfies their average, $\tfrac12(n_{{\mathrm{{in}}}} +
         n_{{\mathrm{{out}}}})\,\mathrm{{Var}}[W] = 1$, that is
-        $\mathrm{{Var}}[W] = {_i(glorot.result)}$.
+        $\mathrm{{Var}}[W] = {_inline(glorot.result)}$.
   \item \textbf{{ReLU}}. For Gaussian $h$ half the units are off:
-        $\mathbb{{E}}[\mathrm{{relu}}(h)^2] = {_i(phi2)}\,\mathbb{{E}}[h^2]$ and
-        $\mathbb{{E}}[\mathrm{{relu}}'(h)^2] = {_i(dphi2)}$, so $\kappa = \kappa' = {_i(phi2)}$ and
-        the forward condition gives $\mathrm{{Var}}[W] = {_i(he.result)}$, \emph{{He}}
+        $\mathbb{{E}}[\mathrm{{relu}}(h)^2] = {_inline(phi2)}\,\mathbb{{E}}[h^2]$ and
+        $\mathbb{{E}}[\mathrm{{relu}}'(h)^2] = {_inline(dphi2)}$, so
+        $\kappa = \kappa' = {_inline(phi2)}$ and
+        the forward condition gives $\mathrm{{Var}}[W] = {_inline(he.result)}$, \emph{{He}}
         initialisation \citep{{he2015}}: twice LeCun's variance pays back the half that ReLU
         discards.
 \end{{itemize}}
@@ -227,7 +228,8 @@ same at initialisation; a uniform $U(-a,a)$ has variance $a^2/3$.
 routinely recommended for the logistic sigmoid too (it is, for example, the Keras default for
 every layer), but the derivation above does not cover it. Near zero
 $\sigma(z) \approx \tfrac12 + \tfrac{{z}}{{4}}$, so $\kappa' \approx \sigma'(0)^2 =
-{_i(gamma_sig**2)}$, and the backward condition asks for $\mathrm{{Var}}[W] = {_i(logistic_bwd)}$,
+{_inline(gamma_sig**2)}$, and the backward condition asks for
+$\mathrm{{Var}}[W] = {_inline(logistic_bwd)}$,
 sixteen times the fan-out variance (the ``four times larger weights'' of some tutorials). And the
 constant $\tfrac12$ in $\sigma$ feeds a mean into every layer, so the forward second moment is not
 the small-$z$ one. Mean-field theory (Chapter~\ref{{ch:05_mean_field}}) handles both at once:
@@ -247,14 +249,14 @@ ${_num(keras_gap, 2)}$, rounding.
 
 \paragraph{{PyTorch.}} \texttt{{nn.Linear}} initialises its weights with
 \texttt{{kaiming\_uniform\_}} and $a=\sqrt5$, that is $U(\pm 1/\sqrt{{n_{{\mathrm{{in}}}}}})$
-with variance $1/({_i(1 / torch_var)}n_{{\mathrm{{in}}}})$,
+with variance $1/({_inline(1 / torch_var)}n_{{\mathrm{{in}}}})$,
 a third of LeCun's, and its bias with the
 same uniform distribution, so $\sigma_b^2 = 1/(3n_{{\mathrm{{in}}}})$, not zero. Followed by ReLU,
 each layer maps the second moment as
 \begin{{equation}}
   q^{{l+1}} = \tfrac13\cdot\tfrac12\,q^l + \frac{{1}}{{3n}} ,
 \end{{equation}}
-a contraction by ${_i(torch_sw2 * phi2)}$ towards the fixed point
+a contraction by ${_inline(torch_sw2 * phi2)}$ towards the fixed point
 $q^* = \frac{{1/(3n)}}{{1 - 1/6}} = \frac{{2}}{{5n}}$ (${_num(q_star, 4)}$ at $n = {TORCH_WIDTH}$).
 The second moment therefore does \emph{{not}} vanish: it levels off within 5\,\% of $q^*$ by
 layer~{settle} (${_num(q[-1], 4)}$ at layer~{TORCH_DEPTH}). What vanishes is the input's share of

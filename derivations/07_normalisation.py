@@ -130,10 +130,10 @@ batch, and composing these Jacobians with random weights multiplies the squared 
 factor above one in every layer \citep{{yang2019}}. Smaller batches make it worse, because the
 batch statistics then depend more strongly on each example.
 
-Batch normalisation still helps training, by letting large learning rates be used and by making
-the loss smoother in the weights; deep batch-normalised networks are trainable because they also
-have residual connections, or because the first steps quickly move away from the exploding
-initial state. It does not, by itself, remove exploding gradients at initialisation.
+Batch normalisation still helps training, by allowing larger learning rates and by making the
+loss less sensitive to the scale of the weights, and very deep batch-normalised networks in
+practice also have residual connections, whose identity path limits the explosion.
+It does not, by itself, remove exploding gradients at initialisation.
 
 {_batchnorm_table()}
 \gradmathfigure{{batchnorm_explosion}}
