@@ -241,10 +241,11 @@ def test_gradient_ratio_decomposition_multiplies_out() -> None:
 def test_relu_has_no_chaotic_phase() -> None:
     eps = 1e-8
     slope = chapter("09").relu_correlation_slope(4.0, eps)
-    c = 1 - eps
-    theta = math.acos(c)
-    ref = (1 - (math.sqrt(1 - c * c) + (math.pi - theta) * c) / math.pi) / eps  # arc-cosine map
-    assert slope == pytest.approx(ref, rel=1e-6) and abs(slope - 1) < 1e-3
+    c = mpmath.mpf(1.0 - eps)  # the float the chapter passes, exactly
+    theta = mpmath.acos(c)
+    cmap = (mpmath.sqrt(1 - c * c) + (mpmath.pi - theta) * c) / mpmath.pi  # arc-cosine kernel
+    ref = float((1 - cmap) / eps)
+    assert slope == pytest.approx(ref, rel=1e-7) and abs(slope - 1) < 1e-3
     t = text("09")
     assert "chaotic side" not in t and "no chaotic phase" in t
 
