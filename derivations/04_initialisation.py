@@ -62,7 +62,7 @@ def torch_default_profile(width: int = TORCH_WIDTH, depth: int = TORCH_DEPTH) ->
     """q^l of a ReLU stack of PyTorch-default ``nn.Linear`` layers, biases included."""
     torch = gradmath.initializer("torch_linear_default")
     net = gradmath.MLP.square(
-        width, depth, activation="relu", init=torch, sigma_b2=torch.bias_variance(width)
+        width, depth, activation="relu", init=torch, sigma_b2=torch.sigma_b2(width)
     )
     return np.asarray(mf.predict(net).q)
 
@@ -71,7 +71,7 @@ def torch_default_fixed_point(width: int = TORCH_WIDTH) -> float:
     """q* of that stack: σ_w² = 1/3 and σ_b² = 1/(3n) in the ReLU length map, 2/(5n)."""
     torch = gradmath.initializer("torch_linear_default")
     sigma_w2 = torch.variance(width, width) * width
-    return float(mf.fixed_point("relu", sigma_w2, torch.bias_variance(width)))
+    return float(mf.fixed_point("relu", sigma_w2, torch.sigma_b2(width)))
 
 
 def selu_gain_cases() -> dict[str, tuple[float, float]]:

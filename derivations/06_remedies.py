@@ -15,9 +15,9 @@ import numpy as np
 import gradmath
 import gradmath.meanfield as mf
 from gradmath.clipping import clip_by_norm, clip_by_value, direction_change
-from gradmath.symbolic import value_clip_derivation
 from gradmath.render import latex
 from gradmath.render.notes import Exercise
+from gradmath.symbolic import value_clip_derivation
 
 TITLE = "Remedies: activations, residual connections, clipping"
 
