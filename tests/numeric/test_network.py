@@ -139,7 +139,8 @@ def test_bad_input() -> None:
 
 def test_against_torch_autograd() -> None:
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional reference)")
-    torch.set_default_dtype(torch.float64)
+    # Tensors made from the float64 NumPy arrays are float64 already; torch's global default
+    # dtype is left alone (setting it here leaked into every later torch test).
     for kind in sorted(NETS):
         mlp, params, x, g = _setup(kind)
         grads = backward(mlp, params, forward(mlp, params, x), g)
