@@ -15,6 +15,8 @@ from typing import Any
 from gradmath.activations import Activation as Activation
 from gradmath.activations import activation as activation
 from gradmath.activations import activations as activations
+from gradmath.activations import register_activation as register_activation
+from gradmath.activations import unregister_activation as unregister_activation
 from gradmath.conditions import Conditions as Conditions
 
 # Imported eagerly on purpose: `gradmath.diagnose` is both a submodule and the function of that
@@ -68,6 +70,8 @@ __all__ = [
     "Serial",
     "activation",
     "activations",
+    "register_activation",
+    "unregister_activation",
     "calculate_gain",
     "diagnose",
     "initializer",

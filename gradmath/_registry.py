@@ -35,6 +35,13 @@ class Registry(Generic[T]):
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` and every spelling that leads to it (for temporary entries)."""
+        key = self.canonical(name)
+        del self._factories[key]
+        for spelling in [s for s, k in self._lookup.items() if k == key]:
+            del self._lookup[spelling]
+
     def names(self) -> tuple[str, ...]:
         return tuple(self._factories)
 

@@ -6,7 +6,8 @@ stability (tested against the lambdified SymPy forms), its parameters, and the p
 where it is not smooth (used to split quadratures).
 
 Derivative convention at a kink: the value of the flat (left or outer) side, as PyTorch's
-autograd does: relu'(0) = 0, leaky_relu'(0) = slope, elu'(0) = alpha, hard_tanh'(±1) = 0.
+autograd does: relu'(0) = 0, leaky_relu'(0) = slope, elu'(0) = alpha, hard_tanh'(±1) = 0; abs
+has no flat side and takes the left one, abs'(0) = −1.
 The SymPy expressions encode the same convention through their ``Piecewise`` conditions.
 """
 
@@ -22,12 +23,19 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gradmath._registry import Registry, real_param
+from gradmath.closed_forms import ErfForm, GaussianClosedForm, PiecewiseLinear
 from gradmath.errors import GradmathError
 
 if TYPE_CHECKING:
     import sympy
 
-__all__ = ["Activation", "activation", "activations"]
+__all__ = [
+    "Activation",
+    "activation",
+    "activations",
+    "register_activation",
+    "unregister_activation",
+]
 
 Array = NDArray[np.floating[Any]]
 
@@ -54,6 +62,13 @@ class Activation:
             hard_tanh, φ'' for elu and softsign); Gaussian quadratures split there.
         reference: where the function is defined (paper or framework), as a derivation step
             text (inline math between ``$…$``, see :mod:`gradmath.symbolic.derivation`).
+        gaussian: closed-form Gaussian expectations (moments and kernels,
+            :class:`~gradmath.closed_forms.GaussianClosedForm`) where they exist, else ``None``
+            and the mean-field engine integrates by quadrature.
+
+    What the engines need beyond that is read off the function itself (cached):
+    :attr:`value_at_zero`, :attr:`slopes_at_zero`, :attr:`slopes_at_infinity` (linear growth
+    or saturation), :attr:`homogeneous`. Adding an activation is one catalogue entry.
 
     >>> act = activation("sigmoid")
     >>> float(act.deriv(0.0))
@@ -69,6 +84,7 @@ class Activation:
     expr_builder: Callable[..., sympy.Expr] = field(repr=False)
     kinks: tuple[float, ...] = ()
     reference: str = ""
+    gaussian: GaussianClosedForm | None = field(default=None, repr=False)
 
     def __call__(self, z: ArrayLike) -> Array:
         """φ(z), elementwise, finite for every finite input."""
@@ -108,6 +124,38 @@ class Activation:
             for c in (2.0**-40, 2.0**40)
         )
 
+    @cached_property
+    def value_at_zero(self) -> float:
+        """φ(0)."""
+        return float(self(np.array([0.0]))[0])
+
+    @cached_property
+    def slopes_at_zero(self) -> tuple[float, float]:
+        """(φ'(0+), φ'(0−)): the one-sided derivatives at 0 (read at ±1e-300).
+
+        They give the small-q limits E[φ'(√q z)²] → (φ'(0+)² + φ'(0−)²)/2 and
+        E[φ(√q z)²] = φ(0)² + q·(φ'(0+)² + φ'(0−)²)/2 + O(q^{3/2}).
+        """
+        d = self.deriv(np.array([1e-300, -1e-300]))
+        return float(d[0]), float(d[1])
+
+    @cached_property
+    def slopes_at_infinity(self) -> tuple[float, float]:
+        """(p, n) with φ(u) ~ p·u as u → +∞ and φ(u) ~ n·u as u → −∞ (read at ±1e100).
+
+        (0, 0) for a saturating φ (tanh, sigmoid, erf, …); (1, 0) for ReLU, ELU, GELU, SiLU,
+        softplus; (1, 1) linear; (1, −1) abs. A slope below 1e-50 counts as 0.
+        """
+        T = 1e100
+        far = self(np.array([T, -T]))
+        p, n = float(far[0]) / T, -float(far[1]) / T
+        return (p if abs(p) > 1e-50 else 0.0), (n if abs(n) > 1e-50 else 0.0)
+
+    @property
+    def saturates(self) -> bool:
+        """Whether φ stays bounded (E[φ(√q z)²] → const) rather than growing linearly."""
+        return self.slopes_at_infinity == (0.0, 0.0)
+
     @property
     def key(self) -> tuple[str, tuple[tuple[str, float], ...]]:
         return self.name, tuple(sorted(self.params.items()))
@@ -132,6 +180,25 @@ class Activation:
 
 _CATALOGUE: Registry[Activation] = Registry("activation")
 _register = _CATALOGUE.register
+
+
+def register_activation(
+    name: str, *aliases: str
+) -> Callable[[Callable[..., Activation]], Callable[..., Activation]]:
+    """Decorator adding a factory (keyword parameters, returning an :class:`Activation`) to the
+    catalogue under ``name`` and ``aliases``; the catalogue entries below use it too.
+
+    Every engine then handles the new activation: the mean-field moments come from its
+    closed forms (``gaussian=``) or by quadrature, the simulation from its NumPy functions, the
+    symbolic bound from its SymPy expression (plus a certifier registered with
+    :func:`gradmath.symbolic.register_certifier` when SymPy cannot solve φ'' = 0 exactly).
+    """
+    return _CATALOGUE.register(name, *aliases)
+
+
+def unregister_activation(name: str) -> None:
+    """Remove an entry added by :func:`register_activation` (e.g. at the end of a test)."""
+    _CATALOGUE.unregister(name)
 
 
 def activations() -> tuple[str, ...]:
@@ -206,7 +273,13 @@ def _npdf(z: Array) -> Array:
 @_register("linear", "identity")
 def _linear() -> Activation:
     return Activation(
-        "linear", {}, lambda z: z.copy(), np.ones_like, lambda z: z, reference="$\\varphi(z) = z$"
+        "linear",
+        {},
+        lambda z: z.copy(),
+        np.ones_like,
+        lambda z: z,
+        reference="$\\varphi(z) = z$",
+        gaussian=PiecewiseLinear(1.0, 1.0),
     )
 
 
@@ -237,6 +310,7 @@ def _relu() -> Activation:
         lambda z: _sp().Piecewise((0, z <= 0), (z, True)),
         kinks=(0.0,),
         reference="Nair & Hinton (2010); Glorot, Bordes & Bengio (2011)",
+        gaussian=PiecewiseLinear(1.0, 0.0),
     )
 
 
@@ -251,6 +325,21 @@ def _leaky_relu(slope: float = 0.01) -> Activation:
         lambda z, slope: _sp().Piecewise((slope * z, z <= 0), (z, True)),
         kinks=(0.0,),
         reference="Maas, Hannun & Ng (2013); PyTorch nn.LeakyReLU (negative_slope=0.01)",
+        gaussian=PiecewiseLinear(1.0, s),
+    )
+
+
+@_register("abs")
+def _abs() -> Activation:
+    return Activation(
+        "abs",
+        {},
+        np.abs,
+        lambda z: np.where(z > 0, 1.0, -1.0).astype(z.dtype),
+        lambda z: _sp().Piecewise((-z, z <= 0), (z, True)),
+        kinks=(0.0,),
+        reference="absolute value $|z|$ (rectification of Jarrett et al. 2009)",
+        gaussian=PiecewiseLinear(1.0, -1.0),
     )
 
 
@@ -347,6 +436,7 @@ def _erf() -> Activation:
         lambda z: (2.0 / math.sqrt(math.pi)) * _gauss(z, 1.0),
         lambda z: _sp().erf(z),
         reference="error function; Williams (1997) arcsin kernel",
+        gaussian=ErfForm(),
     )
 
 

@@ -1,27 +1,23 @@
-"""Piecewise-Chebyshev interpolants of the one-point moments in t = log q, for speed.
+"""Piecewise-Chebyshev interpolation in t = log q, built lazily, for speed.
 
 Used where the same activation's moments are needed at very many q (a phase diagram's
 40,000 fixed points) or at a long sequence of q that cannot be vectorised (a depth-10,000
-forward recursion). Each unit interval [k, k+1] of t is built on first use from
-:data:`NODES` Chebyshev points of the first kind, evaluated exactly by
-:func:`gradmath.meanfield.gaussian._quad_moments`. The three interpolated functions are
-log E[φ(√q z)²], log E[φ'(√q z)²] and d log E[φ²]/d log q, which are analytic in t for the
-catalogue activations (E[φ(√q z)²] is analytic in q off the negative axis). Measured error
-against the direct quadrature: below 1e-13 in each logarithm (tests/meanfield/test_maps.py).
-Outside [log Q_LOW, log Q_HIGH] the asymptotic forms of :mod:`gaussian` are used instead.
-
-A table belongs to one call (no module-level cache that could go stale).
+forward recursion). Each unit interval [k, k+1] of t in [log Q_LOW, log Q_HIGH] is built on
+first use from :data:`NODES` Chebyshev points of the first kind, where the caller's function
+is evaluated exactly (a vector of F functions of q, analytic in t). The caller
+(:class:`gradmath.meanfield.moments.ActivationMoments`) says what the functions are and what
+holds outside the range. A table belongs to one moment object (nothing module-level).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gradmath.activations import Activation
-from gradmath.meanfield import gaussian as gs
+from gradmath.meanfield.gaussian import Q_HIGH, Q_LOW
 
 Array = NDArray[np.float64]
 
@@ -29,25 +25,22 @@ Array = NDArray[np.float64]
 NODES = 20
 _X = np.cos(np.pi * (np.arange(NODES) + 0.5) / NODES)
 _TO_COEF = np.linalg.inv(np.polynomial.chebyshev.chebvander(_X, NODES - 1))
-_T_LO, _T_HI = math.log(gs.Q_LOW), math.log(gs.Q_HIGH)
-_K0, _K1 = math.floor(_T_LO), math.floor(_T_HI)
+T_LO, T_HI = math.log(Q_LOW), math.log(Q_HIGH)
+_K0, _K1 = math.floor(T_LO), math.floor(T_HI)
 
 
-class MomentTable:
-    """Lazily built interpolants of (log E[φ²], log E[φ'²], d log E[φ²]/d log q) in log q."""
+class LogTable:
+    """Interpolants of F functions of q on t = log q ∈ [T_LO, T_HI], built on first use.
 
-    def __init__(self, act: Activation) -> None:
-        self.act = act
-        # Segment k (t in [k, k+1]) lives at row k − _K0: (3, NODES) Chebyshev coefficients.
-        self._coef = np.zeros((_K1 - _K0 + 1, 3, NODES))
+    ``fn(q)`` returns an (F, len(q)) array of the exact values at q = e^t.
+    """
+
+    def __init__(self, fn: Callable[[Array], Array], count: int) -> None:
+        self._fn = fn
+        # Segment k (t in [k, k+1]) lives at row k − _K0: (F, NODES) Chebyshev coefficients.
+        self._coef = np.zeros((_K1 - _K0 + 1, count, NODES))
         self._built = np.zeros(_K1 - _K0 + 1, dtype=bool)
-        self._limits: gs._Limits | None = None
         self._rows: dict[int, list[float]] = {}  # Python-float copies for the scalar path
-
-    def _row(self, k: int) -> list[float]:
-        row = self._coef[k - _K0, 0].tolist()
-        self._rows[k - _K0] = row
-        return row
 
     def _build(self, ks: Array) -> None:
         rows = np.unique(ks.astype(np.int64) - _K0)
@@ -55,56 +48,29 @@ class MomentTable:
         if new.size == 0:
             return
         t = ((new + _K0).astype(np.float64)[:, None] + 0.5 * (_X + 1.0)).ravel()
-        q = np.exp(t)
-        m = gs._quad_moments(self.act, q)
-        vals = np.stack([np.log(m.phi2), np.log(m.dphi2), m.slope * q / m.phi2])
-        self._coef[new] = np.einsum("fkn,jn->kfj", vals.reshape(3, new.size, NODES), _TO_COEF)
+        vals = self._fn(np.exp(t))
+        F = vals.shape[0]
+        self._coef[new] = np.einsum("fkn,jn->kfj", vals.reshape(F, new.size, NODES), _TO_COEF)
         self._built[new] = True
 
-    def __call__(self, log_q: Array) -> tuple[Array, Array, Array]:
-        """(log E[φ²], log E[φ'²], d log E[φ²]/d log q) at q = e^{log_q}, vectorised."""
-        t = np.asarray(log_q, dtype=np.float64)
-        out = np.empty((3, *t.shape))
-        inside = (t >= _T_LO) & (t <= _T_HI)
-        if np.any(inside):
-            ti = t[inside]
-            k = np.floor(ti)
-            self._build(k)
-            coef = np.moveaxis(self._coef[k.astype(np.int64) - _K0], 0, -1)  # (3, NODES, P)
-            x = 2.0 * (ti - k) - 1.0
-            out[:, inside] = _clenshaw(coef, x)
-        if np.any(~inside):
-            if self._limits is None:
-                self._limits = gs._limits(self.act)
-            to = t[~inside]
-            lp, ld = gs._log_moments(self.act, to, self._limits)
-            # Beyond the table E[φ²] is φ(0)² + d0·q (small q) or ∝ q / const (large q).
-            lim = self._limits
-            big = to > _T_HI
-            with np.errstate(divide="ignore"):
-                small_slope = np.exp(to + math.log(lim.d0) - lp) if lim.d0 > 0 else 0.0 * to
-            slope = np.where(big, 1.0 if lim.unbounded else 0.0, small_slope)
-            out[:, ~inside] = np.stack([lp, ld, slope])
-        return out[0], out[1], out[2]
+    def __call__(self, t: Array) -> Array:
+        """The F interpolated functions at t (every t in [T_LO, T_HI]), shape (F, *t.shape)."""
+        t = np.asarray(t, dtype=np.float64)
+        k = np.minimum(np.floor(t), _K1)
+        self._build(k)
+        coef = np.moveaxis(self._coef[k.astype(np.int64).ravel() - _K0], 0, -1)  # (F, N, P)
+        x = 2.0 * (t.ravel() - k.ravel()) - 1.0
+        return _clenshaw(coef, x).reshape(-1, *t.shape)
 
-    def log_phi2(self, log_q: float) -> float:
-        """Scalar fast path of log E[φ(√q z)²] for sequential recursions (a few µs per call)."""
-        if not _T_LO <= log_q <= _T_HI:
-            if self._limits is None:
-                self._limits = gs._limits(self.act)
-            lim = self._limits
-            if log_q > _T_HI:  # linear growth or saturation, matched at Q_HIGH
-                return math.log(lim.phi2_hi) + (log_q - _T_HI if lim.unbounded else 0.0)
-            # φ(0)² + d0·q (see gaussian._log_moments)
-            a = math.log(lim.phi0_2) if lim.phi0_2 > 0 else -math.inf
-            b = log_q + math.log(lim.d0)
-            hi, lo = (a, b) if a >= b else (b, a)
-            return hi if lo == -math.inf else hi + math.log1p(math.exp(lo - hi))
-        k = math.floor(log_q)
-        if not self._built[k - _K0]:
-            self._build(np.array([k]))
-        x2 = 2.0 * (2.0 * (log_q - k) - 1.0)
-        row = self._rows[k - _K0] if k - _K0 in self._rows else self._row(k)
+    def first(self, t: float) -> float:
+        """The first function at one t in [T_LO, T_HI]: a scalar fast path (a few µs)."""
+        k = min(math.floor(t), _K1)
+        row = self._rows.get(k)
+        if row is None:
+            if not self._built[k - _K0]:
+                self._build(np.array([k]))
+            row = self._rows[k] = self._coef[k - _K0, 0].tolist()
+        x2 = 2.0 * (2.0 * (t - k) - 1.0)
         b1 = b2 = 0.0
         for a in reversed(row[1:]):
             b1, b2 = a + x2 * b1 - b2, b1

@@ -208,7 +208,8 @@ def _log_ratio(B: int | None, num: int, den: int) -> float:
 
 
 def _gaussian_moments(act: Activation) -> BatchMoments:
-    from gradmath.meanfield.gaussian import expect, mean_dphi2, mean_phi2
+    from gradmath.meanfield.gaussian import expect
+    from gradmath.meanfield.moments import mean_dphi2, mean_phi2
 
     kinks = act.kinks
     mean_phi = float(expect(act, 1.0, kinks))

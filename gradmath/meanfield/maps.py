@@ -29,14 +29,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gradmath.activations import Activation, activation
+from gradmath.closed_forms import PiecewiseLinear
 from gradmath.errors import GradmathError
 from gradmath.meanfield import gaussian as gs
+from gradmath.meanfield.moments import ActivationMoments, OnePoint
 
 __all__ = [
     "DepthScales",
@@ -83,9 +85,9 @@ def length_map(
     >>> length_map("relu", 2.0, 2.0, 0.1)
     2.1
     """
-    a = _act(act)
+    m = ActivationMoments(_act(act))
     sw, sb = _variances(sigma_w2, sigma_b2)
-    return _out(sw * gs.mean_phi2(a, q) + sb)
+    return _out(sw * m.exact(gs._check_q("q", q)).phi2 + sb)
 
 
 # --------------------------------------------------------------------------- fixed point q*
@@ -93,74 +95,26 @@ def length_map(
 
 class _Solved(NamedTuple):
     q: Array  # q* (inf where the map grows without bound)
-    moments: gs._Moments  # E[φ²], E[φ'²], d/dq E[φ²] at q* (limits where q* = ∞)
+    moments: OnePoint  # E[φ²], E[φ'²], d/dq E[φ²] at q* (limits where q* = ∞)
 
 
-def _limit_moments(act: Activation, shape: tuple[int, ...]) -> gs._Moments:
-    """E[φ'²] and the slope of E[φ²] as q → ∞ (linear growth: constants)."""
-    pl = gs._piecewise_linear(act)
-    if pl is not None:
-        c2 = 0.5 * (pl[0] ** 2 + pl[1] ** 2)
-        d2 = s2 = c2
-    else:
-        lim = gs._limits(act)
-        d2, s2 = lim.dphi2_hi, lim.phi2_hi / gs.Q_HIGH
-    return gs._Moments(np.full(shape, np.inf), np.full(shape, d2), np.full(shape, s2))
-
-
-MomentFn = Callable[[Array], gs._Moments]
-
-
-def _interpolated(act: Activation) -> MomentFn:
-    """Moments from a :class:`~gradmath.meanfield._table.MomentTable` (error < 1e-13)."""
-    from gradmath.meanfield._table import MomentTable
-
-    table = MomentTable(act)
-    lim = gs._limits(act)
-
-    def moments(q: Array) -> gs._Moments:
-        pos = q > 0
-        with np.errstate(divide="ignore"):
-            lp, ld, dl = table(np.log(np.where(pos, q, 1.0)))
-        f = np.exp(lp)
-        return gs._Moments(
-            np.where(pos, f, lim.phi0_2),
-            np.where(pos, np.exp(ld), lim.d0),
-            np.where(pos, dl * f / np.where(pos, q, 1.0), lim.d0),
-        )
-
-    return moments
-
-
-def _solve(act: Activation, sw: Array, sb: Array, q0: float, *, fast: bool = False) -> _Solved:
+def _solve(m: ActivationMoments, sw: Array, sb: Array, q0: float, *, fast: bool = False) -> _Solved:
     """q* for every (σ_w², σ_b²) pair at once (see the module docstring for which root).
 
-    ``fast``: Newton on interpolated moments (:mod:`_table`) instead of the direct quadrature.
+    ``fast``: Newton on interpolated moments (:meth:`ActivationMoments.fast`) instead of the
+    direct quadrature.
     """
     shape = sw.shape
     sw, sb = sw.ravel(), sb.ravel()
-    pl = gs._piecewise_linear(act)
-    mfun = (
-        _interpolated(act)
-        if fast and pl is None and act.name != "erf"
-        else (lambda q: gs._moments_with_slope(act, q))
-    )
-    if pl is not None:
-        q = _solve_linear(0.5 * (pl[0] ** 2 + pl[1] ** 2), sw, sb, q0)
+    mfun = m.fast if fast else m.exact
+    c2 = None if m.form is None else m.form.proportional
+    if c2 is not None:
+        q = _solve_linear(c2, sw, sb, q0)
     else:
         # Interpolated moments make Newton iterations cheap: a coarse bracketing table will do.
-        q = _solve_table(act, sw, sb, q0, mfun, step=0.5 if fast else _TABLE_STEP)
-    m = _moments_or_limits(act, q, mfun)
-    return _Solved(q.reshape(shape), gs._Moments(*(x.reshape(shape) for x in m)))
-
-
-def _moments_or_limits(act: Activation, q: Array, mfun: MomentFn) -> gs._Moments:
-    finite = np.isfinite(q)
-    if np.all(finite):
-        return mfun(q)
-    m = mfun(np.where(finite, q, 1.0))
-    lim = _limit_moments(act, q.shape)
-    return gs._Moments(*(np.where(finite, a, b) for a, b in zip(m, lim, strict=True)))
+        q = _solve_table(m, sw, sb, q0, mfun, step=0.5 if fast else _TABLE_STEP)
+    mq = mfun(q)
+    return _Solved(q.reshape(shape), OnePoint(*(x.reshape(shape) for x in mq)))
 
 
 def _solve_linear(c2: float, sw: Array, sb: Array, q0: float) -> Array:
@@ -172,8 +126,25 @@ def _solve_linear(c2: float, sw: Array, sb: Array, q0: float) -> Array:
     return np.where((k == 1) & (sb == 0), q0, q)
 
 
+MomentFn = Callable[[Array], OnePoint]
+
+
+def _first_passage(
+    F: Array, k0: int, up: NDArray[np.bool_]
+) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+    """The log-table bracketer: per row of F (values on increasing table nodes), the first node
+    at or after ``k0`` with F ≤ 0 (rows where ``up``), or at or before it with F ≥ 0 (others).
+
+    Returns (index, found).
+    """
+    above = F[:, k0:] <= 0
+    below = F[:, : k0 + 1][:, ::-1] >= 0
+    k = np.where(up, k0 + np.argmax(above, axis=1), k0 - np.argmax(below, axis=1))
+    return k, np.where(up, above.any(axis=1), below.any(axis=1))
+
+
 def _solve_table(
-    act: Activation, sw: Array, sb: Array, q0: float, mfun: MomentFn, step: float
+    m: ActivationMoments, sw: Array, sb: Array, q0: float, mfun: MomentFn, step: float
 ) -> Array:
     lo_t, hi_t = min(_TABLE_LOG_RANGE[0], math.log(q0)), max(_TABLE_LOG_RANGE[1], math.log(q0))
     t = np.arange(lo_t, hi_t + step, step)
@@ -181,7 +152,7 @@ def _solve_table(
     tq = np.exp(t)
     tab = mfun(tq)
     k0 = int(np.searchsorted(t, math.log(q0)))
-    lim = gs._limits(act)
+    lim = m.limits
     d0 = sw * lim.phi0_2 + sb  # D(0) = L(0) − 0
     q = np.empty_like(sw)
     lo = np.empty_like(sw)
@@ -192,14 +163,10 @@ def _solve_table(
         D = s_w * tab.phi2 + s_b - tq  # D(q) = L(q) − q on the table
         up = D[:, k0] > 0
         # First passage in the direction the iteration moves from q0.
-        above = D[:, k0:] <= 0
-        below = D[:, : k0 + 1][:, ::-1] >= 0
-        k_up = k0 + np.argmax(above, axis=1)
-        k_dn = k0 - np.argmax(below, axis=1)
-        found = np.where(up, above.any(axis=1), below.any(axis=1))
+        k, found = _first_passage(D, k0, up)
         # Bracket [a, b] with D(a) ≥ 0 ≥ D(b).
-        ia = np.where(up, np.maximum(k_up - 1, 0), k_dn)
-        ib = np.where(up, k_up, np.minimum(k_dn + 1, t.size - 1))
+        ia = np.where(up, np.maximum(k - 1, 0), k)
+        ib = np.where(up, k, np.minimum(k + 1, t.size - 1))
         rows = np.arange(D.shape[0])
         Da, Db = D[rows, ia], D[rows, ib]
         # dD/dt = q (σ_w² S − 1) at the table nodes, for a cubic Hermite guess in t = log q.
@@ -231,7 +198,7 @@ def _solve_table(
             q[sl] = sub
     todo = np.isnan(q)
     if np.any(todo):
-        q[todo] = _newton(act, mfun, sw[todo], sb[todo], guess[todo], lo[todo], hi[todo])
+        q[todo] = _newton(m.act, mfun, sw[todo], sb[todo], guess[todo], lo[todo], hi[todo])
     return q
 
 
@@ -312,7 +279,7 @@ def fixed_point(
     if not q0 > 0:
         raise GradmathError(f"`q0` (={q0!r}) must be finite and > 0.")
     sw, sb = _variances(sigma_w2, sigma_b2)
-    q = _solve(a, sw, sb, q0).q
+    q = _solve(ActivationMoments(a), sw, sb, q0).q
     if not np.all(np.isfinite(q)):
         i = np.flatnonzero(~np.isfinite(q.ravel()))[0]
         raise GradmathError(
@@ -337,37 +304,43 @@ def chi1(act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> Any
     """
     a = _act(act)
     sw, sb = _variances(sigma_w2, sigma_b2)
-    return _out(sw * _solve(a, sw, sb, 1.0).moments.dphi2)
+    return _out(sw * _solve(ActivationMoments(a), sw, sb, 1.0).moments.dphi2)
 
 
-def _corr_terms(act: Activation, c: Array, sw: Array, sb: Array, q: Array) -> tuple[Array, Array]:
+def _corr_terms(
+    m: ActivationMoments, c: Array, sw: Array, sb: Array, q: Array
+) -> tuple[Array, Array]:
     """(map(c), slope(c)): (σ_w² K(c) + σ_b²)/q* and σ_w² E[φ'(u₁)φ'(u₂)] (Price's theorem).
 
     Where q* = ∞ (the length grows without bound) the map is normalised by the next layer's
     length, not by q*: c ↦ K_∞(c)/K_∞(1), with K_∞ the kernel of φ's piecewise-linear
-    asymptote (slopes φ(±T)/(±T)); its slope at c = 1 is exactly 1 (Cho & Saul's arc-cosine
-    kernel of degree 1 and 0), so c* = 1 and ξ_c = ∞ there whatever σ_w² is.
+    asymptote (``act.slopes_at_infinity``); its slope at c = 1 is exactly 1 (Cho & Saul's
+    arc-cosine kernel of degree 1 and 0), so c* = 1 and ξ_c = ∞ there whatever σ_w² is.
     """
     finite = np.isfinite(q)
     if np.all(finite):
-        k = gs.kernel(act, q, q, c)
-        dk = gs.dkernel(act, q, q, c)
+        k = m.kernels(q, q, c)
+        dk = m.kernels(q, q, c, deriv=True)
         return (sw * k + sb) / q, sw * dk
-    T = 1e100
-    p, n = (float(x) / T for x in act(np.array([T, -T])) * np.array([1.0, -1.0]))
+    asym = PiecewiseLinear(*m.act.slopes_at_infinity)
     cb, swb, sbb, qb = np.broadcast_arrays(c, sw, sb, q)
     fb = np.isfinite(qb)
     one = np.ones(int((~fb).sum()))
-    norm = 0.5 * (p * p + n * n)
+    norm = asym.proportional
     out_k = np.empty(cb.shape)
     out_d = np.empty(cb.shape)
-    out_k[~fb] = gs._pl_kernel(p, n, one, one, cb[~fb], deriv=False) / norm
-    out_d[~fb] = gs._pl_kernel(p, n, one, one, cb[~fb], deriv=True) / norm
+    out_k[~fb] = asym.kernel(one, one, cb[~fb]) / norm
+    out_d[~fb] = asym.dkernel(one, one, cb[~fb]) / norm
     if np.any(fb):
-        out_k[fb], out_d[fb] = _corr_terms(act, cb[fb], swb[fb], sbb[fb], qb[fb])
+        out_k[fb], out_d[fb] = _corr_terms(m, cb[fb], swb[fb], sbb[fb], qb[fb])
     return out_k, out_d
 
 
+@overload
+def correlation_map(
+    act: Activation | str, c: float, sigma_w2: float, sigma_b2: float, *, q: float | None = None
+) -> float: ...
+@overload
 def correlation_map(
     act: Activation | str,
     c: ArrayLike,
@@ -375,7 +348,15 @@ def correlation_map(
     sigma_b2: ArrayLike,
     *,
     q: ArrayLike | None = None,
-) -> Any:
+) -> float | Array: ...
+def correlation_map(
+    act: Activation | str,
+    c: ArrayLike,
+    sigma_w2: ArrayLike,
+    sigma_b2: ArrayLike,
+    *,
+    q: ArrayLike | None = None,
+) -> float | Array:
     """c ↦ (σ_w² ∫Dz₁Dz₂ φ(u₁)φ(u₂) + σ_b²)/q (Poole et al. 2016, eq. 5), vectorised.
 
     u₁ = √q z₁, u₂ = √q (c z₁ + √(1−c²) z₂); q defaults to the fixed point q* (Schoenholz et
@@ -384,11 +365,11 @@ def correlation_map(
     >>> round(correlation_map("relu", 0.0, 2.0, 0.0), 15) == round(1 / math.pi, 15)
     True
     """
-    a = _act(act)
+    m = ActivationMoments(_act(act))
     sw, sb = _variances(sigma_w2, sigma_b2)
     ca = gs._as_array("c", c, -1.0, 1.0, "a correlation in [-1, 1]")
     if q is None:
-        qa = _solve(a, sw, sb, 1.0).q
+        qa = _solve(m, sw, sb, 1.0).q
     else:
         qa = gs._check_q("q", q)
         if np.any(qa == 0):
@@ -398,77 +379,39 @@ def correlation_map(
             "q* = 0 here (σ_b² = 0 and the signal dies out): the correlation map is undefined."
         )
     ca, sw, sb, qa = np.broadcast_arrays(ca, sw, sb, qa)
-    return _out(_corr_terms(a, ca, sw, sb, qa)[0])
+    return _out(_corr_terms(m, ca, sw, sb, qa)[0])
 
 
-def _c_star(act: Activation, sw: Array, sb: Array, q: Array, chi: Array) -> tuple[Array, Array]:
+def _c_star(
+    m: ActivationMoments, sw: Array, sb: Array, q: Array, chi: Array
+) -> tuple[Array, Array]:
     """(c*, χ_c) with χ_c = σ_w² ∫φ'(u₁)φ'(u₂) at c*, vectorised; c* = 1 where χ₁ ≤ 1.
 
-    Chaotic points: Newton on D(c) = map(c) − c from c = 0. D is convex on [0, 1] with
-    D(0) ≥ 0 > D'(c*), so the iterates increase monotonically to c* without overshoot. This is
-    the per-point reference; :func:`phase_diagram` uses :func:`_c_star_grid`.
+    The one c* solver. Newton on the deflated E(c) = D(c)/(1 − c), D(c) = map(c) − c, instead of
+    D: E removes the root c = 1, so E is positive at 0, tends to 1 − χ₁ < 0 as c → 1 and has
+    the single simple root c* even next to the critical line, where D's two roots c* and 1
+    merge and Newton on D slows to halving. E' = (D' + E)/(1 − c); D' = σ_w² ∫φ'(u₁)φ'(u₂) − 1
+    (Price's theorem, Schoenholz et al. 2017, eq. 9). Start: the secant between
+    E(0) = (σ_w² E[φ]² + σ_b²)/q* (a univariate integral) and 1 − χ₁; iterates are kept
+    inside the bracket [lo, hi] where E changes sign (bisection when Newton leaves it). The
+    last evaluation's slope is χ_c.
     """
     c = np.ones_like(sw)
     chic = np.where(np.isfinite(q), chi, 1.0)  # q* = ∞: the map's slope at c = 1 is 1
     idx = np.flatnonzero((chi > 1) & np.isfinite(q))
-    x = np.zeros(idx.size)
-    for _ in range(_MAX_ITER):
-        if idx.size == 0:
-            break
-        m, d = _corr_terms(act, x, sw[idx], sb[idx], q[idx])
-        D, dD = m - x, d - 1.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = np.clip(np.where(dD < 0, x - D / dD, x), 0.0, 1.0)
-        done = (np.abs(new - x) <= 1e-14) | (D <= 0)
-        c[idx[done]], chic[idx[done]] = x[done], d[done]
-        idx, x = idx[~done], new[~done]
-    else:
-        if idx.size:
-            raise GradmathError(
-                f"The correlation fixed point of {act!r} did not converge.", partial=c
-            )
-    return c, chic
-
-
-def _corr_terms_parallel(
-    act: Activation, c: Array, sw: Array, sb: Array, q: Array
-) -> tuple[Array, Array]:
-    """:func:`_corr_terms` (finite q) on two threads: NumPy releases the GIL in its loops."""
-    if c.size < 64 or gs._closed_kernel(act, q[:1], q[:1], c[:1], False) is not None:
-        return _corr_terms(act, c, sw, sb, q)
-    from concurrent.futures import ThreadPoolExecutor
-
-    parts = np.array_split(np.arange(c.size), 2)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        res = list(pool.map(lambda i: _corr_terms(act, c[i], sw[i], sb[i], q[i]), parts))
-    return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
-
-
-def _c_star_grid(
-    act: Activation, sw: Array, sb: Array, q: Array, chi: Array
-) -> tuple[Array, Array]:
-    """(c*, χ_c) as :func:`_c_star`, with fewer bivariate integrals per chaotic point.
-
-    Newton on the deflated E(c) = D(c)/(1 − c) instead of D: E removes the root c = 1, so
-    E is positive at 0, tends to 1 − χ₁ < 0 as c → 1 and has the single simple root c*
-    even next to the critical line, where D's two roots c* and 1 merge and Newton on D
-    slows to halving. E' = (D' + E)/(1 − c); D' = σ_w² ∫φ'(u₁)φ'(u₂) − 1 (Price's theorem,
-    Schoenholz et al. 2017, eq. 9). Start: the secant between E(0) = (σ_w² E[φ]² + σ_b²)/q*
-    (a univariate integral) and 1 − χ₁; iterates are kept inside the bracket [lo, hi] where
-    E changes sign (bisection when Newton leaves it). The last evaluation's slope is χ_c.
-    """
-    c = np.ones_like(sw)
-    chic = np.where(np.isfinite(q), chi, 1.0)
-    idx = np.flatnonzero((chi > 1) & np.isfinite(q))
     if idx.size == 0:
         return c, chic
-    mean = gs.expect(act, q[idx], act.kinks)
+    mean = m.means(q[idx])
+    # E(0) = (σ_w² E[φ]² + σ_b²)/q*; an E[φ] at rounding level (odd φ) is exactly 0, and then
+    # so is c* when there is no bias.
+    mean = np.where(sw[idx] * mean * mean <= 1e-28 * q[idx], 0.0, mean)
     e0 = np.maximum((sw[idx] * mean * mean + sb[idx]) / q[idx], 0.0)
+    zero = e0 == 0
     x = e0 / (e0 + chi[idx] - 1.0)
     lo, hi = np.zeros(idx.size), np.ones(idx.size)
     for _ in range(_MAX_ITER):
-        m, d = _corr_terms_parallel(act, x, sw[idx], sb[idx], q[idx])
-        E = (m - x) / (1.0 - x)
+        k, d = _corr_terms(m, x, sw[idx], sb[idx], q[idx])
+        E = np.where(zero & (x == 0), 0.0, (k - x) / (1.0 - x))
         dE = (d - 1.0 + E) / (1.0 - x)
         lo, hi = np.where(E > 0, x, lo), np.where(E < 0, x, hi)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -477,10 +420,10 @@ def _c_star_grid(
         done = (np.abs(new - x) <= 1e-15) | (E == 0) | (hi - lo <= 1e-15) | (x == 0) & (E <= 0)
         c[idx[done]], chic[idx[done]] = x[done], d[done]
         keep = ~done
-        idx, x, lo, hi = idx[keep], new[keep], lo[keep], hi[keep]
+        idx, x, lo, hi, zero = idx[keep], new[keep], lo[keep], hi[keep], zero[keep]
         if idx.size == 0:
             return c, chic
-    raise GradmathError(f"The correlation fixed point of {act!r} did not converge.", partial=c)
+    raise GradmathError(f"The correlation fixed point of {m.act!r} did not converge.", partial=c)
 
 
 def correlation_fixed_point(act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> Any:
@@ -492,13 +435,13 @@ def correlation_fixed_point(act: Activation | str, sigma_w2: ArrayLike, sigma_b2
     >>> correlation_fixed_point("tanh", 0.5, 0.1)
     1.0
     """
-    a = _act(act)
+    m = ActivationMoments(_act(act))
     sw, sb = _variances(sigma_w2, sigma_b2)
-    s = _solve(a, sw, sb, 1.0)
+    s = _solve(m, sw, sb, 1.0)
     chi = sw * s.moments.dphi2
     if np.any((s.q == 0) & (chi > 1)):
         raise GradmathError("q* = 0 here: the correlation map is undefined.")
-    return _out(_c_star(a, sw.ravel(), sb.ravel(), s.q.ravel(), chi.ravel())[0].reshape(sw.shape))
+    return _out(_c_star(m, sw.ravel(), sb.ravel(), s.q.ravel(), chi.ravel())[0].reshape(sw.shape))
 
 
 @dataclass(frozen=True)
@@ -534,11 +477,12 @@ def depth_scales(act: Activation | str, sigma_w2: float, sigma_b2: float) -> Dep
     a = _act(act)
     q = float(fixed_point(a, sigma_w2, sigma_b2))
     sw, sb = _variances(sigma_w2, sigma_b2)
-    m = gs._moments_with_slope(a, np.array([q]))
+    mo = ActivationMoments(a)
+    m = mo.exact(np.array([q]))
     chi = sw.reshape(1) * m.dphi2
     if q == 0 and chi[0] > 1:  # pragma: no cover - q* = 0 is never stable when chaotic
         raise GradmathError("q* = 0 with χ₁ > 1: no stable correlation fixed point.")
-    c, chic = _c_star(a, sw.reshape(1), sb.reshape(1), np.array([q]), chi)
+    c, chic = _c_star(mo, sw.reshape(1), sb.reshape(1), np.array([q]), chi)
     slope = sw.reshape(1) * m.slope
     return DepthScales(
         q, float(c[0]), float(chi[0]), float(slope[0]), float(chic[0]),
@@ -563,35 +507,36 @@ def critical_sigma_w2(act: Activation | str, sigma_b2: ArrayLike) -> Any:
     >>> critical_sigma_w2("relu", [0.0, 0.3]).tolist()
     [2.0, 2.0]
     """
-    a = _act(act)
+    mo = ActivationMoments(_act(act))
     sb = gs._as_array("sigma_b2", sigma_b2, 0.0, math.inf, "finite and >= 0 (a variance)")
     flat = sb.ravel()
-    pl = gs._piecewise_linear(a)
-    if pl is not None:
-        return _out(np.full(sb.shape, 2.0 / (pl[0] ** 2 + pl[1] ** 2)))
-    lim = gs._limits(a)
+    c2 = None if mo.form is None else mo.form.proportional
+    if c2 is not None:
+        return _out(np.full(sb.shape, 1.0 / c2))
+    lim = mo.limits
     h0 = -lim.phi0_2 / lim.d0  # h(0) = 0 − φ(0)²/d0
     t = np.arange(*_TABLE_LOG_RANGE, _TABLE_STEP)
     tq = np.exp(t)
-    m = gs._moments_with_slope(a, tq)
+    m = mo.exact(tq)
     h = tq - m.phi2 / m.dphi2
     out = np.full(flat.shape, np.inf)
     at0 = flat <= h0
     out[at0 & (flat == h0)] = 1.0 / lim.d0
-    # First table node where h ≥ σ_b² (h increases along the line for the catalogue).
-    hmax = np.maximum.accumulate(h)
-    k = np.searchsorted(hmax, flat, side="left")
-    ok = ~at0 & (k < t.size)
+    # First table node where h ≥ σ_b², i.e. h − σ_b² changes sign (h increases along the line).
+    k, found = _first_passage(flat[:, None] - h[None, :], 0, np.ones(flat.size, dtype=bool))
+    ok = ~at0 & found
     if np.any(ok):
         kk = k[ok]
         a_q = np.where(kk > 0, tq[np.maximum(kk - 1, 0)], 0.0)
         ha = np.where(kk > 0, h[np.maximum(kk - 1, 0)], h0)
-        q = _illinois(a, flat[ok], a_q, tq[kk], ha - flat[ok], h[kk] - flat[ok])
-        out[ok] = 1.0 / gs._moments_with_slope(a, q).dphi2
+        q = _illinois(mo, flat[ok], a_q, tq[kk], ha - flat[ok], h[kk] - flat[ok])
+        out[ok] = 1.0 / mo.exact(q).dphi2
     return _out(out.reshape(sb.shape))
 
 
-def _illinois(act: Activation, target: Array, a: Array, b: Array, fa: Array, fb: Array) -> Array:
+def _illinois(
+    mo: ActivationMoments, target: Array, a: Array, b: Array, fa: Array, fb: Array
+) -> Array:
     """Root of h(q) − target on [a, b] (fa ≤ 0 ≤ fb) by the Illinois method, vectorised."""
     a, b, fa, fb = a.copy(), b.copy(), fa.copy(), fb.copy()
     side = np.zeros(a.shape, dtype=int)
@@ -599,7 +544,7 @@ def _illinois(act: Activation, target: Array, a: Array, b: Array, fa: Array, fb:
         with np.errstate(divide="ignore", invalid="ignore"):
             x = np.where(fb != fa, (a * fb - b * fa) / (fb - fa), 0.5 * (a + b))
         x = np.where((x > a) & (x < b), x, 0.5 * (a + b))
-        m = gs._moments_with_slope(act, x)
+        m = mo.exact(x)
         fx = x - m.phi2 / m.dphi2 - target
         left = fx < 0
         a, fa = np.where(left, x, a), np.where(left, fx, fa)
@@ -662,13 +607,14 @@ def phase_diagram(
     if sw1.ndim != 1 or sb1.ndim != 1 or sw1.size == 0 or sb1.size == 0:
         raise GradmathError("`sigma_w2_grid` and `sigma_b2_grid` must be non-empty 1-D arrays.")
     sw, sb = np.meshgrid(sw1, sb1)
-    s = _solve(a, sw, sb, 1.0, fast=True)
+    m = ActivationMoments(a)
+    s = _solve(m, sw, sb, 1.0, fast=True)
     chi = sw * s.moments.dphi2
     xi_q = np.where(np.isfinite(s.q), _xi(sw * s.moments.slope), np.inf)
     c_star = xi_c = None
     if depth_scale:
         live = ~((s.q == 0) & (chi > 1))
-        c, chic = _c_star_grid(a, sw[live], sb[live], s.q[live], chi[live])
+        c, chic = _c_star(m, sw[live], sb[live], s.q[live], chi[live])
         c_star, chi_c = np.ones_like(sw), chi.copy()
         c_star[live], chi_c[live] = c, chic
         xi_c = _xi(chi_c)

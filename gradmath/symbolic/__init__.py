@@ -22,8 +22,10 @@ SymPy is imported inside the functions, so ``import gradmath.symbolic`` stays fa
 
 from __future__ import annotations
 
+from gradmath.symbolic.bounds import Candidate as Candidate
 from gradmath.symbolic.bounds import derivative as derivative
 from gradmath.symbolic.bounds import derivative_bound as derivative_bound
+from gradmath.symbolic.bounds import register_certifier as register_certifier
 from gradmath.symbolic.chain_rule import chain_rule as chain_rule
 from gradmath.symbolic.clipping import norm_clip_derivation as norm_clip_derivation
 from gradmath.symbolic.clipping import value_clip_derivation as value_clip_derivation
@@ -40,6 +42,7 @@ from gradmath.symbolic.init_variance import init_variance as init_variance
 from gradmath.symbolic.recurrent import rnn_gradient_bound as rnn_gradient_bound
 
 __all__ = [
+    "Candidate",
     "Derivation",
     "Step",
     "chain_rule",
@@ -51,6 +54,7 @@ __all__ = [
     "loss_scaling_example",
     "norm_clip_derivation",
     "path_product_example",
+    "register_certifier",
     "relu_chain_example",
     "rnn_gradient_bound",
     "update_rounding_example",

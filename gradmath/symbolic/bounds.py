@@ -231,12 +231,15 @@ def derivative(act: str | Activation, **params: float) -> Derivation:
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Candidate:
     """A value that |φ'| takes (``attained``) or approaches, and where."""
 
     value: Any  # |φ'| there, exact (or the upper end of an enclosure when certified)
     where: Any  # a SymPy Set when attained; a text like "z → ∞" when approached
     attained: bool
+
+
+_Candidate = Candidate
 
 
 def _pieces(act: Activation) -> tuple[list[Any], list[Any]]:
@@ -357,7 +360,8 @@ def _rationalise(expr: Any) -> Any:
 
 #: Certifiers for activations whose critical points SymPy cannot solve for exactly:
 #: (act, φ' on the piece, piece) -> (candidates, steps, data).
-_Certifier = Callable[[Activation, Any, Any], tuple[list[_Candidate], list[Step], dict[str, Any]]]
+Certifier = Callable[[Activation, Any, Any], tuple[list[Candidate], list[Step], dict[str, Any]]]
+_Certifier = Certifier
 
 
 def _silu_certifier(
@@ -418,6 +422,18 @@ def _silu_certifier(
 
 
 _CERTIFIERS: dict[str, _Certifier] = {"silu": _silu_certifier}
+
+
+def register_certifier(name: str, certifier: Certifier | None) -> None:
+    """Give :func:`derivative_bound` a certified bound for the activation ``name`` (``None``
+    removes it): ``certifier(act, φ' on the piece, piece)`` returns the :class:`Candidate`
+    values of |φ'| at the critical points SymPy cannot solve for, the proof's steps, and
+    extra ``data``; a ``data["enclosure"]`` (lo, hi) of the sup marks the bound ``exact=False``.
+    """
+    if certifier is None:
+        _CERTIFIERS.pop(name, None)
+    else:
+        _CERTIFIERS[name] = certifier
 
 
 def _dyadic(x: Any) -> Any:

@@ -10,7 +10,9 @@ import sympy as sp
 
 import gradmath
 from gradmath import GradmathError
+from gradmath import meanfield as mf
 from gradmath.meanfield import gaussian as gs
+from gradmath.meanfield.moments import ActivationMoments
 
 ACTS = [gradmath.activation(n) for n in gradmath.activations()]
 QS = [1e-6, 1e-2, 1.0, 30.0, 1e6]
@@ -47,15 +49,39 @@ def test_univariate_against_mpmath(act):
             ref = float(_mp_expect(fun, q, act.kinks))
             assert abs(got - ref) <= TOL * abs(ref), (act.name, q, got, ref)
     # mean_phi2/mean_dphi2 (closed forms where they exist) agree with the engine.
-    np.testing.assert_allclose(gs.mean_phi2(act, QS), got_f, rtol=TOL)
-    np.testing.assert_allclose(gs.mean_dphi2(act, QS), got_d, rtol=TOL)
+    np.testing.assert_allclose(mf.mean_phi2(act, QS), got_f, rtol=TOL)
+    np.testing.assert_allclose(mf.mean_dphi2(act, QS), got_d, rtol=TOL)
 
 
-CLOSED = ["linear", "relu", "leaky_relu", "erf"]
+CLOSED = [n for n in gradmath.activations() if gradmath.activation(n).gaussian is not None]
 GRID = np.array(
     list(itertools.product([1e-6, 1.0, 1e6], [1e-2, 30.0], [-1.0, -0.999999, -0.7, 0.0, 0.3,
                                                             0.9, 1 - 1e-8, 1.0]))
 )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CLOSED)
+def test_one_point_closed_forms_against_quadrature(name):
+    """Every closed form an activation carries (E[φ²], E[φ'²], the slope, E[φ], E[φ⁴])."""
+    act = gradmath.activation(name)
+    form = act.gaussian
+    q = np.array([1e-6, 0.3, 1.0, 7.0, 1e6])
+    quad = {
+        "phi2": gs.expect(lambda u: act(u) ** 2, q, act.kinks),
+        "dphi2": gs.expect(lambda u: act.deriv(u) ** 2, q, act.kinks),
+        "slope": gs.expect(lambda u: u * act(u) * act.deriv(u), q, act.kinks) / q,
+        "mean": gs.expect(act, q, act.kinks),
+        "phi4": gs.expect(lambda u: act(u) ** 4, q, act.kinks),
+    }
+    for what, ref in quad.items():
+        got = getattr(form, what)(q)
+        if got is None:
+            continue
+        scale = np.sqrt(quad["phi2"]) if what == "mean" else np.abs(ref)
+        np.testing.assert_array_less(np.abs(got - ref), TOL * scale + 1e-300, err_msg=what)
+    lq = np.log(q)
+    np.testing.assert_allclose(np.exp(form.log_phi2(lq)), quad["phi2"], rtol=TOL)
+    np.testing.assert_allclose(np.exp(form.log_dphi2(lq)), quad["dphi2"], rtol=TOL)
 
 
 @pytest.mark.parametrize("name", CLOSED)
@@ -70,19 +96,19 @@ def test_bivariate_quadrature_against_closed_forms(name, deriv):
     q1, q2, c = GRID.T
     fn = act.deriv if deriv else act
     got = gs.expect2(fn, fn, q1, q2, c, act.kinks)
-    ref = gs.dkernel(act, q1, q2, c) if deriv else gs.kernel(act, q1, q2, c)
+    ref = mf.dkernel(act, q1, q2, c) if deriv else mf.kernel(act, q1, q2, c)
     one = np.ones_like(c)
-    k = gs.dkernel if deriv else gs.kernel
+    k = mf.dkernel if deriv else mf.kernel
     scale = np.sqrt(k(act, q1, q1, one) * k(act, q2, q2, one))
     assert np.all(np.abs(got - ref) <= TOL * np.maximum(np.abs(ref), 1e-6 * scale))
 
 
 def test_relu_arccos_kernel_values():
     relu = gradmath.activation("relu")
-    assert gs.kernel(relu, 2.0, 2.0, 1.0) == pytest.approx(1.0, rel=1e-15)
-    assert gs.kernel(relu, 1.0, 1.0, 0.0) == pytest.approx(1 / (2 * math.pi), rel=1e-15)
-    assert gs.kernel(relu, 1.0, 4.0, -1.0) == 0.0
-    assert gs.dkernel(relu, 3.0, 5.0, 0.0) == pytest.approx(0.25, rel=1e-15)
+    assert mf.kernel(relu, 2.0, 2.0, 1.0) == pytest.approx(1.0, rel=1e-15)
+    assert mf.kernel(relu, 1.0, 1.0, 0.0) == pytest.approx(1 / (2 * math.pi), rel=1e-15)
+    assert mf.kernel(relu, 1.0, 4.0, -1.0) == 0.0
+    assert mf.dkernel(relu, 3.0, 5.0, 0.0) == pytest.approx(0.25, rel=1e-15)
 
 
 def _he(k, z):
@@ -131,30 +157,34 @@ def test_bivariate_identities(act):
     assert np.all(np.abs(em1 - ref) <= TOL * np.maximum(np.abs(ref), 1e-6 * e11))
     e0 = gs.expect2(act, act.deriv, q1, q2, 0 * one, act.kinks)
     prod = gs.expect(act, q1, act.kinks) * gs.expect(act.deriv, q2, act.kinks)
-    scale = np.sqrt(gs.mean_phi2(act, q1) * gs.mean_dphi2(act, q2))
+    scale = np.sqrt(mf.mean_phi2(act, q1) * mf.mean_dphi2(act, q2))
     assert np.all(np.abs(e0 - prod) <= TOL * np.maximum(np.abs(prod), 1e-4 * scale))
 
 
 @pytest.mark.parametrize("act", ACTS, ids=lambda a: a.name)
 def test_log_moments_are_finite_and_continuous_at_the_switches(act):
     for edge in (gs.Q_LOW, gs.Q_HIGH):
-        inside = float(gs._log_moments(act, np.array([math.log(edge) * (1 - 1e-12)]))[0][0])
-        outside = float(gs._log_moments(act, np.array([math.log(edge) * (1 + 1e-12)]))[0][0])
+        inside = float(
+            ActivationMoments(act).log_exact(np.array([math.log(edge) * (1 - 1e-12)]))[0][0]
+        )
+        outside = float(
+            ActivationMoments(act).log_exact(np.array([math.log(edge) * (1 + 1e-12)]))[0][0]
+        )
         assert abs(inside - outside) < 1e-9
     lq = np.array([-1e4, -700.0, 0.0, 700.0, 1e4])
-    assert np.all(np.isfinite(gs.log_mean_phi2(act, lq)))
-    assert np.all(np.isfinite(gs.log_mean_dphi2(act, lq)))
+    assert np.all(np.isfinite(mf.log_mean_phi2(act, lq)))
+    assert np.all(np.isfinite(mf.log_mean_dphi2(act, lq)))
 
 
 def test_homogeneous_and_bounded_asymptotics():
-    assert gs.log_mean_phi2("relu", 6931.0) == pytest.approx(6931.0 - math.log(2), rel=1e-15)
-    assert gs.log_mean_phi2("tanh", 5000.0) == pytest.approx(0.0, abs=1e-11)
+    assert mf.log_mean_phi2("relu", 6931.0) == pytest.approx(6931.0 - math.log(2), rel=1e-15)
+    assert mf.log_mean_phi2("tanh", 5000.0) == pytest.approx(0.0, abs=1e-11)
     # tanh': ∫Dz sech⁴(√q z) → (4/3)/√(2πq) for large q.
     lq = 100.0
     expected = math.log(4 / 3 / math.sqrt(2 * math.pi)) - lq / 2
-    assert gs.log_mean_dphi2("tanh", lq) == pytest.approx(expected, abs=1e-10)
-    assert gs.mean_dphi2("relu", 0.0) == 0.5
-    assert gs.mean_phi2("sigmoid", 0.0) == 0.25
+    assert mf.log_mean_dphi2("tanh", lq) == pytest.approx(expected, abs=1e-10)
+    assert mf.mean_dphi2("relu", 0.0) == 0.5
+    assert mf.mean_phi2("sigmoid", 0.0) == 0.25
 
 
 @pytest.mark.parametrize(
@@ -163,7 +193,7 @@ def test_homogeneous_and_bounded_asymptotics():
         (lambda: gs.expect(np.sin, -1.0), r"`q` contains -1.0"),
         (lambda: gs.expect(np.sin, float("nan")), "`q`"),
         (lambda: gs.expect2(np.sin, np.sin, 1.0, 1.0, 1.5), r"`c` contains 1.5"),
-        (lambda: gs.mean_phi2("tanhh", 1.0), "Did you mean 'tanh'"),
+        (lambda: mf.mean_phi2("tanhh", 1.0), "Did you mean 'tanh'"),
         (lambda: gs.expect_shifted(np.sin, 0.0, -2.0), "`var`"),
     ],
 )

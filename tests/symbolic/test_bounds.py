@@ -22,6 +22,7 @@ ALPHA32 = sp.Rational("1.6732632423543772848170429916717")
 #: name -> (sup, set where attained, limits where approached). SiLU is certified, below.
 EXPECTED = {
     "linear": (1, sp.S.Reals, ()),
+    "abs": (1, sp.S.Reals, ()),
     "sigmoid": (sp.Rational(1, 4), sp.FiniteSet(0), ()),
     "tanh": (1, sp.FiniteSet(0), ()),
     "relu": (1, sp.Interval.open(0, OO), ()),
