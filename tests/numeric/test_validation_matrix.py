@@ -45,9 +45,10 @@ from gradmath.numeric import length_chain, simulate
 from gradmath.validate import bonferroni_z, compare
 
 #: The initializer each activation is designed for (He for the ReLU family and its smooth
-#: cousins, Glorot for the symmetric saturating ones, LeCun for SELU and linear).
+#: cousins, Glorot for the symmetric saturating ones, LeCun for SELU, linear and abs).
 FITS = {
     "linear": "lecun_normal",
+    "abs": "lecun_normal",
     "sigmoid": "glorot_normal",
     "tanh": "glorot_normal",
     "relu": "he_normal",
