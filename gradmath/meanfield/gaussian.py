@@ -44,9 +44,9 @@ Fn = Callable[..., NDArray[np.floating[Any]]]
 T = TypeVar("T")
 
 #: Half-width of the integration range in z.
-Z_MAX = 8.0
+Z_MAX = 10.0
 #: Largest panel length in z (the Gaussian weight is resolved to 1e-16 by one panel).
-GAUSS_STEP = 8.0 / 3.0
+GAUSS_STEP = 2.5
 #: Ratio of consecutive breakpoints around u = 0 (in |u|).
 RATIO = 4.0
 #: Gauss–Legendre nodes per panel.

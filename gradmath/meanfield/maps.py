@@ -241,11 +241,15 @@ def _newton(
         new = q[active] - step
         a, b = lo[active], hi[active]
         bad = ~((new > a) & (new < b))
+        newton_ok, newton = ~bad, new
         mid = np.where(a > 0, np.sqrt(a * b), 0.5 * (a + b))
         new = np.where(bad, mid, new)
         tiny = np.abs(new - q[active]) <= 1e-15 * np.abs(q[active])
         done |= tiny | (b - a <= 1e-15 * b)
-        out[active[done]] = q[active[done]]
+        # A converged iterate takes its last Newton step too (free: D and dD are at hand), so
+        # q* is good to rounding rather than to the residual test (ξ_c near the critical
+        # line is sensitive to q*).
+        out[active[done]] = np.where(newton_ok, newton, q[active])[done]
         q[active] = new
         active = active[~done]
         if active.size == 0:
@@ -401,16 +405,19 @@ def _c_star(
     idx = np.flatnonzero((chi > 1) & np.isfinite(q))
     if idx.size == 0:
         return c, chic
-    mean = m.means(q[idx])
-    # E(0) = (σ_w² E[φ]² + σ_b²)/q*; an E[φ] at rounding level (odd φ) is exactly 0, and then
+    ker = m.kernel_at(q[idx])
+    pos = np.arange(idx.size)  # the unfinished points, as positions in idx
+    s_w, s_b, qs = sw[idx], sb[idx], q[idx]
+    # E(0) = (σ_w² E[φ]² + σ_b²)/q*; an E[φ]² at rounding level (odd φ) is exactly 0, and then
     # so is c* when there is no bias.
-    mean = np.where(sw[idx] * mean * mean <= 1e-28 * q[idx], 0.0, mean)
-    e0 = np.maximum((sw[idx] * mean * mean + sb[idx]) / q[idx], 0.0)
+    mean2 = np.where(s_w * ker.mean2 <= 1e-28 * qs, 0.0, ker.mean2)
+    e0 = np.maximum((s_w * mean2 + s_b) / qs, 0.0)
     zero = e0 == 0
     x = e0 / (e0 + chi[idx] - 1.0)
     lo, hi = np.zeros(idx.size), np.ones(idx.size)
     for _ in range(_MAX_ITER):
-        k, d = _corr_terms(m, x, sw[idx], sb[idx], q[idx])
+        k, dk = ker(x, pos)
+        k, d = (s_w[pos] * k + s_b[pos]) / qs[pos], s_w[pos] * dk
         E = np.where(zero & (x == 0), 0.0, (k - x) / (1.0 - x))
         dE = (d - 1.0 + E) / (1.0 - x)
         lo, hi = np.where(E > 0, x, lo), np.where(E < 0, x, hi)
@@ -418,10 +425,10 @@ def _c_star(
             new = np.where(dE < 0, x - E / dE, np.nan)
         new = np.where((new > lo) & (new < hi), new, 0.5 * (lo + hi))
         done = (np.abs(new - x) <= 1e-15) | (E == 0) | (hi - lo <= 1e-15) | (x == 0) & (E <= 0)
-        c[idx[done]], chic[idx[done]] = x[done], d[done]
+        c[idx[pos[done]]], chic[idx[pos[done]]] = x[done], d[done]
         keep = ~done
-        idx, x, lo, hi, zero = idx[keep], new[keep], lo[keep], hi[keep], zero[keep]
-        if idx.size == 0:
+        pos, x, lo, hi, zero = pos[keep], new[keep], lo[keep], hi[keep], zero[keep]
+        if pos.size == 0:
             return c, chic
     raise GradmathError(f"The correlation fixed point of {m.act!r} did not converge.", partial=c)
 
@@ -614,6 +621,18 @@ def phase_diagram(
     c_star = xi_c = None
     if depth_scale:
         live = ~((s.q == 0) & (chi > 1))
+        # One Newton step with the exact moments polishes the interpolated q* where c* is
+        # needed (the table's 2e-13 would show in ξ_c next to the critical line).
+        pol = live & (chi > 1) & np.isfinite(s.q)
+        if np.any(pol):
+            qp, swp, sbp = s.q[pol], sw[pol], sb[pol]
+            e = m.exact(qp)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = (swp * e.phi2 + sbp - qp) / (swp * e.slope - 1.0)
+            ok = np.abs(step) <= 1e-9 * qp
+            q_star = s.q.copy()
+            q_star[pol] = np.where(ok, qp - step, qp)
+            s = _Solved(q_star, s.moments)
         c, chic = _c_star(m, sw[live], sb[live], s.q[live], chi[live])
         c_star, chi_c = np.ones_like(sw), chi.copy()
         c_star[live], chi_c[live] = c, chic

@@ -40,6 +40,7 @@ from gradmath.activations import Activation, activation
 from gradmath.closed_forms import PiecewiseLinear
 from gradmath.meanfield import gaussian as gs
 from gradmath.meanfield._table import T_HI, T_LO, LogTable
+from gradmath.meanfield.mehler import TERMS, HermiteSeries
 
 __all__ = [
     "ActivationMoments",
@@ -52,6 +53,8 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
+#: Largest truncation bound of the Mehler series accepted, relative to the kernel's scale.
+KERNEL_TOL = 1e-13
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
@@ -321,13 +324,97 @@ class ActivationMoments:
     # ------------------------------------------------------------------ bivariate
 
     def kernels(self, q1: Array, q2: Array, c: Array, deriv: bool = False) -> Array:
-        """E[φ(u₁)φ(u₂)] (or with φ' when ``deriv``), vectorised over broadcast q₁, q₂, c."""
+        """E[φ(u₁)φ(u₂)] (or with φ' when ``deriv``), vectorised over broadcast q₁, q₂, c.
+
+        Closed form (``act.gaussian``), else the Mehler series of :mod:`~.mehler` where its
+        truncation bound is below :data:`KERNEL_TOL` of the scale √(E[f(u₁)²]E[f(u₂)²]), else
+        the product rule of :func:`~gradmath.meanfield.gaussian.expect2`.
+        """
         q1, q2, c = np.broadcast_arrays(q1, q2, c)
         if self.form is not None:
             f = self.form.dkernel if deriv else self.form.kernel
             return np.asarray(f(q1, q2, c), dtype=np.float64)
+        f1, f2, fc = q1.ravel(), q2.ravel(), c.ravel()
+        uq, inv = np.unique(np.concatenate([f1, f2]), return_inverse=True)
+        i, j = inv[: f1.size], inv[f1.size :]
+        e = self.exact(uq)
+        ref = e.dphi2 if deriv else e.phi2
+        out = np.empty(f1.size)
+        todo = np.arange(f1.size)
+        for terms in TERMS:  # the short series, then the long one where it is not enough
+            need = np.zeros(uq.size, dtype=bool)
+            need[i[todo]] = need[j[todo]] = True
+            ser = HermiteSeries(self.act, uq, e.phi2, e.dphi2, terms, only=need)
+            val, dval, bound, dbound = ser.kernel(ser, i[todo], j[todo], fc[todo])
+            v, b = (dval, dbound) if deriv else (val, bound)
+            good = b <= KERNEL_TOL * np.sqrt(ref[i[todo]] * ref[j[todo]])
+            out[todo[good]] = v[good]
+            todo = todo[~good]
+            if todo.size == 0:
+                return out.reshape(q1.shape)
         fn = self.act.deriv if deriv else self.act
-        return gs.expect2(fn, fn, q1, q2, c, self.act.kinks)
+        out[todo] = gs.expect2(fn, fn, f1[todo], f2[todo], fc[todo], self.act.kinks)
+        return out.reshape(q1.shape)
+
+    def series(self, q: Array, terms: int = TERMS[0]) -> HermiteSeries:
+        """The Hermite coefficients of φ(√q z) at an array of q (:mod:`~.mehler`)."""
+        q = np.asarray(q, dtype=np.float64)
+        e = self.exact(q)
+        return HermiteSeries(self.act, q, e.phi2, e.dphi2, terms)
+
+    def kernel_at(self, q: Array) -> KernelAt:
+        """The kernels at q₁ = q₂ = q for a fixed array of q, evaluated at many c (Newton)."""
+        return KernelAt(self, np.asarray(q, dtype=np.float64))
+
+
+class KernelAt:
+    """E[φ(u₁)φ(u₂)] and E[φ'(u₁)φ'(u₂)] with q₁ = q₂ = q fixed, as functions of c.
+
+    ``mean2`` = E[φ(√q z)]² (the kernel at c = 0). Mehler series with coefficients computed
+    once; the product rule at the points and c where the series' bound is not small enough.
+    """
+
+    def __init__(self, m: ActivationMoments, q: Array) -> None:
+        self.m, self.q = m, q
+        self.series = None if m.form is not None else m.series(q)
+        self.long: HermiteSeries | None = None  # the long series, where the short one failed
+        if self.series is not None and np.all(self.series.ok):
+            self.mean2 = self.series.a[0] ** 2
+        else:
+            self.mean2 = m.means(q) ** 2
+
+    def __call__(self, c: Array, sel: NDArray[np.intp]) -> tuple[Array, Array]:
+        """(K(c), K'(c)) at the points ``sel`` (indices into q), c of the same length."""
+        q, m = self.q[sel], self.m
+        if self.series is None:
+            return m.kernels(q, q, c), m.kernels(q, q, c, deriv=True)
+        short = self.series
+        val, dval = np.empty(sel.size), np.empty(sel.size)
+        todo = np.arange(sel.size)
+        for tier in range(len(TERMS)):
+            if tier == 0:
+                ser = short
+            else:
+                need = np.zeros(self.q.size, dtype=bool)
+                need[sel[todo]] = True
+                if self.long is None or np.any(need & ~self.long.ok & short.ok):
+                    if self.long is not None:
+                        need |= self.long.ok
+                    self.long = HermiteSeries(
+                        m.act, self.q, short.phi2, short.dphi2, TERMS[tier], only=need
+                    )
+                ser = self.long
+            s = sel[todo]
+            v, dv, bound, dbound = ser.kernel(ser, s, s, c[todo])
+            good = (bound <= KERNEL_TOL * ser.phi2[s]) & (dbound <= KERNEL_TOL * ser.dphi2[s])
+            val[todo[good]], dval[todo[good]] = v[good], dv[good]
+            todo = todo[~good]
+            if todo.size == 0:
+                return val, dval
+        act, qb, cb = m.act, q[todo], c[todo]
+        val[todo] = gs.expect2(act, act, qb, qb, cb, act.kinks)
+        dval[todo] = gs.expect2(act.deriv, act.deriv, qb, qb, cb, act.kinks)
+        return val, dval
 
 
 # --------------------------------------------------------------------------- public functions

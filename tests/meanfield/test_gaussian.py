@@ -200,3 +200,60 @@ def test_homogeneous_and_bounded_asymptotics():
 def test_bad_input(call, match):
     with pytest.raises(GradmathError, match=match):
         call()
+
+
+SMOOTH_QUAD = [a for a in ACTS if a.gaussian is None and not a.kinks]
+
+
+@pytest.mark.parametrize("act", SMOOTH_QUAD, ids=lambda a: a.name)
+@pytest.mark.parametrize("deriv", [False, True], ids=["phi", "dphi"])
+def test_mehler_kernels_agree_with_the_product_rule(act, deriv):
+    """The public kernels (Hermite series where its bound allows) vs the 2-D product rule.
+
+    Covers the series (q ≤ 16), its fallback (q = 30, 1e3; c → ±1 where the bound is too
+    large) and q₁ ≠ q₂. Error relative to √(E f(u₁)² E f(u₂)²), where the kernel vanishes.
+    """
+    q = [1e-3, 0.3, 2.0, 9.0, 30.0, 1e3]
+    cs = [-1.0, -0.999, -0.6, 0.0, 0.2, 0.95, 0.9999, 1.0]
+    q1, q2, c = np.array(list(itertools.product(q, q[1:3], cs))).T
+    fn = act.deriv if deriv else act
+    k = mf.dkernel if deriv else mf.kernel
+    got = k(act, q1, q2, c)
+    ref = gs.expect2(fn, fn, q1, q2, c, act.kinks)
+    one = np.ones_like(c)
+    scale = np.sqrt(k(act, q1, q1, one) * k(act, q2, q2, one))
+    np.testing.assert_array_less(np.abs(got - ref), 2 * TOL * scale)
+
+
+@pytest.mark.slow
+def test_c_star_and_xi_c_near_the_critical_line_against_mpmath():
+    """tanh at σ_w² = 1.468, σ_b² = 0.0128 (χ₁ − 1 ≈ 1e-3, c* ≈ 0.988, ξ_c ≈ 1227).
+
+    Reference: q* by mpmath (25 digits), c* and χ_c from Mehler's series with mpmath
+    coefficients (k ≤ 60; at q* ≈ 0.3 the neglected terms are below 1e-25).
+    """
+    from gradmath.meanfield import depth_scales, phase_diagram
+
+    mp.mp.dps = 25
+    sw, sb = 1.467948717948718, 0.01282051282051282
+    msw, msb = mp.mpf(sw), mp.mpf(sb)
+
+    def length(q):
+        return msw * mp.quad(
+            lambda z: mp.tanh(mp.sqrt(q) * z) ** 2 * mp.npdf(z), [-mp.inf, 0, mp.inf]
+        )
+
+    q = mp.findroot(lambda q: length(q) + msb - q, mp.mpf("0.307"))
+    kmax = 60
+    a = _mp_hermite(mp.tanh, q, kmax)
+    r = [a[k] ** 2 / mp.factorial(k) for k in range(kmax + 1)]
+    kern = lambda c: sum(r[k] * c**k for k in range(kmax + 1))  # noqa: E731
+    dk = lambda c: sum(k * r[k] * c ** (k - 1) for k in range(1, kmax + 1)) / q  # noqa: E731
+    c_ref = mp.findroot(lambda c: (msw * kern(c) + msb) / q - c, mp.mpf("0.988"))
+    chi_ref = msw * dk(c_ref)
+    xi_ref = float(-1 / mp.log(chi_ref))
+    ds = depth_scales("tanh", sw, sb)
+    pd = phase_diagram("tanh", [sw], [sb])
+    for c_star, xi_c in ((ds.c_star, ds.xi_c), (pd.c_star[0, 0], pd.xi_c[0, 0])):
+        assert c_star == pytest.approx(float(c_ref), rel=1e-10)
+        assert xi_c == pytest.approx(xi_ref, rel=1e-10)
