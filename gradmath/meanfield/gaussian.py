@@ -28,7 +28,6 @@ that range and to an activation's closed forms (``act.gaussian``) where it has t
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -171,21 +170,19 @@ def _univariate(
 
 
 def threaded(fn: Callable[[T], object], tasks: Sequence[T]) -> None:
-    """Run ``fn`` on every task, on up to two threads when there is more than one task.
+    """Run ``fn`` on every task, on the package's thread pool (:func:`gradmath.threads.pool`).
 
-    The engine's one thread pool: NumPy releases the GIL inside its loops, so large quadratures
-    split into chunks run in parallel. At most min(2, cores) threads (the BLAS pool is idle
-    during elementwise work, so they do not oversubscribe the cores).
+    NumPy releases the GIL inside its loops, so large quadratures split into chunks run in
+    parallel; the pool never keeps more threads busy than :func:`gradmath.threads.cores`.
     """
-    workers = min(2, os.cpu_count() or 1, len(tasks))
-    if workers <= 1:
-        for t in tasks:
-            fn(t)
-        return
-    from concurrent.futures import ThreadPoolExecutor
+    from gradmath import threads
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(fn, tasks))
+    with threads.pool(len(tasks)) as ex:
+        if ex is None:
+            for t in tasks:
+                fn(t)
+        else:
+            list(ex.map(fn, tasks))
 
 
 # --------------------------------------------------------------------------- public engine
