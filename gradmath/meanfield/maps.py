@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, overload
+from typing import NamedTuple, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -73,13 +73,13 @@ def _variances(sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> tuple[Array, Array]:
     return np.broadcast_arrays(sw, sb)  # type: ignore[return-value]
 
 
-def _out(x: Array) -> Any:
+def _out(x: Array) -> float | Array:
     return float(x) if x.ndim == 0 else x
 
 
 def length_map(
     act: Activation | str, q: ArrayLike, sigma_w2: ArrayLike, sigma_b2: ArrayLike
-) -> Any:
+) -> float | Array:
     """q ↦ σ_w² ∫Dz φ(√q z)² + σ_b² (Poole et al. 2016, eq. 3), vectorised.
 
     >>> length_map("relu", 2.0, 2.0, 0.1)
@@ -263,7 +263,7 @@ def _newton(
 
 def fixed_point(
     act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike, *, q0: float = 1.0
-) -> Any:
+) -> float | Array:
     """q* = σ_w² ∫Dz φ(√q* z)² + σ_b², the length map's fixed point (Poole et al. 2016, eq. 4).
 
     The one reached by iterating the map from ``q0`` (module docstring). Bracketed on a log
@@ -297,7 +297,7 @@ def fixed_point(
 # --------------------------------------------------------------------------- χ₁ and c*
 
 
-def chi1(act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> Any:
+def chi1(act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> float | Array:
     """χ₁ = σ_w² ∫Dz φ'(√q* z)² (Poole et al. 2016, eq. 7; Schoenholz et al. 2017, eq. 5).
 
     The slope of the correlation map at c = 1: ordered phase χ₁ < 1, chaotic χ₁ > 1. Where q*
@@ -433,7 +433,9 @@ def _c_star(
     raise GradmathError(f"The correlation fixed point of {m.act!r} did not converge.", partial=c)
 
 
-def correlation_fixed_point(act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> Any:
+def correlation_fixed_point(
+    act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike
+) -> float | Array:
     """The stable fixed point c* of the correlation map in [0, 1] (Schoenholz et al. 2017, §3).
 
     c* = 1 in the ordered phase (χ₁ ≤ 1); in the chaotic phase the unique fixed point below 1
@@ -500,7 +502,7 @@ def depth_scales(act: Activation | str, sigma_w2: float, sigma_b2: float) -> Dep
 # --------------------------------------------------------------------------- critical line
 
 
-def critical_sigma_w2(act: Activation | str, sigma_b2: ArrayLike) -> Any:
+def critical_sigma_w2(act: Activation | str, sigma_b2: ArrayLike) -> float | Array:
     """σ_w² on the order/chaos boundary χ₁ = 1 for each σ_b² (Schoenholz et al. 2017, fig. 1).
 
     Parametrised by q* on the line: χ₁ = 1 and q* = L(q*) give σ_w² = 1/∫φ'(√q z)² and
