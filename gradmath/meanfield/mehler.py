@@ -1,17 +1,17 @@
 """Bivariate Gaussian integrals by the Hermite (Mehler) expansion, with a bounded truncation.
 
 With h_k the orthonormal probabilists' Hermite polynomials (E[h_j(z) h_k(z)] = δ_jk) and
-ã_k(q) = E[φ(√q z) h_k(z)], Mehler's formula gives for u₁ = √q₁ z₁, u₂ = √q₂ (c z₁ + √(1−c²) z₂)
+ã_k(q) = E[φ(√q z) h_k(z)], Mehler's formula gives for u₁ = √q₁ z₁, u₂ = √q₂ (c z₁ + √(1−c²) z₂)
 
-    E[φ(u₁)φ(u₂)]   = Σ_k ã_k(q₁) ã_k(q₂) c^k,
-    E[φ'(u₁)φ'(u₂)] = Σ_{k≥1} k ã_k(q₁) ã_k(q₂) c^{k−1} / √(q₁q₂)
+    E[φ(u₁)φ(u₂)]   = Σ_k ã_k(q₁) ã_k(q₂) c^k,
+    E[φ'(u₁)φ'(u₂)] = Σ_{k≥1} k ã_k(q₁) ã_k(q₂) c^{k−1} / √(q₁q₂)
 
-(the second by Stein's lemma, E[φ'(√q z) h_{k−1}(z)] = √(k/q)·ã_k(q); Price's theorem:
+(the second by Stein's lemma, E[φ'(√q z) h_{k−1}(z)] = √(k/q)·ã_k(q); Price's theorem:
 d/dc of the first is √(q₁q₂) times the second). See e.g. O'Donnell (2014), "Analysis of Boolean
 Functions", §11.2, or Poole et al. (2016), SM; the correlation map's Hermite form is the one
 Schoenholz et al. (2017) use to argue its convexity.
 
-Coefficients. ã_0 … ã_K (K = :data:`TERMS`) come from one fixed rule for all q at once: composite
+Coefficients. ã_0 … ã_K (K = :data:`TERMS`) come from one fixed rule for all q at once: composite
 Gauss–Legendre (:data:`NODES` nodes per panel of length :data:`PANEL`) on |z| ≤ :data:`Z_MAX`,
 applied as one matrix product. The rule resolves h_k(z)e^{−z²/2} for k ≤ K (wavelength
 ≥ 2π/√(2K)) and φ(√q z) for kink-free φ up to q = :data:`Q_MAX`; points outside that domain,
@@ -19,7 +19,7 @@ or whose coefficients fail the Parseval check below, are not handled here (the c
 to the product rule of :func:`gradmath.meanfield.gaussian.expect2`).
 
 Truncation. Parseval gives the remainders exactly from univariate moments:
-R(q) = E[φ²] − Σ_{k≤K} ã_k² and R'(q) = E[φ'²] − Σ_{1≤k≤K} k ã_k²/q. By Cauchy–Schwarz the
+R(q) = E[φ²] − Σ_{k≤K} ã_k² and R'(q) = E[φ'²] − Σ_{1≤k≤K} k ã_k²/q. By Cauchy–Schwarz the
 neglected terms are at most |c|^{K+1}√(R(q₁)R(q₂)) (kernel) and |c|^K √(R'(q₁)R'(q₂)) (its
 derivative); :meth:`HermiteSeries.kernel` returns these bounds beside the sums. A computed
 remainder below −1e-13·E[φ²] means unresolved coefficients: those q are marked invalid.
@@ -55,7 +55,7 @@ _BLOCK = 2048
 
 @cache
 def _projector(terms: int) -> tuple[Array, Array]:
-    """Nodes z (n,) and the matrix P (terms+1, n) with ã_k = Σ_i P[k, i] φ(√q z_i)."""
+    """Nodes z (n,) and the matrix P (terms+1, n) with ã_k = Σ_i P[k, i] φ(√q z_i)."""
     x, w = np.polynomial.legendre.leggauss(NODES)
     edges = np.arange(-Z_MAX, Z_MAX + 0.5 * PANEL, PANEL)
     mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * PANEL
@@ -75,7 +75,7 @@ def _projector(terms: int) -> tuple[Array, Array]:
 
 
 class HermiteSeries:
-    """ã_0(q) … ã_K(q) for an array of q, with the Parseval remainders and a validity mask.
+    """ã_0(q) … ã_K(q) for an array of q, with the Parseval remainders and a validity mask.
 
     ``phi2``, ``dphi2``: the exact E[φ(√q z)²], E[φ'(√q z)²] at the same q (for the remainders).
     ``terms``: K, the last Hermite index kept; ``only``: a mask of the points to expand.
