@@ -205,15 +205,16 @@ def test_bad_input(call, match):
 SMOOTH_QUAD = [a for a in ACTS if a.gaussian is None and not a.kinks]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("act", SMOOTH_QUAD, ids=lambda a: a.name)
 @pytest.mark.parametrize("deriv", [False, True], ids=["phi", "dphi"])
 def test_mehler_kernels_agree_with_the_product_rule(act, deriv):
     """The public kernels (Hermite series where its bound allows) vs the 2-D product rule.
 
-    Covers the series (q ≤ 16), its fallback (q = 30, 1e3; c → ±1 where the bound is too
+    Covers the series (q ≤ 16), its fallback (q = 30; c → ±1 where the bound is too
     large) and q₁ ≠ q₂. Error relative to √(E f(u₁)² E f(u₂)²), where the kernel vanishes.
     """
-    q = [1e-3, 0.3, 2.0, 9.0, 30.0, 1e3]
+    q = [1e-3, 0.3, 2.0, 9.0, 30.0]
     cs = [-1.0, -0.999, -0.6, 0.0, 0.2, 0.95, 0.9999, 1.0]
     q1, q2, c = np.array(list(itertools.product(q, q[1:3], cs))).T
     fn = act.deriv if deriv else act
