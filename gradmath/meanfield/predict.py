@@ -22,7 +22,7 @@ from gradmath.activations import Activation
 from gradmath.conditions import Conditions
 from gradmath.errors import GradmathError
 from gradmath.meanfield.batchnorm import BatchMoments, batch_moments
-from gradmath.meanfield.gaussian import expect, kernel
+from gradmath.meanfield.gaussian import expect
 from gradmath.meanfield.moments import ActivationMoments
 from gradmath.network import Network
 from gradmath.network.base import GAUSSIAN, Grad, RowCounter, Signal, log_add
@@ -86,8 +86,7 @@ class MeanFieldContext:
         return float(expect(act, math.exp(log_q), act.kinks))
 
     def kernel(self, act: Activation, log_q: float, c: float) -> float:
-        q = math.exp(log_q)
-        return float(kernel(act, q, q, c))
+        return self.moments(act).kernel(log_q, c)
 
     def batch_moments(self, act: Activation, batch: int | None) -> BatchMoments:
         key = (act, batch)
