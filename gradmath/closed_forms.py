@@ -100,7 +100,8 @@ class PiecewiseLinear(GaussianClosedForm):
         return log_q + self._log_c2
 
     def log_dphi2(self, log_q: Any) -> Any:
-        return self._log_c2 + 0.0 * log_q
+        # a constant of log q's shape (log q may be −∞: a dead layer's exact zero)
+        return np.full(np.shape(log_q), self._log_c2) if np.ndim(log_q) else self._log_c2
 
     def mean(self, q: Any) -> Any:
         return (self.p - self.n) * np.sqrt(q / (2.0 * math.pi))

@@ -136,7 +136,7 @@ def test_theory_matches_simulation(act: str, fit: bool, width: int, depth: int) 
 
 def test_threshold_is_bonferroni() -> None:
     m = sum(3 * d for *_, d in CASES)
-    assert m == 13 * 2 * 2 * 3 * (1 + 5 + 20)
+    assert m == len(gradmath.activations()) * 2 * 2 * 3 * (1 + 5 + 20)
     assert 4.5 < Z_MAX < 5.0  # ≈ 4.71: a 1% family-wise false-alarm rate over the matrix
 
 
