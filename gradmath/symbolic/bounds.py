@@ -27,7 +27,7 @@ from typing import Any
 
 from gradmath.activations import Activation, activation
 from gradmath.errors import GradmathError
-from gradmath.symbolic.derivation import Derivation, Step, _decimal
+from gradmath.symbolic.derivation import Derivation, Step, decimal_text
 
 __all__ = ["derivative", "derivative_bound"]
 
@@ -623,7 +623,7 @@ def derivative_bound(act: str | Activation, **params: float) -> Derivation:
         Step(
             "the supremum is the largest candidate" + ("" if exact else " (rounded up)"),
             sp.Eq(sp.Symbol("gamma"), gamma, evaluate=False),
-            f"${_decimal(gamma, 6)}$, {where}; on each piece ${f}'$ is continuous, "
+            f"${decimal_text(gamma, 6)}$, {where}; on each piece ${f}'$ is continuous, "
             f"so an interior supremum of $|{f}'|$ is a critical point",
         )
     )

@@ -219,12 +219,12 @@ def _plain(s: str, *, formula: bool = False) -> str:
     return _MATH.sub(lambda m: plain_math(m.group(1)), s)
 
 
-def _decimal(x: Any, digits: int) -> str:
+def decimal_text(x: Any, digits: int) -> str:
     r"""An exact number as inline math (no dollars) for a step text: ``= 0.25`` when the
     decimal is the value, ``\approx 1.19\times10^{-7}`` when it is rounded.
 
     >>> import sympy
-    >>> _decimal(sympy.Rational(1, 4), 6), _decimal(sympy.Rational(1, 2**23), 3)
+    >>> decimal_text(sympy.Rational(1, 4), 6), decimal_text(sympy.Rational(1, 2**23), 3)
     ('= 0.25', '\\approx 1.19\\times10^{-7}')
     """
     import sympy

@@ -20,7 +20,7 @@ import numpy as np
 
 from gradmath.errors import GradmathError
 from gradmath.symbolic.bounds import derivative_bound
-from gradmath.symbolic.derivation import Derivation, Step, _decimal, named
+from gradmath.symbolic.derivation import Derivation, Step, decimal_text, named
 
 __all__ = [
     "local_factor_example",
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-def _exact(name: str, value: object, *, positive: bool = False) -> Any:
+def exact_number(name: str, value: object, *, positive: bool = False) -> Any:
     """``value`` as an exact SymPy number (floats and strings read as typed decimals)."""
     import sympy as sp
 
@@ -86,7 +86,7 @@ def local_factor_example(weight: object = 500) -> Derivation:
     """
     import sympy as sp
 
-    w = _exact("weight", weight)
+    w = exact_number("weight", weight)
     gamma = derivative_bound("sigmoid").result
     factor = gamma * w
     sig_prime = sp.Function(r"\sigma'")(0)
@@ -128,7 +128,7 @@ def path_product_example(factors: Sequence[object] = (300, 200, 125, 1001)) -> D
 
     if isinstance(factors, (str, bytes)) or not isinstance(factors, Sequence) or not factors:
         raise GradmathError(f"`factors` (={factors!r}) must be a non-empty sequence of numbers.")
-    xs = [_exact(f"factors[{i}]", f) for i, f in enumerate(factors)]
+    xs = [exact_number(f"factors[{i}]", f) for i, f in enumerate(factors)]
     product = sp.Mul(*xs)
     steps = [
         Step(
@@ -216,9 +216,9 @@ def update_rounding_example(
 
     from gradmath.render.latex import fmt_num
 
-    alpha = _exact("learning_rate", learning_rate, positive=True)
-    g = _exact("gradient", gradient)
-    w = _exact("weight", weight, positive=True)
+    alpha = exact_number("learning_rate", learning_rate, positive=True)
+    g = exact_number("gradient", gradient)
+    w = exact_number("weight", weight, positive=True)
     u = alpha * g
     if u == 0:
         raise GradmathError("`gradient` (=0) gives no update to lose.")
@@ -226,7 +226,7 @@ def update_rounding_example(
         Step(
             "the update",
             sp.Eq(_times(alpha, g), u, evaluate=False),
-            f"$\\alpha\\cdot\\partial L/\\partial w$, exactly (${_decimal(u, 3)}$)",
+            f"$\\alpha\\cdot\\partial L/\\partial w$, exactly (${decimal_text(u, 3)}$)",
         )
     ]
     data: dict[str, Any] = {"weight": w}
@@ -252,7 +252,7 @@ def update_rounding_example(
                     named(f"ulp_{name}(w)", rf"\mathrm{{ulp}}_{{\mathrm{{{name}}}}}(w)"),
                     sp.Rational(ulp.numerator, ulp.denominator),
                 ),
-                f"$\\mathrm{{ulp}}(w) {_decimal(ulp, 3)}$; "
+                f"$\\mathrm{{ulp}}(w) {decimal_text(ulp, 3)}$; "
                 f"$w - {fmt_num(float(uf), 6)}$ in {name} gives ${_repr_tex(new)}$",
             )
         )
@@ -260,7 +260,7 @@ def update_rounding_example(
             Step(
                 f"{name}: the update is lost exactly for $w > 2^{{{thr_exp}}}$",
                 sp.Gt(sp.Symbol("w"), sp.Pow(2, thr_exp, evaluate=False)),
-                f"$2^{{{thr_exp}}} {_decimal(threshold, 4)}$; above it half the gap "
+                f"$2^{{{thr_exp}}} {decimal_text(threshold, 4)}$; above it half the gap "
                 "below $w$ exceeds the update (checked in NumPy at the threshold and the float "
                 "after it)",
             )
@@ -317,7 +317,7 @@ def vanishing_bound_example(depths: Sequence[int] = (10, 20, 50)) -> Derivation:
             Step(
                 f"$L = {d}$",
                 sp.Eq(sp.Pow(gamma, d, evaluate=False), v, evaluate=False),
-                f"${_decimal(v, 4)}$",
+                f"${decimal_text(v, 4)}$",
             )
         )
     return Derivation(
@@ -364,10 +364,10 @@ def relu_chain_example(
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 2:
         raise GradmathError(f"`depth` (={depth!r}) must be an integer >= 2.")
     L = int(depth)
-    w = _exact("weight", weight)
-    a0 = _exact("x0", x0)
-    y = _exact("target", target)
-    eta = _exact("learning_rate", learning_rate, positive=True)
+    w = exact_number("weight", weight)
+    a0 = exact_number("x0", x0)
+    y = exact_number("target", target)
+    eta = exact_number("learning_rate", learning_rate, positive=True)
 
     def relu(z: Any) -> Any:
         return z if z > 0 else sp.Integer(0)
@@ -427,7 +427,7 @@ def relu_chain_example(
         Step(
             f"one SGD step with $\\eta = {_frac(eta)}$",
             sp.Eq(named("w_1'", "w_{1}'"), new_w),
-            f"$w_1 - \\eta\\,\\partial\\ell/\\partial w_1 {_decimal(new_w, 6)}$: the weight "
+            f"$w_1 - \\eta\\,\\partial\\ell/\\partial w_1 {decimal_text(new_w, 6)}$: the weight "
             "changes sign",
         ),
         Step(
@@ -490,7 +490,7 @@ def loss_scaling_example(
     dt = np.dtype(dtype)
     if dt.kind != "f" or dt.itemsize >= 4:
         raise GradmathError(f"`dtype` (={dtype!r}) must be a float type narrower than float32.")
-    g = _exact("gradient", gradient, positive=True)
+    g = exact_number("gradient", gradient, positive=True)
     if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
         raise GradmathError(f"`scale` (={scale!r}) must be a positive integer.")
     fi = np.finfo(dt)

@@ -20,7 +20,7 @@ import numpy as np
 
 from gradmath.errors import GradmathError
 from gradmath.symbolic.bounds import derivative_bound
-from gradmath.symbolic.derivation import Derivation, Step, _decimal, named
+from gradmath.symbolic.derivation import Derivation, Step, decimal_text, named
 
 __all__ = ["rnn_gradient_bound"]
 
@@ -28,7 +28,7 @@ __all__ = ["rnn_gradient_bound"]
 def _matrix(weights: object) -> Any:
     import sympy as sp
 
-    from gradmath.symbolic.examples import _exact
+    from gradmath.symbolic.examples import exact_number
 
     rows = weights if isinstance(weights, Sequence) and not isinstance(weights, str) else None
     if not rows or any(
@@ -36,7 +36,10 @@ def _matrix(weights: object) -> Any:
     ):
         raise GradmathError(f"`weights` (={weights!r}) must be a square matrix (rows of numbers).")
     return sp.Matrix(
-        [[_exact(f"weights[{i}][{j}]", x) for j, x in enumerate(r)] for i, r in enumerate(rows)]
+        [
+            [exact_number(f"weights[{i}][{j}]", x) for j, x in enumerate(r)]
+            for i, r in enumerate(rows)
+        ]
     )
 
 
@@ -80,7 +83,7 @@ def rnn_gradient_bound(weights: object, act: str = "tanh", steps: int = 50) -> D
         Step(
             "their largest singular value",
             sp.Eq(lam, lam1),
-            f"the square root of the largest eigenvalue of $W^\\top W$ (${_decimal(lam1, 4)}$)",
+            f"the square root of the largest eigenvalue of $W^\\top W$ (${decimal_text(lam1, 4)}$)",
         ),
         Step(
             f"the steepest slope of {act}",
@@ -93,7 +96,7 @@ def rnn_gradient_bound(weights: object, act: str = "tanh", steps: int = 50) -> D
                 named("|dh_T/dh_k|", r"\left\|\frac{\partial h_{T}}{\partial h_{k}}\right\|"),
                 sp.Pow(factor, T, evaluate=False),
             ),
-            f"$(\\gamma\\lambda_1)^{{{T}}} {_decimal(bound, 3)}$ (Pascanu et al. 2013, eq. 7)",
+            f"$(\\gamma\\lambda_1)^{{{T}}} {decimal_text(bound, 3)}$ (Pascanu et al. 2013, eq. 7)",
         ),
     )
     return Derivation(

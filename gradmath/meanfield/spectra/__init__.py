@@ -214,14 +214,14 @@ class Jacobian:
         reps, counts = self._groups
         # Equal layers: one S-transform raised to a power (fast at depth 10,000).
         total = [1.0] + [0.0] * (n - 1)
-        from gradmath.meanfield.spectra.series import _mul
+        from gradmath.meanfield.spectra.series import series_mul
 
         by_key = {ly.key: norm[i] for i, ly in enumerate(self.layers)}
         gauss = sum(ly.gaussian for ly in self.layers)
         for ly, c in zip(reps, counts, strict=True):
             s = s_transform(list(by_key[ly.key]))
-            total = _mul(total, _power(s, c, n), n)
-        total = _mul(total, _power([(-1.0) ** k for k in range(n)], gauss, n), n)
+            total = series_mul(total, _power(s, c, n), n)
+        total = series_mul(total, _power([(-1.0) ** k for k in range(n)], gauss, n), n)
         return tuple(float(m) for m in moments_from_s(total))
 
     # ---------------------------------------------------------------- the density
@@ -240,16 +240,16 @@ class Jacobian:
 
 def _power(s: list[float], c: int, n: int) -> list[float]:
     """The series s^c truncated to n terms (binary powering)."""
-    from gradmath.meanfield.spectra.series import _mul
+    from gradmath.meanfield.spectra.series import series_mul
 
     out = [1.0] + [0.0] * (n - 1)
     base = list(s)
     while c:
         if c & 1:
-            out = _mul(out, base, n)
+            out = series_mul(out, base, n)
         c >>= 1
         if c:
-            base = _mul(base, base, n)
+            base = series_mul(base, base, n)
     return out
 
 

@@ -27,7 +27,7 @@ __all__ = ["moments_from_s", "product_moments", "s_transform"]
 Series = list[Any]  # coefficients c_0, c_1, …, c_{n-1}
 
 
-def _mul(a: Series, b: Series, n: int) -> Series:
+def series_mul(a: Series, b: Series, n: int) -> Series:
     out = [a[0] * 0] * n
     for i, ai in enumerate(a[:n]):
         for j, bj in enumerate(b[: n - i]):
@@ -55,7 +55,7 @@ def _revert(f: Series, n: int) -> Series:
     g = [f[1] * 0]
     power = [h[0] ** 0] + [h[0] * 0] * (n - 1)
     for k in range(1, n + 1):
-        power = _mul(power, h, n)  # (w/f)^k
+        power = series_mul(power, h, n)  # (w/f)^k
         g.append(power[k - 1] / k)
     return g
 
@@ -85,7 +85,7 @@ def moments_from_s(s: Sequence[Any]) -> Series:
     """
     n = len(s)
     one_plus = _inverse_series([s[0] ** 0, s[0] ** 0], n)  # 1/(1 + z)
-    chi = [s[0] * 0, *_mul(list(s), one_plus, n)]
+    chi = [s[0] * 0, *series_mul(list(s), one_plus, n)]
     return _revert(chi, n)[1:]
 
 
@@ -108,7 +108,7 @@ def product_moments(
     total = [one] + [one * 0] * (n - 1)
     mp = [one * (-1) ** k for k in range(n)]  # 1/(1 + z)
     for moments, gauss in zip(layer_moments, gaussian, strict=True):
-        total = _mul(total, s_transform(list(moments[:n])), n)
+        total = series_mul(total, s_transform(list(moments[:n])), n)
         if gauss:
-            total = _mul(total, mp, n)
+            total = series_mul(total, mp, n)
     return moments_from_s(total)
