@@ -4,7 +4,8 @@ The same Monte Carlo four ways, for a square net of depth 20 (zero bias), N netw
 batch each: forward second moments of h^l, backward second moments of δ^l = ∂L/∂h^l from a
 Gaussian output gradient, and the per-example weight-gradient statistic.
 
-- **gradmath**: ``numeric.simulate`` with its defaults;
+- **gradmath**: ``numeric.simulate`` with its defaults, and in float32 also with
+  ``generator="torch"`` (PyTorch's vectorised normals; the row says which generator);
 - **torch naive**: one network at a time, weights ``requires_grad``, ``retain_grad`` on every
   h^l and one ``backward()`` (what a user writes first);
 - **torch opt**: all N networks stacked, ``no_grad``, ``torch.bmm`` forward and a hand-written
@@ -57,9 +58,19 @@ def _best(f: Callable[[], object], rounds: int) -> float:
 # --------------------------------------------------------------------------- gradmath
 
 
-def run_gradmath(act: str, width: int, batch: int, networks: int, dtype: str) -> None:
+def run_gradmath(
+    act: str, width: int, batch: int, networks: int, dtype: str, generator: str = "numpy"
+) -> None:
     mlp = MLP.square(width, DEPTH, activation=act, init=INITS[act])
-    simulate(mlp, n_networks=networks, batch=batch, seed=0, dtype=dtype, progress=False)
+    simulate(
+        mlp,
+        n_networks=networks,
+        batch=batch,
+        seed=0,
+        dtype=dtype,
+        progress=False,
+        generator=generator,  # type: ignore[arg-type]
+    )
 
 
 # --------------------------------------------------------------------------- PyTorch
@@ -222,11 +233,10 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     idle = {}
+    gens = ["numpy"] if args.no_torch else ["numpy", "torch"]
     for act, width, batch in configs:
         for dt in dtypes:
             job = (act, width, batch, N, dt)
-            t_g = _best(lambda job=job: run_gradmath(*job), R)
-            idle[job] = t_g
             if args.no_torch:
                 t_n = t_o = math.nan
             else:
@@ -234,11 +244,16 @@ def main() -> None:
                 t_o = _best(lambda job=job: run_torch_opt(*job), R)
             normals = N * DEPTH * (width * width + width) + 2 * N * batch * width
             floor = matmul_time(width, batch, N, dt, R) + normals * rates[dt][0]
-            print(
-                f"| {act} {width}, {batch} | {dt} | {t_g:.3f} s | {t_n:.3f} s | {t_o:.3f} s "
-                f"| {floor:.3f} s | {floor / t_g:.0%} | {t_o / t_g:.2f} |",
-                flush=True,
-            )
+            # PyTorch's generator is the fast one in float32 only (numeric.generators).
+            for gen in gens if dt == "float32" else ["numpy"]:
+                t_g = _best(lambda job=job, gen=gen: run_gradmath(*job, gen), R)
+                idle[job] = min(t_g, idle.get(job, math.inf))
+                print(
+                    f"| {act} {width}, {batch} | {dt}, {gen} generator | {t_g:.3f} s "
+                    f"| {t_n:.3f} s | {t_o:.3f} s | {floor:.3f} s | {floor / t_g:.0%} "
+                    f"| {t_o / t_g:.2f} |",
+                    flush=True,
+                )
     # One core busy with another process: gradmath's time may grow by that core's share.
     job = ("tanh", 256, 64, N, "float64")
     t_idle = idle.get(job) or _best(lambda: run_gradmath(*job), R)

@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradmath._registry import Registry, real_param
 from gradmath.errors import GradmathError, check_positive_int
+
+
+class RandomSource(Protocol):
+    """What :meth:`Initializer.sample` draws from: ``numpy.random.Generator`` or an object
+    with the same two methods (``gradmath.numeric.generators.TorchGenerator``)."""
+
+    def standard_normal(self, size: Any = ..., dtype: Any = ..., out: Any = ...) -> Any: ...
+
+    def random(self, size: Any = ..., dtype: Any = ..., out: Any = ...) -> Any: ...
+
 
 __all__ = [
     "KERAS_TRUNCATED_NORMAL_CORRECTION",
@@ -123,7 +133,7 @@ class Initializer:
 
     def sample(
         self,
-        rng: np.random.Generator,
+        rng: RandomSource,
         shape: tuple[int, ...],
         *,
         layout: Layout = "out_in",
@@ -136,7 +146,8 @@ class Initializer:
         says which axis is fan_in. ``out``: an array of that shape and ``dtype`` to draw into
         (e.g. one network's slice of a stack) instead of a new one: same values, no temporary.
         """
-        if not isinstance(rng, np.random.Generator):
+        if not all(hasattr(rng, m) for m in ("standard_normal", "random")):
+            # numpy's Generator, or one with its interface (numeric.generators.TorchGenerator)
             raise GradmathError(
                 f"`rng` must be a numpy.random.Generator (np.random.default_rng(seed)), "
                 f"got {type(rng).__name__}."
@@ -171,7 +182,7 @@ class Initializer:
 
 
 def _truncated_standard_normal(
-    rng: np.random.Generator,
+    rng: RandomSource,
     shape: tuple[int, ...],
     dtype: np.dtype[Any],
     out: NDArray[np.floating[Any]] | None = None,
@@ -189,7 +200,7 @@ def _truncated_standard_normal(
 
 
 def _orthogonal(
-    rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype[Any]
+    rng: RandomSource, shape: tuple[int, ...], dtype: np.dtype[Any]
 ) -> NDArray[np.floating[Any]]:
     # QR of a Gaussian matrix with the signs of diag(R) folded in gives a Haar-distributed
     # (semi-)orthogonal matrix (Mezzadri 2007), as torch.nn.init.orthogonal_ does.
@@ -393,7 +404,8 @@ class DeltaOrthogonal(Initializer):
             raise GradmathError(
                 f"`shape` (={shape!r}) must have two channel axes and at least one spatial axis."
             )
-        if not isinstance(rng, np.random.Generator):
+        if not all(hasattr(rng, m) for m in ("standard_normal", "random")):
+            # numpy's Generator, or one with its interface (numeric.generators.TorchGenerator)
             raise GradmathError(
                 f"`rng` must be a numpy.random.Generator (np.random.default_rng(seed)), "
                 f"got {type(rng).__name__}."

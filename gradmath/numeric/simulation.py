@@ -54,6 +54,7 @@ from gradmath.errors import GradmathError, check_positive, check_positive_int, c
 from gradmath.initializers import Initializer
 from gradmath.network import Network
 from gradmath.network.base import Layer, RowCounter, Scaled
+from gradmath.numeric.generators import GeneratorName, check_generator, make_generator
 from gradmath.profile import Profile, as_network
 
 __all__ = ["memory_plan", "simulate"]
@@ -77,6 +78,7 @@ class _Spec:
     conditions: Conditions
     dtype: str
     segment: int
+    generator: GeneratorName = "numpy"
 
 
 class _Chunk:
@@ -91,12 +93,10 @@ class _Chunk:
         self.progress: Any = None
         self.sites = RowCounter()
         self.forward_log = np.full((3, self.K, len(spec.network.sites)), np.nan)
-        # Per network: one stream for parameters (replayed on recomputation), one for data.
-        # SFC64 is NumPy's fastest bit generator for normals here, the cost that matters
-        # (benchmarks/rng_rates.py: 8.5 ns per normal on one core, PCG64/PCG64DXSM 11,
-        # MT19937 12–13, Philox 15 and more).
-        self.wgen = [_generator(s, 0) for s in seqs]
-        self.dgen = [_generator(s, 1) for s in seqs]
+        # Per network: one stream for parameters (replayed on recomputation), one for data
+        # (numeric.generators: which library draws them, and why).
+        self.wgen = [make_generator(spec.generator, s, 0) for s in seqs]
+        self.dgen = [make_generator(spec.generator, s, 1) for s in seqs]
 
     # ------------------------------------------------------------------ SimContext
     def draw(
@@ -183,13 +183,6 @@ class _Chunk:
         a = np.exp(y.s - m).astype(self.dtype)[:, None, None]
         c = np.exp(-m).astype(self.dtype)[:, None, None]
         return Scaled(y.u * a - g * c, m)
-
-
-def _generator(seq: np.random.SeedSequence, stream: int) -> np.random.Generator:
-    # The child `stream` of `seq`, built from its spawn key so it never depends on how many
-    # children were spawned before (SeedSequence.spawn would count them).
-    child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, stream))
-    return np.random.Generator(np.random.SFC64(child))
 
 
 def _run_chunk(spec: _Spec, seqs: Sequence[np.random.SeedSequence]) -> FloatArray:
@@ -328,6 +321,7 @@ def simulate(
     progress: bool | None = None,
     executor: Executor | None = None,
     memory_budget: float = 512 * 2**20,
+    generator: GeneratorName = "numpy",
 ) -> Profile:
     """Measure the per-site second moments of ``n_networks`` sampled networks (a Profile).
 
@@ -379,6 +373,9 @@ def simulate(
             to spread groups of networks over workers.
         memory_budget: bytes for the arrays kept between the forward and backward passes; above
             it the forward pass is checkpointed and recomputed (module docstring).
+        generator: ``"numpy"`` (default) or ``"torch"``, the library that draws weights and
+            data (:mod:`gradmath.numeric.generators`; ``"torch"`` is the fast one in float32).
+            A seed gives the same result with the same generator, on any executor.
 
     >>> from gradmath import MLP
     >>> p = simulate(MLP.square(16, 3, activation="relu", init="he_normal"), n_networks=4,
@@ -411,7 +408,7 @@ def simulate(
     # Without an executor, groups of networks run on every core (gradmath.threads.pool).
     n_threads = threads.cores() if executor is None else 1
     K, C = _plan(network, B, dt.itemsize, N, budget, n_threads)
-    spec = _Spec(network, cond, dt.name, C)
+    spec = _Spec(network, cond, dt.name, C, check_generator(generator))
     seqs = root.spawn(N)
     groups = [seqs[i : i + K] for i in range(0, N, K)]
     L = len(network.blocks())
