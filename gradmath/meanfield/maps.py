@@ -38,7 +38,7 @@ from gradmath.activations import Activation, activation
 from gradmath.closed_forms import PiecewiseLinear
 from gradmath.errors import GradmathError
 from gradmath.meanfield import gaussian as gs
-from gradmath.meanfield.moments import ActivationMoments, OnePoint
+from gradmath.meanfield.moments import ActivationMoments, OnePoint, moments_of
 
 __all__ = [
     "DepthScales",
@@ -85,7 +85,7 @@ def length_map(
     >>> length_map("relu", 2.0, 2.0, 0.1)
     2.1
     """
-    m = ActivationMoments(_act(act))
+    m = moments_of(_act(act))
     sw, sb = _variances(sigma_w2, sigma_b2)
     return _out(sw * m.exact(gs._check_q("q", q)).phi2 + sb)
 
@@ -283,7 +283,7 @@ def fixed_point(
     if not q0 > 0:
         raise GradmathError(f"`q0` (={q0!r}) must be finite and > 0.")
     sw, sb = _variances(sigma_w2, sigma_b2)
-    q = _solve(ActivationMoments(a), sw, sb, q0).q
+    q = _solve(moments_of(a), sw, sb, q0).q
     if not np.all(np.isfinite(q)):
         i = np.flatnonzero(~np.isfinite(q.ravel()))[0]
         raise GradmathError(
@@ -308,7 +308,7 @@ def chi1(act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> flo
     """
     a = _act(act)
     sw, sb = _variances(sigma_w2, sigma_b2)
-    return _out(sw * _solve(ActivationMoments(a), sw, sb, 1.0).moments.dphi2)
+    return _out(sw * _solve(moments_of(a), sw, sb, 1.0).moments.dphi2)
 
 
 def _corr_terms(
@@ -369,7 +369,7 @@ def correlation_map(
     >>> round(correlation_map("relu", 0.0, 2.0, 0.0), 15) == round(1 / math.pi, 15)
     True
     """
-    m = ActivationMoments(_act(act))
+    m = moments_of(_act(act))
     sw, sb = _variances(sigma_w2, sigma_b2)
     ca = gs._as_array("c", c, -1.0, 1.0, "a correlation in [-1, 1]")
     if q is None:
@@ -444,7 +444,7 @@ def correlation_fixed_point(
     >>> correlation_fixed_point("tanh", 0.5, 0.1)
     1.0
     """
-    m = ActivationMoments(_act(act))
+    m = moments_of(_act(act))
     sw, sb = _variances(sigma_w2, sigma_b2)
     s = _solve(m, sw, sb, 1.0)
     chi = sw * s.moments.dphi2
@@ -486,7 +486,7 @@ def depth_scales(act: Activation | str, sigma_w2: float, sigma_b2: float) -> Dep
     a = _act(act)
     q = float(fixed_point(a, sigma_w2, sigma_b2))
     sw, sb = _variances(sigma_w2, sigma_b2)
-    mo = ActivationMoments(a)
+    mo = moments_of(a)
     m = mo.exact(np.array([q]))
     chi = sw.reshape(1) * m.dphi2
     if q == 0 and chi[0] > 1:  # pragma: no cover - q* = 0 is never stable when chaotic
@@ -516,7 +516,7 @@ def critical_sigma_w2(act: Activation | str, sigma_b2: ArrayLike) -> float | Arr
     >>> critical_sigma_w2("relu", [0.0, 0.3]).tolist()
     [2.0, 2.0]
     """
-    mo = ActivationMoments(_act(act))
+    mo = moments_of(_act(act))
     sb = gs._as_array("sigma_b2", sigma_b2, 0.0, math.inf, "finite and >= 0 (a variance)")
     flat = sb.ravel()
     c2 = None if mo.form is None else mo.form.proportional
@@ -616,7 +616,7 @@ def phase_diagram(
     if sw1.ndim != 1 or sb1.ndim != 1 or sw1.size == 0 or sb1.size == 0:
         raise GradmathError("`sigma_w2_grid` and `sigma_b2_grid` must be non-empty 1-D arrays.")
     sw, sb = np.meshgrid(sw1, sb1)
-    m = ActivationMoments(a)
+    m = moments_of(a)
     s = _solve(m, sw, sb, 1.0, fast=True)
     chi = sw * s.moments.dphi2
     xi_q = np.where(np.isfinite(s.q), _xi(sw * s.moments.slope), np.inf)

@@ -30,6 +30,7 @@ one call: nothing is cached across calls.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple, overload
 
@@ -426,8 +427,15 @@ class KernelAt:
 # --------------------------------------------------------------------------- public functions
 
 
+@functools.lru_cache(maxsize=64)
+def moments_of(act: Activation) -> ActivationMoments:
+    """The process's one moment object for ``act`` (equal activations share it), so its tables
+    and Hermite coefficients are built once, not on every call of a map or a phase diagram."""
+    return ActivationMoments(act)
+
+
 def _moments(act: Activation | str) -> ActivationMoments:
-    return ActivationMoments(act if isinstance(act, Activation) else activation(act))
+    return moments_of(act if isinstance(act, Activation) else activation(act))
 
 
 def _out(x: Array) -> float | Array:

@@ -23,7 +23,7 @@ from gradmath.conditions import Conditions
 from gradmath.errors import GradmathError
 from gradmath.meanfield.batchnorm import BatchMoments, batch_moments
 from gradmath.meanfield.gaussian import expect
-from gradmath.meanfield.moments import ActivationMoments
+from gradmath.meanfield.moments import ActivationMoments, moments_of
 from gradmath.network import Network
 from gradmath.network.base import GAUSSIAN, Grad, RowCounter, Signal, log_add
 from gradmath.profile import Profile, as_network
@@ -58,7 +58,7 @@ class MeanFieldContext:
         if m is None:
             m = self._by_value.get(act)
             if m is None:
-                m = self._by_value[act] = ActivationMoments(act)
+                m = self._by_value[act] = moments_of(act)
             self._moments[id(act)] = m
             self._alive.append(act)
         return m
