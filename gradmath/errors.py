@@ -45,10 +45,16 @@ def check_positive_int(
 
 
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as a float if it is finite and positive (or zero when allowed)."""
+    """Return ``value`` as a float if it is finite and positive (or zero when allowed).
+
+    Any real number type is accepted (Python, NumPy of any width, Fraction, SymPy); strings and
+    booleans are refused, though ``float()`` would take them.
+    """
     try:
+        if isinstance(value, (str, bytes, bool)) or type(value).__name__ == "bool_":
+            raise TypeError
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise GradmathError(f"`{name}` (={value!r}) must be a real number.") from None
     ok = v >= 0 if allow_zero else v > 0
     if not (ok and v < float("inf")):

@@ -9,12 +9,25 @@ three quantities (q, q̃, E[(∂L/∂W)²]), computes on the log scale
 and the relative error sim/theory − 1. Profiles store natural logs with standard errors of the
 logs, so z is the usual Wald statistic and needs no exp() of a depth-10,000 magnitude.
 
-Multiple comparisons. A depth-L comparison makes m = 3L tests. ``z_max`` applies to each one:
-if theory and simulation agree, P(|z| > z_max) ≈ 2(1 − Φ(z_max)) per test (6.3e-5 at 4), and
-by Bonferroni's inequality the chance that *any* of the m exceeds it is at most
-m · 2(1 − Φ(z_max)) (:attr:`Comparison.family_alpha`; 0.38% for m = 60 at z_max = 4; layers of one
-simulation share networks, so the tests are positively correlated and the true rate is lower).
-For a family of many comparisons (a test matrix) choose the threshold for the whole family with
+Reference distribution. The SE is estimated from the spread of N sampled networks, so z is a
+Student t statistic with ν = N − 1 degrees of freedom, not a standard normal one: with few
+networks its tails are much heavier (ν = 1: P(|z| > 4) = 16 %, not 0.006 %). ``z_max`` is the
+threshold in normal standard deviations and fixes the per-comparison false-alarm probability
+α₁ = 2(1 − Φ(z_max)) (6.3e-5 at 4); the bound actually applied to |z| is the Student-t
+quantile with the same tail, t_ν(1 − α₁/2) (:attr:`Comparison.threshold`; 4.62 for N = 32,
+5.48 for N = 16, → z_max as N → ∞). When both profiles carry SEs, ν is Welch–Satterthwaite's.
+Profiles without ``conditions.n_networks`` are taken as exact (ν = ∞); fewer than
+:data:`MIN_NETWORKS` networks are refused (ν = 2 would need |z| > 125 at z_max = 4: no power).
+The t law is exact for normal per-network moments; in narrow nets they are skewed, which
+inflates the per-comparison rate somewhat (measured: up to ~1.5× at N = 8, width 16), mostly
+absorbed by the Bonferroni slack below (tests/test_validate.py checks the family-wise rate
+empirically on linear nets, where the theory is exact).
+
+Multiple comparisons. A comparison makes m tests (3 per site that has all three quantities), each at level α₁, so by
+Bonferroni's inequality the chance that *any* of the m raises an alarm is at most m·α₁
+(:attr:`Comparison.family_alpha`; 0.38% for m = 60 at z_max = 4; layers of one simulation share
+networks, so the tests are positively correlated and the true rate is lower). For a family of
+many comparisons (a test matrix) choose the threshold for the whole family with
 :func:`bonferroni_z`, e.g. ``bonferroni_z(m_total, alpha=0.01)``, rather than raising z_max
 until things pass.
 
@@ -34,12 +47,20 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from gradmath.errors import GradmathError, check_positive, check_positive_int
 from gradmath.profile import Profile
 
-__all__ = ["QUANTITIES", "Comparison", "bonferroni_z", "compare", "theory_and_simulation"]
+__all__ = [
+    "MIN_NETWORKS",
+    "QUANTITIES",
+    "Comparison",
+    "bonferroni_z",
+    "compare",
+    "t_threshold",
+    "theory_and_simulation",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -52,6 +73,8 @@ QUANTITIES = (
 #: Effective number of networks below which a layer's standard error is flagged unreliable
 #: (or half the networks, if fewer than 2·MIN_ESS were simulated).
 MIN_ESS = 10.0
+#: Fewest sampled networks a standard error may rest on (ν = N − 1 ≥ 3 degrees of freedom).
+MIN_NETWORKS = 4
 
 
 def bonferroni_z(m: int, alpha: float = 0.01) -> float:
@@ -74,6 +97,30 @@ def _two_sided_p(z: float) -> float:
     return 2 * NormalDist().cdf(-abs(z))
 
 
+def t_threshold(z_max: float, dof: ArrayLike) -> Any:
+    """The |z| bound with the per-comparison tail of ``z_max`` under Student's t with ``dof``.
+
+    α₁ = 2(1 − Φ(z_max)) and the bound is t_ν⁻¹(1 − α₁/2) (computed as −t_ν⁻¹(α₁/2), which
+    keeps its digits when α₁ is tiny); ``dof`` = ∞ gives ``z_max`` itself. Vectorised over dof.
+
+    >>> round(float(t_threshold(4.0, 31)), 3), float(t_threshold(4.0, float("inf")))
+    (4.622, 4.0)
+    >>> round(float(t_threshold(1.959963984540054, 10)), 4)   # the textbook t_{10, 0.975}
+    2.2281
+    """
+    from scipy.special import ndtr, stdtrit
+
+    zm = check_positive("z_max", z_max)
+    nu = np.asarray(dof, dtype=np.float64)
+    if np.any(~(nu > 0)):
+        raise GradmathError(f"`dof` (={dof!r}) must be > 0 (degrees of freedom).")
+    half_alpha = float(ndtr(-zm))
+    with np.errstate(over="ignore"):
+        t = -stdtrit(np.where(np.isinf(nu), 1.0, nu), half_alpha)
+    out = np.where(np.isinf(nu), zm, np.maximum(t, zm))
+    return float(out) if out.ndim == 0 else out
+
+
 @dataclass(frozen=True, eq=False)
 class Comparison:
     """Site-by-site agreement of two profiles of one network (see the module docstring).
@@ -92,6 +139,8 @@ class Comparison:
     rel_error: FloatArray
     unreliable: NDArray[np.bool_]
     z_max: float = 4.0
+    #: Degrees of freedom of each SE (shape (3, L); ∞ for a normal reference). None: all ∞.
+    dof: FloatArray | None = None
 
     @property
     def depth(self) -> int:
@@ -107,15 +156,44 @@ class Comparison:
         residual or normalisation site)."""
         return int(np.count_nonzero(~np.isnan(self.z)))
 
+    def _limits(self, z_max: float) -> FloatArray:
+        dof = np.full(self.z.shape, np.inf) if self.dof is None else self.dof
+        return np.broadcast_to(t_threshold(z_max, dof), self.z.shape)  # type: ignore[no-any-return]
+
+    def _over(self, z_max: float) -> NDArray[np.bool_]:
+        """|z| at or above its threshold (NaN = no such quantity at the site: never over)."""
+        with np.errstate(invalid="ignore"):
+            return np.abs(self.z) >= self._limits(z_max)  # type: ignore[no-any-return]
+
+    @property
+    def threshold(self) -> FloatArray:
+        """The bound on each |z| (shape (3, L)): Student t with the SE's degrees of freedom at
+        the tail probability of ``z_max`` (module docstring)."""
+        return self._limits(self.z_max)
+
     @property
     def agrees(self) -> bool:
-        """Every |z| below ``z_max``."""
-        return self.max_abs_z < self.z_max
+        """Every |z| below its :attr:`threshold`."""
+        return not bool(np.any(self._over(self.z_max)))
 
     @property
     def family_alpha(self) -> float:
-        """Bonferroni bound on P(some |z| > z_max) if the profiles truly agree."""
+        """Bonferroni bound on P(some |z| exceeds its threshold) if the profiles truly agree."""
         return min(1.0, self.n_comparisons * _two_sided_p(self.z_max))
+
+    def _threshold_text(self, z_max: float) -> str:
+        finite = self.dof[np.isfinite(self.dof) & ~np.isnan(self.z)] if self.dof is not None else []
+        if len(finite) == 0:
+            return f"threshold {z_max:g} per comparison"
+        lim = self._limits(z_max)[np.isfinite(self.dof) & ~np.isnan(self.z)]
+        lo, hi = float(np.min(finite)), float(np.max(finite))
+        nu_text = f"{lo:.3g}" if np.isclose(lo, hi) else f"{lo:.3g}–{hi:.3g}"
+        t_lo, t_hi = float(np.min(lim)), float(np.max(lim))
+        t_text = f"{t_lo:.3g}" if np.isclose(t_lo, t_hi) else f"{t_lo:.3g}–{t_hi:.3g}"
+        return (
+            f"threshold z_max = {z_max:g} per comparison (|z| < {t_text}: Student t, "
+            f"{nu_text} degrees of freedom)"
+        )
 
     @property
     def verdict(self) -> str:
@@ -124,9 +202,9 @@ class Comparison:
         word = "agrees" if self.agrees else "DISAGREES"
         text = (
             f"{self.sim.source} {word} with {self.theory.source}: max |z| = {self.max_abs_z:.2f} "
-            f"({QUANTITIES[qi][1]}, {self.theory.sites[li].name}); threshold {self.z_max:g} per "
-            f"comparison, {self.n_comparisons} comparisons, family-wise false alarm ≤ "
-            f"{self.family_alpha:.2g}"
+            f"({QUANTITIES[qi][1]}, {self.theory.sites[li].name}); "
+            f"{self._threshold_text(self.z_max)}, {self.n_comparisons} comparisons, "
+            f"family-wise false alarm ≤ {self.family_alpha:.2g}"
         )
         bad = np.flatnonzero(self.unreliable.any(axis=0))
         if bad.size:
@@ -137,7 +215,8 @@ class Comparison:
 
     def worst(self, n: int = 5) -> list[tuple[str, str, float, float]]:
         """The n largest |z|: (site name, quantity label, z, relative error)."""
-        flat = np.argsort(-np.nan_to_num(np.abs(self.z), nan=-1.0), axis=None)[:n]
+        n = check_positive_int("n", n)
+        flat = np.argsort(-np.nan_to_num(np.abs(self.z), nan=-1.0), axis=None, kind="stable")[:n]
         out = []
         for f in flat:
             qi, li = np.unravel_index(int(f), self.z.shape)
@@ -148,17 +227,22 @@ class Comparison:
         return out
 
     def assert_agrees(self, z_max: float | None = None) -> None:
-        """Raise :class:`GradmathError` listing the worst sites unless every |z| < z_max."""
-        limit = self.z_max if z_max is None else float(z_max)
-        if self.max_abs_z < limit:
+        """Raise :class:`GradmathError` listing the worst sites unless every |z| is below its
+        threshold (``z_max`` as in :func:`compare`; default: the comparison's own)."""
+        zm = self.z_max if z_max is None else check_positive("z_max", z_max)
+        over = self._over(zm)
+        if not np.any(over):
             return
+        order = np.argsort(-np.nan_to_num(np.abs(self.z), nan=-1.0), axis=None, kind="stable")
         rows = "; ".join(
-            f"{site} {label}: z = {z:+.2f}, rel. error {rel:+.3g}"
-            for site, label, z, rel in self.worst()
-            if abs(z) >= limit
+            f"{self.theory.sites[li].name} {QUANTITIES[qi][1]}: z = {self.z[qi, li]:+.2f}, "
+            f"rel. error {self.rel_error[qi, li]:+.3g}"
+            for qi, li in (np.unravel_index(int(f), self.z.shape) for f in order[:5])
+            if over[qi, li]
         )
         raise GradmathError(
-            f"{self.sim.source} and {self.theory.source} disagree (|z| ≥ {limit:g}): {rows}.",
+            f"{self.sim.source} and {self.theory.source} disagree "
+            f"({self._threshold_text(zm)}): {rows}.",
             partial=self,
         )
 
@@ -172,6 +256,7 @@ class Comparison:
 
     def table(self, max_rows: int = 60) -> str:
         """Plain-text table: per site and quantity, theory and simulation logs, rel. error, z."""
+        max_rows = check_positive_int("max_rows", max_rows)
         head1 = f"{'':>6} " + " ".join(f"{label:^37}" for _, label, _ in QUANTITIES)
         sub = f"{'theory':>9} {'sim':>9} {'rel.err':>8} {'z':>7}"
         w = max(6, *(len(s.name) for s in self.theory.sites))
@@ -208,6 +293,7 @@ class Comparison:
 
         A z of ±inf (a real difference with standard error 0) prints as ``$+\\infty$``.
         """
+        max_rows = check_positive_int("max_rows", max_rows)
         a = _stack(self.theory)
         b = _stack(self.sim)
         cols = "r" + "rrr" * 3
@@ -331,7 +417,10 @@ def compare(theory: Profile, sim: Profile, *, z_max: float = 4.0) -> Comparison:
             "Neither profile has standard errors (`log_*_se`); compare a simulated profile."
         )
     zeros = np.zeros((3, theory.depth))
-    se = np.sqrt((zeros if se_a is None else se_a) ** 2 + (zeros if se_b is None else se_b) ** 2)
+    va = zeros if se_a is None else se_a**2
+    vb = zeros if se_b is None else se_b**2
+    se = np.sqrt(va + vb)
+    dof = _welch_dof(va, _dof(theory, "theory"), vb, _dof(sim, "sim"))
     a, b = _stack(theory), _stack(sim)
     with np.errstate(invalid="ignore"):
         diff = np.where((a == b) & np.isinf(a), 0.0, b - a)  # both exactly 0: equal
@@ -344,7 +433,7 @@ def compare(theory: Profile, sim: Profile, *, z_max: float = 4.0) -> Comparison:
         rel = np.expm1(np.minimum(diff, 709.0))
     rel = np.where(diff > 709.0, np.inf, rel)
     z = np.where(np.isnan(diff), np.nan, z)  # no weight gradient at this site
-    return Comparison(theory, sim, diff, se, z, rel, _ess(sim) | _ess(theory), zm)
+    return Comparison(theory, sim, diff, se, z, rel, _ess(sim) | _ess(theory), zm, dof)
 
 
 def theory_and_simulation(
@@ -374,3 +463,26 @@ def theory_and_simulation(
             theory, sim = theory.select(kind), sim.select(kind)
         out[label] = (theory, sim)
     return out
+
+
+def _dof(p: Profile, name: str) -> float:
+    """ν = N − 1 of a profile's SEs (N = its ``conditions.n_networks``); ∞ when it does not say."""
+    n = p.conditions.n_networks
+    if n is None:
+        return math.inf
+    if n < MIN_NETWORKS:
+        raise GradmathError(
+            f"`{name}` rests on n_networks={n!r} sampled networks; a standard error from N "
+            f"networks has N − 1 degrees of freedom, and with fewer than {MIN_NETWORKS} the "
+            "Student-t threshold is so large that no comparison could fail. Simulate at least "
+            f"{MIN_NETWORKS} networks (16 or more for useful power)."
+        )
+    return float(n - 1)
+
+
+def _welch_dof(va: FloatArray, nu_a: float, vb: FloatArray, nu_b: float) -> FloatArray:
+    """Welch–Satterthwaite ν = (v_a + v_b)² / (v_a²/ν_a + v_b²/ν_b) per comparison (∞ if no SE)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        den = np.where(va > 0, va * va / nu_a, 0.0) + np.where(vb > 0, vb * vb / nu_b, 0.0)
+        nu = np.where(den > 0, (va + vb) ** 2 / den, np.inf)
+    return np.asarray(nu, dtype=np.float64)

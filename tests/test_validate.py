@@ -220,3 +220,85 @@ def test_cli_validate_batchnorm_uses_one_batch_size(capsys: pytest.CaptureFixtur
         "--networks 16".split()
     )
     assert code == 0 and "agrees with theory" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- the reference law
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_networks", [4, 8])
+def test_stated_false_alarm_rate_holds_on_a_linear_net(n_networks: int) -> None:
+    """A linear net follows the mean-field recursions exactly at any width, so every alarm is
+    a false one: over many seeds the fraction of DISAGREES verdicts must not exceed the stated
+    family-wise rate (beyond 3 binomial standard errors of the estimate). The normal reference
+    used before fails the same check (77 of 100 seeds at N = 2 in issue 11)."""
+    net = MLP.square(16, 3, activation="linear", init="lecun_normal")
+    theory = predict(net)
+    seeds = 200
+    z_max = bonferroni_z(3 * net.depth, alpha=0.1)  # a 10% family-wise rate, testable in 200
+    alarms = normal_alarms = 0
+    for seed in range(seeds):
+        c = compare(theory, simulate(net, n_networks=n_networks, batch=4, seed=seed), z_max=z_max)
+        alarms += not c.agrees
+        normal_alarms += c.max_abs_z >= z_max
+    stated = c.family_alpha
+    assert stated == pytest.approx(0.1)
+    slack = 3 * math.sqrt(stated * (1 - stated) / seeds)
+    assert alarms / seeds <= stated + slack, (alarms, seeds)
+    assert normal_alarms / seeds > stated + slack, (normal_alarms, seeds)
+
+
+def test_threshold_is_student_t_with_the_networks_degrees_of_freedom() -> None:
+    from scipy import stats
+
+    c = compare(_profile(), _profile(0.1, 0.05, n_networks=16))
+    assert c.dof is not None and np.all(c.dof == 15)
+    expected = stats.t.isf(stats.norm.sf(4.0), 15)  # same tail as 4 normal SDs
+    np.testing.assert_allclose(c.threshold, expected, rtol=1e-10)
+    assert "Student t, 15 degrees of freedom" in c.verdict
+    # z = 4.5 passes with 16 networks (threshold ≈ 5.48) but not with a normal reference.
+    shifted = compare(_profile(), _profile(0.45, 0.1, n_networks=16))
+    assert shifted.agrees and not compare(_profile(), _profile(0.45, 0.1)).agrees
+    # Welch–Satterthwaite when both sides carry SEs: equal SEs, 15 and 31 dof.
+    both = compare(_profile(0, 0.05, n_networks=16), _profile(0.1, 0.05, n_networks=32))
+    np.testing.assert_allclose(both.dof, (2 * 0.05**2) ** 2 / (0.05**4 / 15 + 0.05**4 / 31))
+
+
+@pytest.mark.parametrize(
+    ("n", "match"),
+    [
+        (0, r"`n_networks` \(=0\)"),  # Conditions refuses N < 2 itself
+        (1, r"`n_networks` \(=1\)"),
+        (True, r"`n_networks` \(=True\)"),
+        (2.5, r"`n_networks` \(=2.5\)"),
+        (2, r"n_networks=2 .*at least 4"),  # compare refuses N < MIN_NETWORKS
+        (3, r"n_networks=3 .*at least 4"),
+    ],
+)
+def test_too_few_networks_are_refused(n: object, match: str) -> None:
+    with pytest.raises(GradmathError, match=match):
+        compare(_profile(), _profile(0.1, 0.05, n_networks=n))
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda c: c.assert_agrees(z_max=-1), "z_max"),
+        (lambda c: c.assert_agrees(z_max=float("nan")), "z_max"),
+        (lambda c: c.assert_agrees(z_max=float("inf")), "z_max"),
+        (lambda c: c.assert_agrees(z_max="a"), "z_max"),
+        (lambda c: c.worst(-1), "`n`"),
+        (lambda c: c.worst(0), "`n`"),
+        (lambda c: c.worst(1.5), "`n`"),
+        (lambda c: c.table(0), "max_rows"),
+        (lambda c: c.table(-3), "max_rows"),
+        (lambda c: c.latex(0), "max_rows"),
+        (lambda c: compare(c.theory, c.sim, z_max=float("nan")), "z_max"),
+        (lambda c: compare(c.theory, c.sim, z_max="4"), "z_max"),
+    ],
+    ids=lambda x: "" if callable(x) else x,
+)
+def test_comparison_arguments_are_checked(call, match: str) -> None:  # type: ignore[no-untyped-def]
+    c = compare(_profile(), _profile(0.1, 0.05))
+    with pytest.raises(GradmathError, match=match):
+        call(c)

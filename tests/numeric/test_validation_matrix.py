@@ -4,9 +4,10 @@ For every catalogue activation, with the initializer that fits it and one that d
 depths 1, 5, 20 and widths 64, 256, the simulated forward (q), backward (q̃) and weight-gradient
 second moments must agree with ``meanfield.predict`` within the Monte-Carlo error.
 
-Threshold. The matrix makes M = Σ 3·depth comparisons; each |z| must stay below
-``bonferroni_z(M, alpha=0.01)`` (≈ 4.8), so that if theory and simulation agreed exactly the
-whole matrix would raise a false alarm with probability at most 1% (gradmath.validate).
+Threshold. The matrix makes M = Σ 3·depth comparisons, each at the per-comparison level of
+``bonferroni_z(M, alpha=0.01)`` (≈ 4.7 normal standard deviations; |z| < 6.1 under the Student-t
+law of an SE from 32 networks, gradmath.validate), so that if theory and simulation agreed
+exactly the whole matrix would raise a false alarm with probability at most 1%.
 
 Finite width. Mean-field theory is exact only as width → ∞; a simulation at width n differs by
 O(depth/n) corrections that the Monte-Carlo SE does not cover. The sizes below (32 networks of
@@ -42,7 +43,7 @@ import gradmath
 from gradmath import MLP, GradmathError
 from gradmath.meanfield import predict
 from gradmath.numeric import length_chain, simulate
-from gradmath.validate import bonferroni_z, compare
+from gradmath.validate import bonferroni_z, compare, t_threshold
 
 #: The initializer each activation is designed for (He for the ReLU family and its smooth
 #: cousins, Glorot for the symmetric saturating ones, LeCun for SELU, linear and abs).
@@ -76,15 +77,15 @@ N_NETWORKS, BATCH = 32, 16
 #: Found by running the matrix, all at depth 20 (corrections grow like depth/width): gelu, silu
 #: and softplus with He weights sit near an attracting q* = 0 / slow fixed point where the
 #: O(1/n) corrections accumulate (gelu's forward profile reaches theory at width 1024, checked
-#: with an independent forward pass); selu and hard_tanh at width 64 are 5σ-level deviations.
+#: with an independent forward pass). selu and hard_tanh at width 64 (|z| ≈ 5) were listed
+#: while z was referred to the normal law; under the Student-t law of 32 networks they are
+#: within the Monte-Carlo resolution.
 FINITE_WIDTH: set[tuple[str, bool, int, int]] = {
-    ("selu", True, 64, 20),
     ("gelu", True, 64, 20),
     ("gelu", True, 256, 20),
     ("silu", True, 64, 20),
     ("softplus", True, 64, 20),
     ("softplus", True, 256, 20),
-    ("hard_tanh", True, 64, 20),
 }
 
 CASES = [
@@ -158,7 +159,8 @@ def test_finite_width_forward_law(act: str) -> None:
     chain, chain_se = length_chain(narrow, samples=20000, seed=2)
     sim = simulate(narrow, n_networks=N_NETWORKS, batch=BATCH, seed=3)
     z = (sim.log_q - np.log(chain)) / np.hypot(sim.log_q_se, chain_se / chain)
-    assert np.abs(z).max() < CHAIN_Z, z
+    # The simulation's SE rests on N_NETWORKS networks: Student t (the chain's 20,000 are ∞).
+    assert np.abs(z).max() < t_threshold(CHAIN_Z, N_NETWORKS - 1), z
 
     wide = MLP.square(CHAIN_WIDE, CHAIN_DEPTH, activation=act, init=gauss)
     chain, chain_se = length_chain(wide, samples=48, seed=1)
