@@ -67,12 +67,20 @@ class Registry(Generic[T]):
         return factory(**params)
 
 
-def real_param(name: str, value: object, lo: float, hi: float, allowed: str) -> float:
-    """``value`` as a float in [lo, hi], else a GradmathError saying what is ``allowed``."""
+def real_param(
+    name: str, value: object, lo: float, hi: float, allowed: str, *, lo_open: bool = False
+) -> float:
+    """``value`` as a finite float in [lo, hi] ((lo, hi] when ``lo_open``), else a
+    GradmathError saying what is ``allowed``. Infinities are refused even when a bound is
+    infinite (no parameter of an activation or initializer is meaningful at ±inf), and so
+    are strings and booleans."""
     try:
+        if isinstance(value, (str, bytes, bool)) or type(value).__name__ in ("bool", "bool_"):
+            raise TypeError
         v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise GradmathError(f"`{name}` (={value!r}) must be a real number.") from None
-    if math.isnan(v) or not (lo <= v <= hi):
+    inside = (lo < v if lo_open else lo <= v) and v <= hi
+    if not (math.isfinite(v) and inside):
         raise GradmathError(f"`{name}` (={value!r}) must be {allowed}.")
     return v

@@ -359,7 +359,7 @@ def _elu_factory(alpha: float = 1.0) -> Activation:
 
 @_register("selu")
 def _selu(scale: float = SELU_LAMBDA, alpha: float = SELU_ALPHA) -> Activation:
-    lam = real_param("scale", scale, 0.0, math.inf, "finite and > 0")
+    lam = real_param("scale", scale, 0.0, math.inf, "finite and > 0", lo_open=True)
     a = real_param("alpha", alpha, 0.0, math.inf, "finite and >= 0")
     return Activation(
         "selu",

@@ -39,6 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradmathError as exc:
         print(f"gradmath {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, MemoryError) as exc:
+        # The machine, not the input: a full disk, an unwritable path, too little memory.
+        # Still one line, not a traceback.
+        what = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+        print(f"gradmath {args.command}: error: {what or type(exc).__name__}{where}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     except KeyboardInterrupt:
         # Ctrl-C: one line, and the shell's convention for death by SIGINT (128 + 2).
         print(f"gradmath {args.command}: interrupted", file=sys.stderr)

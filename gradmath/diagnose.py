@@ -24,6 +24,9 @@ Other evidence:
 - non-finite norms (NaN or ±inf) anywhere: verdict ``"exploding"``; inf is an exploded
   norm and NaN in a gradient arises from inf − inf or 0·inf downstream of one. ``str`` says
   where the first one appeared;
+- a training record that diverged (its loss or a gradient became non-finite, or the loss
+  blew up, :class:`gradmath.numeric.train.Divergence`): verdict ``"exploding"``, even when it
+  died in the first epoch and left no per-layer norms to fit;
 - growth over time (input of shape (steps, layers)): if the total norm grew by more than
   ``max_growth`` (default 1000) between the first and the largest later step, ``"exploding"``
   — healthy SGD keeps the gradient norm within a couple of orders of magnitude of its
@@ -264,10 +267,12 @@ def diagnose(
     notes: tuple[str, ...] = ()
     wc: FloatArray | None = None
     unit: Literal["step", "epoch"] = "step"
+    diverged = False
     if hasattr(record_or_norms, "grad_rms") and hasattr(record_or_norms, "divergence"):
         raw, wc, notes = _from_record(record_or_norms)
         # numeric.train records epochs; gradmath.torch.TrainingHistory records steps.
         unit = "step" if getattr(record_or_norms, "time_unit", "epoch") == "step" else "epoch"
+        diverged = record_or_norms.divergence is not None
     else:
         try:
             raw = np.asarray(record_or_norms, dtype=np.float64)
@@ -281,7 +286,8 @@ def diagnose(
 
     two_d = raw.ndim == 2
     norms2 = raw if two_d else raw[None, :] if raw.ndim == 1 else None
-    if norms2 is None or norms2.shape[1] < 2 or norms2.shape[0] < 1:
+    # A run that died in its first epoch has no rows; its divergence is the evidence.
+    if norms2 is None or norms2.shape[1] < 2 or (norms2.shape[0] < 1 and not diverged):
         raise GradmathError(
             f"Gradient norms must have shape (layers,) or (steps, layers) with at least two "
             f"layers and one step; got shape {raw.shape}."
@@ -326,7 +332,7 @@ def diagnose(
             stalled = tuple(int(i) + 1 for i in np.flatnonzero(wc < stall * top))
 
     verdict: Verdict
-    if n_nan + n_inf > 0 or (growth is not None and growth > math.log(g_max)):
+    if diverged or n_nan + n_inf > 0 or (growth is not None and growth > math.log(g_max)):
         verdict = "exploding"
     elif ratio is not None and ratio > math.log(f):
         verdict = "exploding"

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["GradmathError", "check_positive", "check_positive_int", "check_seed", "suggest"]
+__all__ = [
+    "GradmathError",
+    "broadcast",
+    "check_memory",
+    "check_positive",
+    "check_positive_int",
+    "check_seed",
+    "suggest",
+]
 
 
 class GradmathError(ValueError):
@@ -20,10 +30,76 @@ class GradmathError(ValueError):
         self.partial = partial
 
 
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
 def suggest(name: str, known: Iterable[str]) -> str:
-    """A ``did you mean …?`` clause for an unknown ``name`` (empty if nothing is close)."""
-    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)
-    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    """A ``did you mean …?`` clause for an unknown ``name`` (empty if nothing is close).
+
+    Names that start with ``name`` come first ("he" → he_normal, he_uniform), then close
+    spellings by difflib's ratio ("sigmod" → sigmoid).
+
+    >>> suggest("he", ["glorot_normal", "he_normal", "he_uniform"])
+    " Did you mean 'he_normal', 'he_uniform'?"
+    >>> suggest("sigmod", ["relu", "sigmoid", "tanh"])
+    " Did you mean 'sigmoid'?"
+    """
+    names = sorted(set(known))
+    key = _squash(str(name))
+    prefixed = [k for k in names if key and _squash(k).startswith(key) and _squash(k) != key]
+    close = difflib.get_close_matches(str(name).lower(), names, n=3, cutoff=0.5)
+    picks = list(dict.fromkeys([*prefixed, *close]))[:4]
+    return f" Did you mean {', '.join(repr(c) for c in picks)}?" if picks else ""
+
+
+def broadcast(**arrays: Any) -> list[Any]:
+    """``numpy.broadcast_arrays`` of the named arguments, or a GradmathError naming their shapes.
+
+    >>> broadcast(q=[1.0, 2.0], c=0.5)[1].shape
+    (2,)
+    """
+    import numpy as np
+
+    try:
+        return list(np.broadcast_arrays(*arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"`{k}` {np.shape(v)}" for k, v in arrays.items())
+        raise GradmathError(
+            f"The shapes of {shapes} do not broadcast together (NumPy's rules): give scalars "
+            "or arrays of one shape."
+        ) from None
+
+
+def _physical_memory() -> int | None:
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):  # not POSIX: no estimate to compare with
+        return None
+
+
+def check_memory(what: str, nbytes: float) -> None:
+    """Refuse, before allocating, an array of ``nbytes`` that cannot fit in this machine's RAM.
+
+    The message gives the estimate and the machine's physical memory; allocations below that
+    still fail with MemoryError when memory is short, which callers also turn into this error.
+    """
+    total = _physical_memory()
+    if total is not None and nbytes > total:
+        raise GradmathError(
+            f"{what} needs about {_bytes(nbytes)}, more than this machine's "
+            f"{_bytes(total)} of memory."
+        )
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} PiB"  # pragma: no cover
 
 
 def check_positive_int(
@@ -51,7 +127,7 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> floa
     booleans are refused, though ``float()`` would take them.
     """
     try:
-        if isinstance(value, (str, bytes, bool)) or type(value).__name__ == "bool_":
+        if isinstance(value, (str, bytes, bool)) or type(value).__name__ in ("bool", "bool_"):
             raise TypeError
         v = float(value)
     except (TypeError, ValueError, OverflowError):

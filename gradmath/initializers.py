@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradmath._registry import Registry, real_param
-from gradmath.errors import GradmathError, check_positive_int
+from gradmath.errors import GradmathError, check_memory, check_positive_int, suggest
 
 
 class RandomSource(Protocol):
@@ -72,9 +72,14 @@ def fans(shape: tuple[int, ...], layout: Layout = "out_in") -> tuple[int, int]:
     raise GradmathError(f"`layout` (={layout!r}) must be 'out_in' (PyTorch) or 'in_out' (Keras).")
 
 
+#: Largest fan accepted: every integer up to 2^53 is exact in float64, the variance's type.
+MAX_FAN = 2**53
+
+
 def _check_fans(fan_in: int, fan_out: int) -> None:
-    check_positive_int("fan_in", fan_in)
-    check_positive_int("fan_out", fan_out)
+    for name, fan in (("fan_in", fan_in), ("fan_out", fan_out)):
+        if check_positive_int(name, fan) > MAX_FAN:
+            raise GradmathError(f"`{name}` (={fan!r}) must be a positive integer <= 2**53.")
 
 
 @dataclass(frozen=True)
@@ -152,9 +157,10 @@ class Initializer:
                 f"`rng` must be a numpy.random.Generator (np.random.default_rng(seed)), "
                 f"got {type(rng).__name__}."
             )
-        fan_in, fan_out = fans(tuple(shape), layout)
+        shape = _check_shape(shape)
+        fan_in, fan_out = fans(shape, layout)
         var = self.variance(fan_in, fan_out)
-        dt = np.dtype(dtype)
+        dt = _check_dtype(dtype)
         if out is not None and (
             out.shape != tuple(shape) or out.dtype != dt or not out.flags.c_contiguous
         ):
@@ -162,6 +168,28 @@ class Initializer:
                 f"`out` has shape {out.shape} and dtype {out.dtype}; the sample needs a "
                 f"C-contiguous array of shape {tuple(shape)} and dtype {dt}."
             )
+        # Estimated before drawing: the result unless `out` holds it; orthogonal draws a
+        # Gaussian matrix and its QR factors besides.
+        copies = (out is None) + 3 * (self.distribution == "orthogonal")
+        check_memory(f"A {self.name} weight of shape {shape}", math.prod(shape) * 8.0 * copies)
+        try:
+            return self._draw(rng, shape, fan_in, fan_out, var, dt, out)
+        except MemoryError:
+            raise GradmathError(
+                f"Not enough free memory for a {self.name} weight of shape {shape} "
+                f"({math.prod(shape) * dt.itemsize / 2**30:.3g} GiB)."
+            ) from None
+
+    def _draw(
+        self,
+        rng: np.random.Generator,
+        shape: tuple[int, ...],
+        fan_in: int,
+        fan_out: int,
+        var: float,
+        dt: np.dtype[Any],
+        out: NDArray[np.floating[Any]] | None,
+    ) -> NDArray[np.floating[Any]]:
         if self.distribution == "normal":
             x = rng.standard_normal(shape, dtype=dt, out=out)
             return np.multiply(x, dt.type(math.sqrt(var)), out=x)
@@ -179,6 +207,34 @@ class Initializer:
             return w
         out[...] = w
         return out
+
+
+def _check_shape(shape: object) -> tuple[int, ...]:
+    """A weight shape: a tuple of integers >= 0 (NumPy integers accepted), at least two."""
+    import numbers
+
+    try:
+        dims: tuple[Any, ...] = tuple(shape)  # type: ignore[arg-type]
+    except TypeError:
+        raise GradmathError(f"`shape` (={shape!r}) must be a tuple of integers.") from None
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or int(d) < 0:
+            raise GradmathError(
+                f"`shape` (={shape!r}) must hold integers >= 0 (rows, columns), got {d!r}."
+            )
+    return tuple(int(d) for d in dims)
+
+
+def _check_dtype(dtype: object) -> np.dtype[Any]:
+    """float32 or float64: the formats NumPy's generators draw normals in."""
+    allowed = (np.dtype(np.float32), np.dtype(np.float64))
+    try:
+        dt: Any = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        dt = None
+    if dt is None or dt not in allowed:
+        raise GradmathError(f"`dtype` (={dtype!r}) must be numpy.float64 or numpy.float32.")
+    return dt  # type: ignore[no-any-return, unused-ignore]
 
 
 def _truncated_standard_normal(
@@ -258,12 +314,21 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     if key == "relu":
         return math.sqrt(2.0)
     if key == "leaky_relu":
-        a = 0.01 if param is None else real_param("param", param, -math.inf, math.inf, "real")
+        a = (
+            0.01
+            if param is None
+            else real_param(
+                "param", param, -math.inf, math.inf, "a finite real number (the negative slope)"
+            )
+        )
         return math.sqrt(2.0 / (1.0 + a * a))
     if key == "selu":
         return 3.0 / 4.0
-    allowed = ", ".join([*_GAINS, "tanh", "relu", "leaky_relu", "selu"])
-    raise GradmathError(f"No gain for nonlinearity {nonlinearity!r}; allowed: {allowed}.")
+    names = [*_GAINS, "tanh", "relu", "leaky_relu", "selu"]
+    raise GradmathError(
+        f"No gain for nonlinearity {nonlinearity!r}.{suggest(key, names)} "
+        f"Allowed: {', '.join(names)}."
+    )
 
 
 def _mode(mode: str, allowed: tuple[str, ...] = ("fan_in", "fan_out")) -> Mode:
@@ -273,7 +338,7 @@ def _mode(mode: str, allowed: tuple[str, ...] = ("fan_in", "fan_out")) -> Mode:
 
 
 def _gain(gain: float) -> float:
-    return real_param("gain", gain, 0.0, math.inf, "finite and > 0")
+    return real_param("gain", gain, 0.0, math.inf, "finite and > 0", lo_open=True)
 
 
 _KERAS = "Keras keras.initializers.{} (VarianceScaling scale={}, mode={}, {})"
@@ -465,7 +530,7 @@ def _normal(sigma_w2: float = 1.0, mode: str = "fan_in") -> Initializer:
 def _variance_scaling(
     scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal"
 ) -> Initializer:
-    s = real_param("scale", scale, 0.0, math.inf, "finite and > 0")
+    s = real_param("scale", scale, 0.0, math.inf, "finite and > 0", lo_open=True)
     dists = ("normal", "truncated_normal", "uniform")
     if distribution not in dists:
         raise GradmathError(f"`distribution` (={distribution!r}) must be one of {dists}.")

@@ -158,7 +158,7 @@ class Comparison:
 
     def _limits(self, z_max: float) -> FloatArray:
         dof = np.full(self.z.shape, np.inf) if self.dof is None else self.dof
-        return np.broadcast_to(t_threshold(z_max, dof), self.z.shape)  # type: ignore[no-any-return]
+        return np.broadcast_to(t_threshold(z_max, dof), self.z.shape)
 
     def _over(self, z_max: float) -> NDArray[np.bool_]:
         """|z| at or above its threshold (NaN = no such quantity at the site: never over)."""

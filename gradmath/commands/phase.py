@@ -33,22 +33,33 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
 
-    from gradmath.errors import check_positive
+    from gradmath.errors import GradmathError, check_positive
     from gradmath.meanfield import critical_sigma_w2
+    from gradmath.render import figures
+    from gradmath.render.files import check_path
 
+    # Checked before any work: a bad path should not cost a phase diagram first.
+    path = None if args.figure is None else check_path("--figure", args.figure)
+    if path is not None and path.is_dir():
+        raise GradmathError(
+            f"`--figure` (={args.figure!r}) is a directory; give a file name such as "
+            f"{path / 'phase.pdf'}."
+        )
+    if path is not None and path.suffix and path.suffix[1:] not in figures.FORMATS:
+        raise GradmathError(
+            f"`--figure` (={args.figure!r}) must end in "
+            f"{', '.join('.' + f for f in figures.FORMATS)}, or have no suffix (PDF and PNG)."
+        )
     sb = np.linspace(0.0, 0.5, 11) if args.sigma_b2 is None else np.asarray(args.sigma_b2)
     crit = np.atleast_1d(critical_sigma_w2(args.activation, sb))
     print(f"# critical line χ₁ = 1 for {args.activation}")
     print(f"{'sigma_b2':>12} {'sigma_w2':>20}")
     for b, w in zip(sb, crit, strict=True):
         print(f"{b:>12.6g} {w:>20.15g}")
-    if args.figure:
+    if path is not None:
         from gradmath.meanfield import phase_diagram
-        from gradmath.render import figures
 
         wmax = check_positive("--sigma-w2-max", args.sigma_w2_max)
         # ξ_c in the chaotic phase costs a bivariate solve per point: keep the grid modest.
@@ -56,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
         sb_grid = np.linspace(0.0, max(float(sb.max()), 1e-3), 17)
         pd = phase_diagram(args.activation, sw_grid, sb_grid)
         ax = figures.phase_diagram(pd)
-        path = Path(args.figure)
         formats = (path.suffix[1:],) if path.suffix else ("pdf", "png")
         fig = cast("Figure", ax.figure)
         for written in figures.save(fig, path.with_suffix(""), formats=formats):

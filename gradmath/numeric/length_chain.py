@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradmath.errors import GradmathError, check_positive, check_positive_int
+from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
 from gradmath.mlp import MLP
 
 __all__ = ["length_chain"]
@@ -53,9 +53,9 @@ def length_chain(
             "draw from another distribution. Use initializer('normal', sigma_w2=...) or a "
             "*_normal scheme with normal (not truncated) draws, e.g. kaiming_normal."
         )
-    m = check_positive_int("samples", samples)
+    m = check_positive_int("samples", samples, minimum=2, what="an integer >= 2 (for an SE)")
     input_q = check_positive("input_q", input_q)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     layers = mlp.layers
     s = layers[0].weight_var * input_q * rng.chisquare(layers[0].fan_in, size=m)
     s = s + layers[0].sigma_b2

@@ -26,7 +26,10 @@ What is recorded (index 0 of the per-epoch arrays is the initialisation):
 - ``weight_change``: ‖W^l_e − W^l_0‖_F / ‖W^l_0‖_F, since initialisation (shape (E + 1, L));
 - ``step_change``: ‖ΔW^l‖_F / ‖W^l‖_F of one update, averaged over each epoch's steps;
 - ``clipped``: the fraction of each epoch's steps in which clipping changed the gradient;
-- ``divergence``: ``None``, or where the loss or a gradient first became non-finite. Training
+- ``divergence``: ``None``, or where the loss or a gradient first became non-finite, or the
+  loss first exceeded :data:`DIVERGED_LOSS_RATIO` times the larger of the initial loss and the
+  chance loss ln K (the gradient of softmax cross-entropy is bounded, so with a huge step the
+  weights and the loss can grow to 1e299 and stay finite: a blow-up all the same). Training
   stops there; the arrays hold the epochs completed before it, all finite.
 
 Everything is seeded: one ``numpy.random.Generator(seed)`` samples the weights and then
@@ -48,6 +51,7 @@ from gradmath.errors import GradmathError, check_positive, check_positive_int, c
 from gradmath.mlp import MLP
 
 __all__ = [
+    "DIVERGED_LOSS_RATIO",
     "Divergence",
     "TrainResult",
     "chance_loss",
@@ -55,6 +59,9 @@ __all__ = [
     "softmax_cross_entropy",
     "train",
 ]
+
+#: A loss this many times the larger of the initial and the chance loss ends a run as diverged.
+DIVERGED_LOSS_RATIO = 1e6
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -99,14 +106,17 @@ def make_task(
     rng = np.random.default_rng(check_seed(seed))
     y = np.arange(n_samples, dtype=np.int64) % n_classes
     rng.shuffle(y)
+    # The features are standardised below, which no positive rescaling changes: dividing by
+    # max(1, noise) first keeps noise up to 1e308 from overflowing (noise ≤ 1: no change).
+    k = max(1.0, s)
     if kind == "blobs":
         centres = rng.standard_normal((n_classes, n_features))
         centres *= 2.0 / np.linalg.norm(centres, axis=1, keepdims=True)
-        x = centres[y] + s * rng.standard_normal((n_samples, n_features))
+        x = centres[y] / k + (s / k) * rng.standard_normal((n_samples, n_features))
     else:
         u = rng.standard_normal((n_samples, n_features))
         u /= np.linalg.norm(u, axis=1, keepdims=True)
-        radius = (y + 1.0) + s * rng.standard_normal(n_samples)
+        radius = (y + 1.0) / k + (s / k) * rng.standard_normal(n_samples)
         x = u * radius[:, None]
     std = x.std(axis=0)
     x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
@@ -167,7 +177,8 @@ def chance_loss(y: ArrayLikeInt) -> float:
 
 @dataclass(frozen=True)
 class Divergence:
-    """Where training stopped: the loss or a gradient became NaN or ±inf.
+    """Where training stopped: the loss or a gradient became NaN or ±inf, or the loss blew
+    up past :data:`DIVERGED_LOSS_RATIO` times its starting scale (module docstring).
 
     ``epoch`` is 1-based (the epoch in which it happened), ``step`` is the 1-based step
     within that epoch (0: the end-of-epoch evaluation on the whole training set).
@@ -190,6 +201,8 @@ class Divergence:
         if self.quantity == "gradient" and self.grad_norms is not None:
             bad = [i + 1 for i in np.flatnonzero(~np.isfinite(self.grad_norms))]
             what = f"the gradient of layer(s) {', '.join(map(str, bad))} became non-finite"
+        elif math.isfinite(self.value):
+            what = f"the training loss blew up to {self.value:.3g}"
         else:
             what = f"the training loss became {self.value}"
         return f"{what} at {where} (last finite loss {self.last_loss:.4g})"
@@ -265,9 +278,16 @@ def _logits(cache: Any) -> FloatArray:
 def _check_data(mlp: MLP, data: Any) -> tuple[FloatArray, IntArray]:
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise GradmathError("`data` must be a pair (x, y), e.g. make_task(...), or None.")
-    x = np.asarray(data[0], dtype=np.float64)
-    y = np.asarray(data[1])
+    try:
+        x = np.asarray(data[0], dtype=np.float64)
+        y = np.asarray(data[1])
+    except (TypeError, ValueError):
+        raise GradmathError(
+            "`data` must hold numbers: inputs as floats, labels as integers."
+        ) from None
     n_in, n_out = mlp.widths[0], mlp.widths[-1]
+    if x.ndim == 2 and x.shape[0] == 0:
+        raise GradmathError("`data` holds no examples (0 rows); give at least one.")
     if x.ndim != 2 or x.shape[1] != n_in:
         raise GradmathError(
             f"`data` inputs must have shape (n_samples, {n_in}) for this MLP, got {x.shape}."
@@ -398,6 +418,7 @@ def train(
             f"The loss of the untrained network is already {loss0}: the forward pass leaves "
             "float64 range at initialisation. Use a smaller depth or weight variance."
         )
+    blown_up = DIVERGED_LOSS_RATIO * max(loss0, math.log(mlp.widths[-1]))
     losses, accs = [loss0], [acc0]
     grad_rows: list[FloatArray] = []
     change_rows = [np.zeros(depth)]
@@ -428,9 +449,9 @@ def train(
                     flat += [gw + lam * w if lam else gw, gb]
             norms = np.array([_frob(gw) for gw, _ in grads])
             finite = all(np.all(np.isfinite(g)) for g in flat) and np.all(np.isfinite(norms))
-            if not (math.isfinite(loss) and finite):
+            if not (math.isfinite(loss) and loss <= blown_up and finite):
                 quantity: Literal["loss", "gradient"] = (
-                    "loss" if not math.isfinite(loss) else "gradient"
+                    "loss" if not (math.isfinite(loss) and loss <= blown_up) else "gradient"
                 )
                 divergence = Divergence(
                     epoch, step, quantity, loss, norms, norms / np.sqrt(sizes), losses[-1]
@@ -450,7 +471,7 @@ def train(
         if divergence is not None:
             break
         loss_e, acc_e = _evaluate(net, mlp, params, x, y)
-        if not math.isfinite(loss_e):
+        if not (math.isfinite(loss_e) and loss_e <= blown_up):
             divergence = Divergence(epoch, 0, "loss", loss_e, None, None, losses[-1])
             break
         losses.append(loss_e)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from gradmath.profile import Profile
 
 __all__ = [
+    "FORMATS",
     "MIN_FONT_PT",
     "QUANTITY_LABELS",
     "SERIES",
@@ -116,6 +117,9 @@ _METADATA: dict[str, dict[str, Any]] = {
     "png": {"Software": None},
     "svg": {"Date": None, "Creator": "gradmath"},
 }
+
+#: The formats :func:`save` writes.
+FORMATS = tuple(_METADATA)
 
 #: Axis labels of the per-layer quantities of a :class:`~gradmath.Profile`.
 QUANTITY_LABELS = {

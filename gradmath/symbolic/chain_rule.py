@@ -17,19 +17,31 @@ from __future__ import annotations
 from typing import Any
 
 from gradmath.activations import Activation, activation
-from gradmath.errors import check_positive_int
+from gradmath.errors import GradmathError, check_positive_int
 from gradmath.symbolic.bounds import derivative, derivative_bound
 from gradmath.symbolic.derivation import Derivation, Step, named
 
-__all__ = ["chain_rule", "compose_chain"]
+__all__ = ["MAX_DEPTH", "chain_rule", "compose_chain"]
 
 #: Depth up to which :func:`chain_rule` re-derives the product with ``sympy.diff`` of the
 #: composed chain (nesting deeper than a few dozen levels exhausts SymPy's recursion).
 VERIFY_DEPTH = 6
+#: Deepest chain built: one explicit factor per layer, so time and LaTeX size grow with the
+#: depth (SymPy needs seconds at 100; at 10,000, γ^L alone has 6,000 digits). Deeper chains
+#: are refused; the bound's size γ^L is printed by ``derivative_bound`` and mean-field theory.
+MAX_DEPTH = 100
 
 
 def _check_depth(depth: object) -> int:
-    return check_positive_int("depth", depth, what="a positive integer (layers >= 1)")
+    d = check_positive_int("depth", depth, what="a positive integer (layers >= 1)")
+    if d > MAX_DEPTH:
+        raise GradmathError(
+            f"`depth` (={d!r}) is above {MAX_DEPTH}: the chain is written out with one factor "
+            f"per layer, which SymPy cannot build or print quickly that deep. Use depth <= "
+            f"{MAX_DEPTH} for the symbolic chain; its bound is γ^L times the weights (log10 "
+            "of γ^L = L·log10 γ), and meanfield.predict handles depth 10,000 in log space."
+        )
+    return d
 
 
 def _symbols(depth: int) -> dict[str, Any]:

@@ -12,8 +12,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from gradmath.errors import GradmathError, check_positive
+from gradmath.errors import GradmathError
 from gradmath.symbolic.derivation import Derivation, Step
+from gradmath.symbolic.examples import exact_number
 
 __all__ = ["norm_clip_derivation", "value_clip_derivation"]
 
@@ -29,19 +30,19 @@ def _exact_vector(g: Sequence[Any]) -> Any:
     # Floats by their shortest repr, so 0.9 is 9/10 (the number the user typed), not the
     # binary double 0.90000000000000002220…
     try:
-        comps = [sympy.Rational(repr(x)) if isinstance(x, float) else sympy.sympify(x) for x in g]
-    except (sympy.SympifyError, TypeError, ValueError):
-        raise GradmathError(f"`g` (={g!r}) must hold real numbers.") from None
-    if not all(x.is_real and x.is_finite for x in comps):
-        raise GradmathError(f"`g` (={g!r}) must hold finite real numbers.")
+        comps = [exact_number("g", x) for x in g]
+    except GradmathError:
+        raise GradmathError(f"`g` (={g!r}) must hold finite real numbers.") from None
+    if all(x == 0 for x in comps):
+        raise GradmathError(
+            f"`g` (={g!r}) is the zero vector: it has no direction, so there is no angle "
+            "between it and its clipped version."
+        )
     return sympy.Matrix(comps)
 
 
 def _exact_positive(name: str, c: Any) -> Any:
-    import sympy
-
-    check_positive(name, float(c) if not isinstance(c, str) else float(sympy.sympify(c)))
-    return sympy.Rational(repr(c)) if isinstance(c, float) else sympy.sympify(c)
+    return exact_number(name, c, positive=True)
 
 
 def _angle_steps(g: Any, gc: Any, Step: Any) -> tuple[list[Any], Any]:

@@ -193,6 +193,33 @@ def rounds_away_above(update: float, dtype: Any) -> tuple[Fraction, Fraction]:
     return Fraction(2) ** e, u
 
 
+def _in_format(dt: type[np.floating[Any]], **values: Any) -> tuple[Any, ...]:
+    """The values and their product α·g (the update) in format ``dt``; a GradmathError if any
+    of them overflows or underflows to 0 there (the example would compare inf or 0)."""
+    import sympy as sp
+
+    info = np.finfo(dt)
+    out = []
+    for name, x in values.items():
+        with np.errstate(over="ignore", under="ignore"):
+            v = dt(float(x)) if abs(x) <= float(info.max) else dt(np.inf)
+        if not np.isfinite(v) or (v == 0) != (x == 0):
+            raise GradmathError(
+                f"`{name}` (={sp.N(x, 4)}) is outside the {np.dtype(dt).name} range "
+                f"(|x| from {float(info.smallest_subnormal):.3g} to {float(info.max):.3g})."
+            )
+        out.append(v)
+    with np.errstate(over="ignore", under="ignore"):
+        update = out[0] * out[1]
+    if not np.isfinite(update) or update == 0:
+        raise GradmathError(
+            f"The update α·∂L/∂w (={sp.N(values['alpha'] * values['gradient'], 4)}) is outside the "
+            f"{np.dtype(dt).name} range: choose a learning rate and gradient whose product is "
+            f"between {float(info.smallest_subnormal):.3g} and {float(info.max):.3g}."
+        )
+    return (*out, update)
+
+
 def update_rounding_example(
     learning_rate: object = "0.001", gradient: object = "2e-10", weight: object = 1
 ) -> Derivation:
@@ -232,8 +259,7 @@ def update_rounding_example(
     data: dict[str, Any] = {"weight": w}
     for dt in (np.float32, np.float64):
         name = np.dtype(dt).name
-        a32, g32, w32 = dt(float(alpha)), dt(float(g)), dt(float(w))
-        uf = a32 * g32  # the update as that format computes it
+        _, _, w32, uf = _in_format(dt, alpha=alpha, gradient=g, weight=w)
         new = w32 - uf
         lost = bool(new == w32)
         threshold, u_exact = rounds_away_above(uf, dt)

@@ -1,0 +1,215 @@
+"""Issue 11: every bad or extreme input gives a finite correct answer or a GradmathError.
+
+Each case is one row: a call and the error it must raise (a regex on the message, which names
+the argument), or a check of the answer it must give. The CLI rows check one line on stderr
+and exit status 2. The notes build's data-loss cases are in ``test_notes_safety.py``, the
+comparison's in ``test_validate.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import gradmath
+from gradmath import MLP, GradmathError, Profile, symbolic
+from gradmath.cli import main
+from gradmath.clipping import norm_clip_derivation, value_clip_derivation
+from gradmath.numeric import length_chain
+from gradmath.numeric.train import make_task, train
+
+RNG = np.random.default_rng(0)
+HE = gradmath.initializer("he_normal")
+GAUSS_NET = MLP.square(4, 3, activation="tanh", init=gradmath.initializer("normal", sigma_w2=1.0))
+
+#: (id, call, regex the GradmathError message must match)
+REFUSED: list[tuple[str, Callable[[], Any], str]] = [
+    # OverflowError before
+    ("variance-huge-fan", lambda: HE.variance(10**400, 5), r"`fan_in`.*2\*\*53"),
+    ("rounding-huge-gradient", lambda: symbolic.update_rounding_example(1, "1e400"), "gradient"),
+    ("rounding-underflow", lambda: symbolic.update_rounding_example("1e-30", "1e-30"), "update"),
+    ("rounding-huge-weight", lambda: symbolic.update_rounding_example(1, 1, "1e39"), "weight"),
+    # TypeError before
+    ("sample-int-dtype", lambda: HE.sample(RNG, (3, 3), dtype=np.int32), "`dtype`"),
+    ("sample-float16", lambda: HE.sample(RNG, (3, 3), dtype=np.float16), "`dtype`"),
+    ("sample-bogus-dtype", lambda: HE.sample(RNG, (3, 3), dtype="bogus"), "`dtype`"),
+    ("sample-float-shape", lambda: HE.sample(RNG, (3.5, 3)), "`shape`"),
+    ("sample-bool-shape", lambda: HE.sample(RNG, (True, 3)), "`shape`"),
+    ("sample-str-shape", lambda: HE.sample(RNG, "ab"), "`shape`"),
+    ("sample-scalar-shape", lambda: HE.sample(RNG, 5), "`shape`"),
+    ("bound-elu-inf", lambda: symbolic.derivative_bound("elu", alpha=math.inf), "`alpha`"),
+    # MemoryError before: estimated and refused with the number
+    ("sample-huge", lambda: HE.sample(RNG, (10**6, 10**6)), r"needs about 7\.28 TiB"),
+    (
+        "sample-huge-orthogonal",
+        lambda: gradmath.initializer("orthogonal").sample(RNG, (10**6, 10**6)),
+        "needs about",
+    ),
+    # ValueError from NumPy before
+    ("length-chain-seed", lambda: length_chain(GAUSS_NET, samples=10, seed=-1), "`seed`"),
+    ("length-chain-one-sample", lambda: length_chain(GAUSS_NET, samples=1, seed=0), "`samples`"),
+    (
+        "train-empty",
+        lambda: train(
+            MLP((2, 3)), data=(np.zeros((0, 2)), np.zeros(0, int)), epochs=1, lr=0.1, seed=0
+        ),
+        "no examples",
+    ),
+    (
+        "train-text",
+        lambda: train(MLP((2, 3)), data=([["a", "b"]], [0]), epochs=1, lr=0.1, seed=0),
+        "numbers",
+    ),
+    # activation and initializer parameters: finite and in their domain
+    ("elu-alpha-inf", lambda: gradmath.activation("elu", alpha=math.inf), "`alpha`"),
+    ("elu-alpha-nan", lambda: gradmath.activation("elu", alpha=math.nan), "`alpha`"),
+    ("elu-alpha-negative", lambda: gradmath.activation("elu", alpha=-1), "`alpha`"),
+    ("elu-alpha-text", lambda: gradmath.activation("elu", alpha="1"), "`alpha`"),
+    ("leaky-slope-2", lambda: gradmath.activation("leaky_relu", slope=2), "`slope`"),
+    ("selu-scale-0", lambda: gradmath.activation("selu", scale=0), "`scale`"),
+    ("selu-alpha-inf", lambda: gradmath.activation("selu", alpha=math.inf), "`alpha`"),
+    ("gain-0", lambda: gradmath.initializer("xavier_normal", gain=0), "`gain`"),
+    ("gain-inf", lambda: gradmath.initializer("orthogonal", gain=math.inf), "`gain`"),
+    ("scale-0", lambda: gradmath.initializer("variance_scaling", scale=0), "`scale`"),
+    ("sigma-w2-inf", lambda: gradmath.initializer("normal", sigma_w2=math.inf), "`sigma_w2`"),
+    ("gain-param-inf", lambda: gradmath.calculate_gain("leaky_relu", math.inf), "`param`"),
+    # SymPy nan before
+    ("norm-clip-zero", lambda: norm_clip_derivation((0, 0), 1), "zero vector"),
+    ("value-clip-zero", lambda: value_clip_derivation((0, 0), 1), "zero vector"),
+    ("norm-clip-text-c", lambda: norm_clip_derivation((1, 2), "abc"), "`max_norm`"),
+    ("norm-clip-inf-c", lambda: norm_clip_derivation((1, 2), math.inf), "`max_norm`"),
+    ("norm-clip-inf-g", lambda: norm_clip_derivation((math.inf, 2), 1), "`g`"),
+    ("norm-clip-symbol-g", lambda: norm_clip_derivation(("x", 2), 1), "`g`"),
+    # Profiles
+    (
+        "profile-negative-se",
+        lambda: Profile(
+            MLP((4, 4)), np.zeros(1), np.zeros(1), np.zeros(1), log_q_se=np.array([-0.1])
+        ),
+        "standard error is >= 0",
+    ),
+    # close matches wherever a name is accepted
+    ("initializer-he", lambda: gradmath.initializer("he"), "'he_normal', 'he_uniform'"),
+    ("initializer-kaiming", lambda: gradmath.initializer("kaiming"), "'kaiming_normal'"),
+    ("gain-sigmod", lambda: gradmath.calculate_gain("sigmod"), "Did you mean 'sigmoid'"),
+    (
+        "kaiming-sigmod",
+        lambda: gradmath.initializer("kaiming_normal", nonlinearity="sigmod"),
+        "Did you mean 'sigmoid'",
+    ),
+    ("activation-sigmod", lambda: gradmath.activation("sigmod"), "Did you mean 'sigmoid'"),
+    ("scheme-hee", lambda: symbolic.init_variance("hee"), "Did you mean 'he'"),
+]
+
+
+@pytest.mark.parametrize(("call", "match"), [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
+def test_refused_with_a_gradmath_error(call: Callable[[], Any], match: str) -> None:
+    with pytest.raises(GradmathError, match=match):
+        call()
+
+
+def test_deep_symbolic_chain_is_refused_fast() -> None:
+    start = time.perf_counter()
+    with pytest.raises(GradmathError, match=r"`depth` \(=10000\) is above 100"):
+        symbolic.chain_rule(10_000)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_init_variance_and_initializer_share_a_vocabulary() -> None:
+    # Every catalogue name of a LeCun/He/Glorot initializer is a scheme name for init_variance.
+    for name in (
+        "he_normal",
+        "he_uniform",
+        "kaiming_normal",
+        "glorot_uniform",
+        "xavier_normal",
+        "lecun_normal",
+    ):
+        assert (
+            symbolic.init_variance(name).result
+            == symbolic.init_variance(
+                name.split("_")[0].replace("kaiming", "he").replace("xavier", "glorot")
+            ).result
+        )
+
+
+def test_numpy_scalars_are_real_parameters() -> None:
+    a = gradmath.activation("elu", alpha=np.float32(0.5))
+    assert a.params["alpha"] == 0.5
+    assert HE.variance(np.int64(4), np.int32(5)) == HE.variance(4, 5)
+    assert HE.sample(RNG, (np.int64(2), np.int64(3)), dtype=np.float32).dtype == np.float32
+
+
+def test_make_task_with_huge_noise_stays_standardised() -> None:
+    for kind in ("blobs", "shells"):
+        x, _ = make_task(64, 3, 2, seed=0, noise=1e308, kind=kind)
+        assert np.all(np.isfinite(x))
+        np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-12)
+        np.testing.assert_allclose(x.std(axis=0), 1.0, rtol=1e-12)
+    # Noise up to 1 is drawn exactly as before (no rescaling at all).
+    x, _ = make_task(16, 2, 2, seed=3, noise=0.5)
+    x2, _ = make_task(16, 2, 2, seed=3, noise=0.5)
+    np.testing.assert_array_equal(x, x2)
+
+
+def test_a_huge_step_is_a_divergence_and_diagnosed_as_exploding() -> None:
+    net = MLP((4, 16, 16, 3), activation="relu", init="he_normal")
+    data = make_task(64, 4, 3, seed=0)
+    for lr in (1e300, 1e6):
+        r = train(net, data=data, epochs=5, lr=lr, seed=0)
+        assert r.diverged and r.divergence is not None and r.divergence.epoch == 1
+        assert np.all(np.isfinite(r.loss))
+        d = gradmath.diagnose(r)  # the run died in epoch 1: no per-layer rows, still a verdict
+        assert d.verdict == "exploding" and "training loss" in str(d)
+
+
+def test_a_healthy_run_is_not_a_divergence() -> None:
+    net = MLP((2, 16, 3), activation="tanh", init="glorot_uniform")
+    r = train(net, data=make_task(90, 2, 3, seed=1), epochs=20, lr=0.5, seed=0)
+    assert not r.diverged
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["phase", "tanh", "--bias-var", "0", "--figure", "{dir}"], "is a directory"),
+        (["phase", "tanh", "--bias-var", "0", "--figure", ""], "non-empty path"),
+        (["phase", "tanh", "--bias-var", "0", "--figure", "/proc/x.pdf"], "Cannot write"),
+        (["phase", "tanh", "--bias-var", "0", "--figure", "{dir}/x.txt"], "must end in"),
+        (["validate", "--workers", "-1"], "`workers`"),
+        (["validate", "--networks", "2", "--depth", "2", "--width", "4"], "n_networks"),
+        (["notes", "--out", "{dir}/file.txt"], "is a file"),
+        (["notes", "--out", "/proc/x"], "Cannot use `out`"),
+        (["predict", "--activation", "sigmod"], "Did you mean 'sigmoid'"),
+    ],
+    ids=[
+        "figure-dir",
+        "figure-empty",
+        "figure-proc",
+        "figure-suffix",
+        "workers",
+        "networks",
+        "notes-file",
+        "notes-proc",
+        "predict-name",
+    ],
+)
+def test_cli_errors_are_one_line_exit_2(
+    argv: list[str], match: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file.txt").write_text("mine\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code = main([a.replace("{dir}", str(tmp_path)) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"gradmath {argv[0]}: error: ") and __import__("re").search(match, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
