@@ -117,7 +117,7 @@ class PiecewiseLinear(GaussianClosedForm):
         """
         theta, sin = _arccos_parts(c)
         a = self.p - self.n
-        r = np.sqrt(q1 * q2)
+        r = np.sqrt(q1) * np.sqrt(q2)  # not √(q₁q₂): the product overflows from q ≈ 1e154
         return a * a * r / (2 * np.pi) * (sin + (np.pi - theta) * c) + self.n * self.p * r * c
 
     def dkernel(self, q1: Any, q2: Any, c: Any) -> Any:
@@ -166,13 +166,20 @@ class ErfForm(GaussianClosedForm):
 
     def kernel(self, q1: Any, q2: Any, c: Any) -> Any:
         """(2/π) arctan(2Σ₁₂/√D), D = (1+2q₁)(1+2q₂) − 4Σ₁₂²: Williams' arcsin, exact near ±1."""
-        s12 = c * np.sqrt(q1 * q2)
-        return (2.0 / np.pi) * np.arctan(2.0 * s12 / np.sqrt(self._det(q1, q2, c)))
+        s12, d, _ = self._scaled(q1, q2, c)
+        return (2.0 / np.pi) * np.arctan(2.0 * s12 / np.sqrt(d))
 
     def dkernel(self, q1: Any, q2: Any, c: Any) -> Any:
         """E[erf'(u₁)erf'(u₂)] = (4/π)/√det(I + 2Σ) = (4/π)/√D (a Gaussian integral)."""
-        return (4.0 / np.pi) / np.sqrt(self._det(q1, q2, c))
+        _, d, scale = self._scaled(q1, q2, c)
+        return (4.0 / np.pi) / (np.sqrt(d) * scale)
 
     @staticmethod
-    def _det(q1: Any, q2: Any, c: Any) -> Any:
-        return 1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * (1.0 - c) * (1.0 + c)
+    def _scaled(q1: Any, q2: Any, c: Any) -> tuple[Any, Any, Any]:
+        """(Σ₁₂/√(m₁m₂), D/(m₁m₂), √(m₁m₂)) with m_i = max(1, q_i): 2Σ₁₂/√D is unchanged and
+        every term is ≤ 6, so q up to 1.8e308 neither overflows nor gives inf/inf."""
+        m1, m2 = np.maximum(1.0, q1), np.maximum(1.0, q2)
+        r1, r2 = q1 / m1, q2 / m2
+        s12 = c * np.sqrt(r1) * np.sqrt(r2)
+        d = 1.0 / m1 / m2 + 2.0 * r1 / m2 + 2.0 * r2 / m1 + 4.0 * r1 * r2 * (1.0 - c) * (1.0 + c)
+        return s12, d, np.sqrt(m1) * np.sqrt(m2)

@@ -8,6 +8,7 @@ comparison's in ``test_validate.py``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -213,3 +214,58 @@ def test_cli_errors_are_one_line_exit_2(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith(f"gradmath {argv[0]}: error: ") and __import__("re").search(match, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+# --------------------------------------------------------------------------- mean-field edges
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: gradmath.meanfield.fixed_point("elu", 2.0, 0.0), "grows without bound"),
+        (lambda: gradmath.meanfield.fixed_point("softplus", 2.0, 0.0), "grows without bound"),
+        (lambda: gradmath.meanfield.fixed_point("selu", 2.0, 0.0), "grows without bound"),
+        (lambda: gradmath.meanfield.fixed_point("tanh", 1e308, 1e308), "exceeds the float64"),
+        (lambda: gradmath.meanfield.length_map("relu", 1e300, 1e10, 0), "exceeds the float64"),
+        (lambda: gradmath.meanfield.length_map("tanh", [1, 2, 3], [1, 2], 0), "broadcast"),
+        (
+            lambda: gradmath.meanfield.correlation_map("tanh", [0.1, 0.2], [1, 2, 3], 0.1),
+            "broadcast",
+        ),
+        (lambda: gradmath.meanfield.kernel("tanh", [1, 2], [1, 2, 3], 0.5), "broadcast"),
+        (lambda: gradmath.meanfield.kernel("tahn", 1, 1, 0.5), "Did you mean 'tanh'"),
+    ],
+    ids=[
+        "elu-no-q*",
+        "softplus-no-q*",
+        "selu-no-q*",
+        "tanh-q*-overflows",
+        "length-overflow",
+        "length-broadcast",
+        "corr-broadcast",
+        "kernel-broadcast",
+        "kernel-name",
+    ],
+)
+def test_meanfield_refusals(call: Callable[[], Any], match: str) -> None:
+    with pytest.raises(GradmathError, match=match):
+        call()
+
+
+def test_meanfield_extremes_are_right() -> None:
+    mf = gradmath.meanfield
+    # ReLU, zero bias: the correlation map does not depend on q (arc-cosine kernel, degree 1).
+    assert mf.correlation_map("relu", 0.5, 2, 0, q=1e300) == pytest.approx(
+        mf.correlation_map("relu", 0.5, 2, 0, q=1.0), rel=1e-14
+    )
+    # erf's arcsin kernel at huge q: E[erf(u1)erf(u2)] → (2/π) arcsin(c).
+    assert float(mf.kernel("erf", 1e300, 1e300, 0.5)) == pytest.approx(1 / 3, rel=1e-12)
+    assert mf.kernel("tanh", 1, 1, 0.5) == mf.kernel(gradmath.activation("tanh"), 1, 1, 0.5)
+    # Below the unbounded edge a fixed point exists and is found (σ_w² s < 1).
+    assert 13.0 < mf.fixed_point("elu", 1.9, 0.0) < 14.0
+    # Batch norm's growth rate at huge B tends to the large-batch limit π/(π − 1).
+    limit = math.pi / (math.pi - 1)
+    rates = [mf.gradient_growth("relu", 10**k) for k in (6, 8, 12, 15, 20)]
+    assert all(a > b for a, b in itertools.pairwise(rates))
+    assert rates[-2] == pytest.approx(limit, rel=1e-13) and rates[-1] == pytest.approx(limit)
+    assert (rates[1] - limit) * 1e8 == pytest.approx(1.5914, rel=1e-3)  # the O(1/B) term

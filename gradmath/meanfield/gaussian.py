@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from gradmath.errors import GradmathError
+from gradmath.errors import GradmathError, broadcast
 
 __all__ = ["Q_HIGH", "Q_LOW", "expect", "expect2", "expect_shifted", "threaded"]
 
@@ -218,7 +218,7 @@ def expect_shifted(f: Fn, mean: ArrayLike, var: ArrayLike, kinks: Sequence[float
     """
     m = _as_array("mean", mean, -math.inf, math.inf, "finite")
     v = _check_q("var", var)
-    m, v = np.broadcast_arrays(m, v)
+    m, v = broadcast(mean=m, var=v)
     fm, fs = m.ravel(), np.sqrt(v.ravel())
     out = np.empty(fm.shape)
     for sl in _chunks(fm.size, 60 * NODES_PER_PANEL):
@@ -244,7 +244,7 @@ def expect2(
     """
     a1, a2 = _check_q("q1", q1), _check_q("q2", q2)
     ca = _as_array("c", c, -1.0, 1.0, "a correlation in [-1, 1]")
-    a1, a2, ca = np.broadcast_arrays(a1, a2, ca)
+    a1, a2, ca = broadcast(q1=a1, q2=a2, c=ca)
     shape = a1.shape
     f1, f2, fc = a1.ravel(), a2.ravel(), ca.ravel()
     out = np.empty(f1.shape)

@@ -36,7 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from gradmath.activations import Activation, activation
 from gradmath.closed_forms import PiecewiseLinear
-from gradmath.errors import GradmathError
+from gradmath.errors import GradmathError, broadcast
 from gradmath.meanfield import gaussian as gs
 from gradmath.meanfield.moments import ActivationMoments, OnePoint, moments_of
 
@@ -70,11 +70,21 @@ def _act(act: Activation | str) -> Activation:
 def _variances(sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> tuple[Array, Array]:
     sw = gs._as_array("sigma_w2", sigma_w2, 0.0, math.inf, "finite and >= 0 (fan_in·Var[W])")
     sb = gs._as_array("sigma_b2", sigma_b2, 0.0, math.inf, "finite and >= 0 (a variance)")
-    return np.broadcast_arrays(sw, sb)  # type: ignore[return-value]
+    return tuple(broadcast(sigma_w2=sw, sigma_b2=sb))  # type: ignore[return-value]
 
 
 def _out(x: Array) -> float | Array:
     return float(x) if x.ndim == 0 else x
+
+
+def _finite_out(x: Array, what: str) -> float | Array:
+    """``x`` as :func:`_out` gives it, or a GradmathError where it left float64 range."""
+    if not np.all(np.isfinite(x)):
+        raise GradmathError(
+            f"The {what} exceeds the float64 range (≈ 1.8e308) for these arguments; the "
+            "log-space moments (meanfield.log_mean_phi2) and predict() carry such values."
+        )
+    return _out(x)
 
 
 def length_map(
@@ -87,7 +97,9 @@ def length_map(
     """
     m = moments_of(_act(act))
     sw, sb = _variances(sigma_w2, sigma_b2)
-    return _out(sw * m.exact(gs._check_q("q", q)).phi2 + sb)
+    phi2, sw, sb = broadcast(q=m.exact(gs._check_q("q", q)).phi2, sigma_w2=sw, sigma_b2=sb)
+    with np.errstate(over="ignore"):
+        return _finite_out(sw * phi2 + sb, "length map")
 
 
 # --------------------------------------------------------------------------- fixed point q*
@@ -130,15 +142,17 @@ MomentFn = Callable[[Array], OnePoint]
 
 
 def _first_passage(
-    F: Array, k0: int, up: NDArray[np.bool_]
+    F: Array, k0: int, up: NDArray[np.bool_], tol: Array | float = 0.0
 ) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
     """The log-table bracketer: per row of F (values on increasing table nodes), the first node
-    at or after ``k0`` with F ≤ 0 (rows where ``up``), or at or before it with F ≥ 0 (others).
+    at or after ``k0`` with F ≤ −tol (rows where ``up``), or at or before it with F ≥ tol
+    (others); ``tol`` (broadcast to F) is the rounding level of F, which is no crossing.
 
     Returns (index, found).
     """
-    above = F[:, k0:] <= 0
-    below = F[:, : k0 + 1][:, ::-1] >= 0
+    tol = np.broadcast_to(tol, F.shape)
+    above = F[:, k0:] <= -tol[:, k0:]
+    below = F[:, : k0 + 1][:, ::-1] >= tol[:, : k0 + 1][:, ::-1]
     k = np.where(up, k0 + np.argmax(above, axis=1), k0 - np.argmax(below, axis=1))
     return k, np.where(up, above.any(axis=1), below.any(axis=1))
 
@@ -160,10 +174,15 @@ def _solve_table(
     guess = np.empty_like(sw)
     for sl in gs._chunks(sw.size, t.size):
         s_w, s_b = sw[sl, None], sb[sl, None]
-        D = s_w * tab.phi2 + s_b - tq  # D(q) = L(q) − q on the table
+        with np.errstate(over="ignore", invalid="ignore"):  # huge σ²: D = ±inf, q* overflows
+            D = s_w * tab.phi2 + s_b - tq  # D(q) = L(q) − q on the table
+            # A crossing must exceed the rounding of D (1e-12 of its terms; the moments are
+            # good to 1e-13): softplus at σ_w² = 2 has D = O(q^{-1/2}) > 0 for all q, which
+            # rounding would "cross" near 1e10.
+            noise = 1e-12 * (np.abs(s_w * tab.phi2) + s_b + tq)
         up = D[:, k0] > 0
         # First passage in the direction the iteration moves from q0.
-        k, found = _first_passage(D, k0, up)
+        k, found = _first_passage(D, k0, up, noise)
         # Bracket [a, b] with D(a) ≥ 0 ≥ D(b).
         ia = np.where(up, np.maximum(k - 1, 0), k)
         ib = np.where(up, k, np.minimum(k + 1, t.size - 1))
@@ -183,11 +202,15 @@ def _solve_table(
         nf = ~found
         if np.any(nf):
             upn = up & nf
-            slope_inf = lim.phi2_hi / gs.Q_HIGH if lim.unbounded else 0.0
-            const_inf = 0.0 if lim.unbounded else lim.phi2_hi
-            k = sw[sl][upn] * slope_inf
-            with np.errstate(divide="ignore", invalid="ignore"):
-                qi = np.where(k < 1, (sw[sl][upn] * const_inf + sb[sl][upn]) / (1 - k), np.inf)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                if lim.unbounded:
+                    # E[φ²] = c₂q + c + o(1) with the exact asymptotic slope c₂ = lim.c2_inf:
+                    # D(q) = D(T) + (σ_w² c₂ − 1)(q − T) beyond the table top T. σ_w² c₂ ≥ 1
+                    # is growth without bound (ELU, softplus at σ_w² = 2: no fixed point).
+                    k = sw[sl][upn] * lim.c2_inf
+                    qi = np.where(k < 1, tq[-1] + D[upn, -1] / (1 - k), np.inf)
+                else:  # saturating: E[φ²] → const, q* = σ_w²·E[φ²](Q_HIGH) + σ_b²
+                    qi = sw[sl][upn] * lim.phi2_hi + sb[sl][upn]
             sub = q[sl]
             sub[upn] = qi
             dn = ~up & nf
@@ -283,12 +306,21 @@ def fixed_point(
     if not q0 > 0:
         raise GradmathError(f"`q0` (={q0!r}) must be finite and > 0.")
     sw, sb = _variances(sigma_w2, sigma_b2)
-    q = _solve(moments_of(a), sw, sb, q0).q
+    m = moments_of(a)
+    q = _solve(m, sw, sb, q0).q
     if not np.all(np.isfinite(q)):
         i = np.flatnonzero(~np.isfinite(q.ravel()))[0]
+        w, b = float(sw.ravel()[i]), float(sb.ravel()[i])
+        if w * m.limits.c2_inf < 1:
+            # The map is bounded (or grows slower than q): a fixed point exists, too large.
+            raise GradmathError(
+                f"The fixed point q* of {a!r} with sigma_w2={w!r}, sigma_b2={b!r} exceeds the "
+                "float64 range (≈ 1.8e308); scale σ_w² and σ_b² down (q* scales with them).",
+                partial=q,
+            )
         raise GradmathError(
-            f"The length map of {a!r} with sigma_w2={sw.ravel()[i]!r}, sigma_b2={sb.ravel()[i]!r} "
-            "grows without bound: q^l → ∞, there is no finite fixed point q*.",
+            f"The length map of {a!r} with sigma_w2={w!r}, sigma_b2={b!r} grows without bound: "
+            "q^l → ∞, there is no finite fixed point q*.",
             partial=q,
         )
     return _out(q)
@@ -308,7 +340,8 @@ def chi1(act: Activation | str, sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> flo
     """
     a = _act(act)
     sw, sb = _variances(sigma_w2, sigma_b2)
-    return _out(sw * _solve(moments_of(a), sw, sb, 1.0).moments.dphi2)
+    with np.errstate(over="ignore"):
+        return _finite_out(sw * _solve(moments_of(a), sw, sb, 1.0).moments.dphi2, "χ₁")
 
 
 def _corr_terms(
@@ -382,8 +415,9 @@ def correlation_map(
         raise GradmathError(
             "q* = 0 here (σ_b² = 0 and the signal dies out): the correlation map is undefined."
         )
-    ca, sw, sb, qa = np.broadcast_arrays(ca, sw, sb, qa)
-    return _out(_corr_terms(m, ca, sw, sb, qa)[0])
+    ca, sw, sb, qa = broadcast(c=ca, sigma_w2=sw, sigma_b2=sb, q=qa)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _finite_out(_corr_terms(m, ca, sw, sb, qa)[0], "correlation map")
 
 
 def _c_star(

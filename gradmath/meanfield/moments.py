@@ -40,6 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 from gradmath.activations import Activation, activation
 from gradmath.closed_forms import PiecewiseLinear
 from gradmath.meanfield import gaussian as gs
+from gradmath.errors import broadcast
 from gradmath.meanfield._table import T_HI, T_LO, LogTable
 from gradmath.meanfield.mehler import TERMS, HermiteSeries
 
@@ -337,7 +338,7 @@ class ActivationMoments:
         truncation bound is below :data:`KERNEL_TOL` of the scale √(E[f(u₁)²]E[f(u₂)²]), else
         the product rule of :func:`~gradmath.meanfield.gaussian.expect2`.
         """
-        q1, q2, c = np.broadcast_arrays(q1, q2, c)
+        q1, q2, c = broadcast(q1=q1, q2=q2, c=c)
         if self.form is not None:
             f = self.form.dkernel if deriv else self.form.kernel
             return np.asarray(f(q1, q2, c), dtype=np.float64)
