@@ -23,11 +23,12 @@ inflates the per-comparison rate somewhat (measured: up to ~1.5× at N = 8, widt
 absorbed by the Bonferroni slack below (tests/test_validate.py checks the family-wise rate
 empirically on linear nets, where the theory is exact).
 
-Multiple comparisons. A comparison makes m tests (3 per site that has all three quantities), each at level α₁, so by
-Bonferroni's inequality the chance that *any* of the m raises an alarm is at most m·α₁
-(:attr:`Comparison.family_alpha`; 0.38% for m = 60 at z_max = 4; layers of one simulation share
-networks, so the tests are positively correlated and the true rate is lower). For a family of
-many comparisons (a test matrix) choose the threshold for the whole family with
+Multiple comparisons. A comparison makes m tests (:attr:`Comparison.n_comparisons`: each
+quantity at each site that has it), each at level α₁, so by Bonferroni's inequality the chance
+that *any* of the m raises an alarm is at most m·α₁ (:attr:`Comparison.family_alpha`; 0.38% for
+m = 60 at z_max = 4; layers of one simulation share networks, so the tests are positively
+correlated and the true rate is lower). For a family of many comparisons (a test matrix)
+choose the threshold for the whole family with
 :func:`bonferroni_z`, e.g. ``bonferroni_z(m_total, alpha=0.01)``, rather than raising z_max
 until things pass.
 
@@ -163,13 +164,31 @@ class Comparison:
     def _over(self, z_max: float) -> NDArray[np.bool_]:
         """|z| at or above its threshold (NaN = no such quantity at the site: never over)."""
         with np.errstate(invalid="ignore"):
-            return np.abs(self.z) >= self._limits(z_max)  # type: ignore[no-any-return]
+            return np.abs(self.z) >= self._limits(z_max)
 
     @property
     def threshold(self) -> FloatArray:
         """The bound on each |z| (shape (3, L)): Student t with the SE's degrees of freedom at
         the tail probability of ``z_max`` (module docstring)."""
         return self._limits(self.z_max)
+
+    @property
+    def z_normal(self) -> FloatArray:
+        """z on the normal scale: the value with the same two-sided tail under N(0, 1) as z
+        has under Student t with its degrees of freedom, Φ⁻¹(T_ν(z)) (= z where ν = ∞).
+
+        A normal threshold (e.g. :func:`bonferroni_z` over many comparisons) applies to it
+        directly: |z_normal| > z_max exactly when |z| > t_threshold(z_max, ν).
+        """
+        from scipy.special import ndtri, stdtr
+
+        if self.dof is None:
+            return self.z
+        nu = np.where(np.isfinite(self.dof), self.dof, 1.0)
+        with np.errstate(divide="ignore"):
+            # From the lower tail of −|z| (keeps its digits far out), signed back.
+            eq = -ndtri(stdtr(nu, -np.abs(self.z)))
+        return np.where(np.isfinite(self.dof), np.sign(self.z) * eq, self.z)
 
     @property
     def agrees(self) -> bool:
@@ -182,10 +201,13 @@ class Comparison:
         return min(1.0, self.n_comparisons * _two_sided_p(self.z_max))
 
     def _threshold_text(self, z_max: float) -> str:
-        finite = self.dof[np.isfinite(self.dof) & ~np.isnan(self.z)] if self.dof is not None else []
-        if len(finite) == 0:
+        if self.dof is None:
             return f"threshold {z_max:g} per comparison"
-        lim = self._limits(z_max)[np.isfinite(self.dof) & ~np.isnan(self.z)]
+        used = np.isfinite(self.dof) & ~np.isnan(self.z)
+        finite = self.dof[used]
+        if finite.size == 0:
+            return f"threshold {z_max:g} per comparison"
+        lim = self._limits(z_max)[used]
         lo, hi = float(np.min(finite)), float(np.max(finite))
         nu_text = f"{lo:.3g}" if np.isclose(lo, hi) else f"{lo:.3g}–{hi:.3g}"
         t_lo, t_hi = float(np.min(lim)), float(np.max(lim))

@@ -264,6 +264,18 @@ def test_threshold_is_student_t_with_the_networks_degrees_of_freedom() -> None:
     np.testing.assert_allclose(both.dof, (2 * 0.05**2) ** 2 / (0.05**4 / 15 + 0.05**4 / 31))
 
 
+def test_z_normal_has_the_same_tail() -> None:
+    from scipy import stats
+
+    c = compare(_profile(), _profile(0.45, 0.1, n_networks=16))  # z = 4.5, ν = 15
+    expected = stats.norm.isf(stats.t.sf(4.5, 15))
+    np.testing.assert_allclose(c.z_normal, expected, rtol=1e-10)
+    assert np.all(np.abs(c.z_normal) < 4.0) == c.agrees  # the threshold, on either scale
+    np.testing.assert_allclose(compare(_profile(), _profile(0.45, 0.1)).z_normal, 4.5, rtol=1e-14)
+    far = compare(_profile(), _profile(-3.0, 0.1, n_networks=16))  # z = −30: deep in the tail
+    assert np.all(np.isfinite(far.z_normal)) and np.all(far.z_normal < -5)
+
+
 @pytest.mark.parametrize(
     ("n", "match"),
     [

@@ -65,7 +65,9 @@ def validate_cell(
     batch: int,
     seed: int,
 ) -> Any:
-    """z-scores (3, depth) of theory against simulation for one square MLP (one sweep job)."""
+    """z-scores (3, depth) of theory against simulation for one square MLP (one sweep job), on
+    the normal scale (:attr:`~gradmath.validate.Comparison.z_normal`), so that the sweep's one
+    Bonferroni threshold from the normal law is right whatever the number of networks."""
     from gradmath import MLP
     from gradmath.meanfield import predict
     from gradmath.numeric import simulate
@@ -73,7 +75,7 @@ def validate_cell(
 
     mlp = MLP.square(width, depth, activation=activation, init=init, sigma_b2=sigma_b2)
     sim = simulate(mlp, n_networks=networks, batch=batch, seed=seed, progress=False)
-    return compare(predict(mlp, like=sim), sim).z
+    return compare(predict(mlp, like=sim), sim).z_normal
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -70,7 +70,8 @@ def _act(act: Activation | str) -> Activation:
 def _variances(sigma_w2: ArrayLike, sigma_b2: ArrayLike) -> tuple[Array, Array]:
     sw = gs._as_array("sigma_w2", sigma_w2, 0.0, math.inf, "finite and >= 0 (fan_in·Var[W])")
     sb = gs._as_array("sigma_b2", sigma_b2, 0.0, math.inf, "finite and >= 0 (a variance)")
-    return tuple(broadcast(sigma_w2=sw, sigma_b2=sb))  # type: ignore[return-value]
+    sw, sb = broadcast(sigma_w2=sw, sigma_b2=sb)
+    return sw, sb
 
 
 def _out(x: Array) -> float | Array:

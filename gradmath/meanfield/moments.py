@@ -39,8 +39,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from gradmath.activations import Activation, activation
 from gradmath.closed_forms import PiecewiseLinear
-from gradmath.meanfield import gaussian as gs
 from gradmath.errors import broadcast
+from gradmath.meanfield import gaussian as gs
 from gradmath.meanfield._table import T_HI, T_LO, LogTable
 from gradmath.meanfield.mehler import TERMS, HermiteSeries
 
