@@ -182,7 +182,7 @@ class Initializer:
 
     def _draw(
         self,
-        rng: np.random.Generator,
+        rng: RandomSource,
         shape: tuple[int, ...],
         fan_in: int,
         fan_out: int,
