@@ -39,7 +39,8 @@ def _names() -> dict[str, Callable[..., Any]]:
 
     allowed = (
         "Network", "Serial", "repeat", "Dense", "Elementwise", "Residual", "BatchNorm",
-        "LayerNorm", "pre_ln_block", "post_ln_block", "fixup_block",
+        "LayerNorm", "pre_ln_block", "post_ln_block", "fixup_block", "Conv", "AvgPool",
+        "GlobalAvgPool", "Flatten",
     )  # fmt: skip
     out: dict[str, Callable[..., Any]] = {n: getattr(nw, n) for n in allowed}
     out["MLP"] = MLP

@@ -25,7 +25,7 @@ from gradmath.meanfield.batchnorm import BatchMoments, batch_moments
 from gradmath.meanfield.gaussian import expect
 from gradmath.meanfield.moments import ActivationMoments, moments_of
 from gradmath.network import Network
-from gradmath.network.base import GAUSSIAN, Grad, RowCounter, Signal, log_add
+from gradmath.network.base import Grad, RowCounter, log_add
 from gradmath.profile import Profile, as_network
 
 __all__ = ["predict"]
@@ -133,10 +133,15 @@ def predict(
         cond = cond.but(batch=None)  # the batch changes nothing without batch statistics
     ctx = MeanFieldContext(network, cond.batch)
     c0 = 0.0 if ctx.track_correlation else None  # independent inputs are uncorrelated
-    x = Signal(network.input_width, math.log(cond.input_q), GAUSSIAN, c0)
+    x = network.input_signal(math.log(cond.input_q), c0)
     try:
         y, tape = network.body.theory_forward(x, ctx)
         log_g = math.log(cond.output_grad_q)
+        if cond.loss == "mse" and y.spatial is not None:
+            raise GradmathError(
+                "loss='mse' on an output with positions is not covered (δ = y − t is correlated "
+                "across positions); end the network with Flatten() or GlobalAvgPool() and Dense."
+            )
         if cond.loss == "mse":
             log_g = log_add(y.log_q, log_g)  # δ = y − t with t independent of y
         network.body.theory_backward(tape, Grad(log_g), ctx)

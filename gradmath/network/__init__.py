@@ -23,15 +23,23 @@ from gradmath.network.combinators import Repeat as Repeat
 from gradmath.network.combinators import Serial as Serial
 from gradmath.network.combinators import as_layer as as_layer
 from gradmath.network.combinators import repeat as repeat
+from gradmath.network.conv import Conv as Conv
 from gradmath.network.dense import Dense as Dense
 from gradmath.network.elementwise import Elementwise as Elementwise
 from gradmath.network.layernorm import LayerNorm as LayerNorm
+from gradmath.network.pooling import AvgPool as AvgPool
+from gradmath.network.pooling import Flatten as Flatten
+from gradmath.network.pooling import GlobalAvgPool as GlobalAvgPool
 from gradmath.network.residual import Residual as Residual
 
 __all__ = [
+    "AvgPool",
     "BatchNorm",
+    "Conv",
     "Dense",
     "Elementwise",
+    "Flatten",
+    "GlobalAvgPool",
     "Layer",
     "LayerNorm",
     "Network",

@@ -40,16 +40,44 @@ __all__ = [
     "Layer",
     "RowCounter",
     "Scaled",
+    "Shape",
     "Signal",
     "SimContext",
     "Site",
+    "Spatial",
     "TheoryContext",
+    "features",
     "log_add",
+    "numel",
     "sphere",
 ]
 
 Array = NDArray[np.floating[Any]]
 FloatArray = NDArray[np.float64]
+
+#: The structural shape of a tensor per example: an int (features of a flat vector) or a tuple
+#: (channels, *spatial) for the input and output of convolutional layers (PyTorch's layout).
+Shape = int | tuple[int, ...]
+
+
+def features(shape: Shape) -> int:
+    """The features per position of a tensor: its width, or its channels (``Site.width``)."""
+    return shape if isinstance(shape, int) else shape[0]
+
+
+def numel(shape: Shape) -> int:
+    """Numbers per example."""
+    return shape if isinstance(shape, int) else math.prod(shape)
+
+
+def flat_width(shape: Shape, who: str) -> int:
+    """The width of a flat input, or the error saying that ``who`` needs one."""
+    if isinstance(shape, int):
+        return shape
+    raise GradmathError(
+        f"{who} needs a flat input (features), but it receives a spatial tensor of shape "
+        f"(channels, *positions) = {shape}; put Flatten() or GlobalAvgPool() before it."
+    )
 
 
 # --------------------------------------------------------------------------- sites
@@ -59,8 +87,9 @@ class Site(NamedTuple):
     """One row of a Profile: where a layer records its output and its gradient.
 
     ``name`` is the kind and its 1-based counter (``dense3``, ``residual1``); ``width`` is the
-    width of the recorded tensor; ``fan_in`` is set for layers with a weight matrix (whose
-    per-example weight gradient is recorded too), else ``None``.
+    width of the recorded tensor (its channels for a tensor with positions); ``fan_in`` is set
+    for layers with a weight matrix (whose per-example weight gradient is recorded too), else
+    ``None``.
     """
 
     name: str
@@ -134,6 +163,10 @@ def sphere(batch: int) -> Law:
 class Signal(NamedTuple):
     """Mean-field forward state: log E[x_i²] of a tensor of ``width`` units and its law.
 
+    ``spatial`` is set for a tensor with positions (a convolutional net): the second moments
+    between its positions (:class:`Spatial`); ``log_q`` is then their mean over positions and
+    ``width`` the channels (the features per position; all of them after ``Flatten``).
+
     ``c`` is the correlation E[x_{b,i} x_{b',i}]/E[x_i²] of two distinct examples b ≠ b' of
     one batch (i.i.d. inputs: 0), tracked only when a layer downstream needs it (batch
     norm), else ``None``. ``mean`` is E[x_i] (the same for every unit at infinite width): 0
@@ -146,6 +179,23 @@ class Signal(NamedTuple):
     law: Law
     c: float | None = None
     mean: float | None = 0.0
+    spatial: Spatial | None = None
+
+
+class Spatial(NamedTuple):
+    """The second moments between the positions of one channel at infinite width.
+
+    ``shape`` is the positions' grid (e.g. (H, W)); ``cov`` is the (P, P) matrix
+    E[x_{c,p} x_{c,p'}]/e^{log_q} (P = ∏shape; the same for every channel and example), whose
+    diagonal has mean 1 so that ``Signal.log_q`` carries the scale in log space (Xiao et al.
+    2018, "Dynamical Isometry and a Mean Field Theory of CNNs", §2.2: the covariance map of a
+    CNN). ``flat``: the tensor was flattened (positions still known, for an activation that
+    follows; a Dense layer reads only ``log_q``).
+    """
+
+    shape: tuple[int, ...]
+    cov: FloatArray
+    flat: bool = False
 
 
 class Grad(NamedTuple):
@@ -161,6 +211,7 @@ class Grad(NamedTuple):
     cov: str = "iid"
     log_gamma: float = 0.0
     act: Activation | None = None
+    spatial: FloatArray | None = None
 
 
 class Moments(Protocol):
@@ -168,6 +219,9 @@ class Moments(Protocol):
 
     def phi2(self, log_q: float) -> float: ...
     def dphi2(self, log_q: FloatArray) -> FloatArray: ...
+    def kernels(
+        self, q1: FloatArray, q2: FloatArray, c: FloatArray, deriv: bool = False
+    ) -> FloatArray: ...
 
 
 class TheoryContext(Protocol):
@@ -205,6 +259,8 @@ class TheoryContext(Protocol):
 class Scaled(NamedTuple):
     """K stacked tensors (K, batch, width) carried as value = e^s·u, one scale s per network.
 
+    Tensors with positions are (K, batch, channels, *positions), PyTorch's layout per network.
+
     Signals and gradients of deep nets grow or shrink like e^{±O(L)}; carrying the scale apart
     keeps u in floating range. Linear maps commute with the scale; positively homogeneous
     activations (φ(cz) = cφ(z), c > 0) too; normalisations remove it.
@@ -218,11 +274,7 @@ class Scaled(NamedTuple):
         fmax = float(np.finfo(self.u.dtype).max)
         if np.any(np.abs(self.s) > 0.5 * math.log(fmax)):
             return None
-        u = (
-            self.u * np.exp(self.s).astype(self.u.dtype)[:, None, None]
-            if np.any(self.s)
-            else self.u
-        )
+        u = self.u * per_network(np.exp(self.s), self.u) if np.any(self.s) else self.u
         amax = float(np.max(np.abs(u))) if u.size else 0.0
         return u if math.isfinite(amax) and amax <= fmax**0.5 else None
 
@@ -270,10 +322,11 @@ class Layer(ABC):
         return out
 
     @abstractmethod
-    def out_width(self, width: int) -> int:
-        """The width of the output for an input of ``width`` units."""
+    def out_width(self, width: Shape) -> Shape:
+        """The width of the output for an input of ``width`` units (or its (C, *positions)
+        shape, :data:`Shape`)."""
 
-    def open_sites(self, width: int, sites: SiteCounter) -> int:
+    def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
         """Open this layer's sites in forward order; returns the output width."""
         return self.out_width(width)
 
@@ -290,8 +343,13 @@ class Layer(ABC):
     def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
         """∂L/∂input from ∂L/∂output; ``need_input=False`` may skip it (returns ``g``)."""
 
-    def param_count(self, width: int) -> int:
+    def param_count(self, width: Shape) -> int:
         """Numbers drawn per network (for the simulation's memory plan)."""
+        return 0
+
+    def state_count(self, width: Shape) -> int:
+        """Numbers per example this layer's simulation keeps beyond its input and output
+        (a convolution's patches), for the memory plan; containers add their children's."""
         return 0
 
     def children(self) -> tuple[Layer, ...]:
@@ -316,8 +374,16 @@ def log0(x: float) -> float:
     return math.log(x) if x > 0 else -math.inf
 
 
-def mean_square(a: Array, axes: tuple[int, ...] = (-2, -1)) -> FloatArray:
-    """Mean of squares over ``axes`` in float64 whatever the storage dtype."""
+def per_network(v: FloatArray, like: Array) -> Array:
+    """One value per network (K,), shaped to broadcast against ``like`` (K, …), in its dtype."""
+    return v.astype(like.dtype).reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+def mean_square(a: Array, axes: tuple[int, ...] | None = None) -> FloatArray:
+    """Mean of squares over ``axes`` (default: all but the first, the networks) in float64
+    whatever the storage dtype."""
+    if axes is None:
+        axes = tuple(range(1 - a.ndim, 0))
     n = math.prod(a.shape[ax] for ax in axes)
     sub = "abcdefgh"[: a.ndim]
     keep = "".join(c for k, c in enumerate(sub) if k - a.ndim not in axes)
@@ -337,13 +403,13 @@ def renormalise(u: Array, s: FloatArray) -> tuple[Array, FloatArray, FloatArray]
     if not np.all(np.isfinite(ms)):
         # u² overflows (|u| > 1e154, possible in float32 after a wide layer): scale by max|u|
         # first; a network whose u itself is not finite keeps its inf/nan for the caller.
-        m = np.max(np.abs(u), axis=(-2, -1))
+        m = np.max(np.abs(u), axis=tuple(range(1, u.ndim)))
         ok = np.isfinite(m) & (m > 0)
         m = np.where(ok, m, 1.0)
-        u *= (1.0 / m).astype(u.dtype)[:, None, None]
+        u *= per_network(1.0 / m, u)
         s = s + np.log(m)
         ms = mean_square(u)
     r = np.sqrt(ms)
     r[r == 0] = 1.0  # a network whose signal is exactly 0 stays 0
-    u *= (1.0 / r).astype(u.dtype)[:, None, None]
+    u *= per_network(1.0 / r, u)
     return u, s + np.log(r), log0_array(ms)

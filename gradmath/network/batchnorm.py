@@ -31,10 +31,12 @@ from gradmath.network.base import (
     Grad,
     Layer,
     Scaled,
+    Shape,
     Signal,
     SimContext,
     SiteCounter,
     TheoryContext,
+    flat_width,
     log0_array,
     mean_square,
     sphere,
@@ -62,11 +64,11 @@ class BatchNorm(Layer):
 
     NEEDS = frozenset({"correlation", "batch"})
 
-    def out_width(self, width: int) -> int:
-        return width
+    def out_width(self, width: Shape) -> Shape:
+        return flat_width(width, "BatchNorm")
 
-    def open_sites(self, width: int, sites: SiteCounter) -> int:
-        sites.open("batchnorm", width)
+    def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
+        sites.open("batchnorm", flat_width(width, "BatchNorm"))
         return width
 
     def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:

@@ -8,21 +8,27 @@ without building n copies, so a 10,000-block network is a handful of objects.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 from gradmath.activations import Activation
 from gradmath.errors import GradmathError, check_positive_int
 from gradmath.network.base import (
+    GAUSSIAN,
     Grad,
     Layer,
     Scaled,
+    Shape,
     Signal,
     SimContext,
     Site,
     SiteCounter,
+    Spatial,
     TheoryContext,
 )
 from gradmath.network.elementwise import Elementwise
@@ -48,20 +54,27 @@ class _Sequence(Layer):
     def steps(self) -> Iterator[Layer]:
         raise NotImplementedError
 
-    def out_width(self, width: int) -> int:
+    def out_width(self, width: Shape) -> Shape:
         for layer in self.steps():
             width = layer.out_width(width)
         return width
 
-    def open_sites(self, width: int, sites: SiteCounter) -> int:
+    def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
         for layer in self.steps():
             width = layer.open_sites(width, sites)
         return width
 
-    def param_count(self, width: int) -> int:
+    def param_count(self, width: Shape) -> int:
         total = 0
         for layer in self.steps():
             total += layer.param_count(width)
+            width = layer.out_width(width)
+        return total
+
+    def state_count(self, width: Shape) -> int:
+        total = 0
+        for layer in self.steps():
+            total += layer.state_count(width)
             width = layer.out_width(width)
         return total
 
@@ -134,6 +147,17 @@ class Repeat(_Sequence):
         return (self.layer,)
 
 
+def _input_shape(value: object) -> Shape:
+    if isinstance(value, (tuple, list)):
+        if not 2 <= len(value) <= 3:
+            raise GradmathError(
+                f"`input_width` (={value!r}) must be a width or a shape (channels, *positions) "
+                "with 1 or 2 spatial axes, e.g. (3, 32, 32)."
+            )
+        return tuple(check_positive_int("input_width", v) for v in value)
+    return check_positive_int("input_width", value)
+
+
 def repeat(layer: Layer | Activation | str, n: int) -> Repeat:
     """``layer`` n times in a row (each copy with its own sampled parameters).
 
@@ -148,6 +172,9 @@ def repeat(layer: Layer | Activation | str, n: int) -> Repeat:
 class Network:
     """A network at initialisation: the input width n_0 and the layers applied to it.
 
+    A convolutional network takes an input shape (channels, *positions) instead, e.g.
+    ``Network((3, 32, 32), Conv(16, 3, padding=1), "relu", GlobalAvgPool(), Dense(10))``.
+
     The object that ``meanfield.predict`` and ``numeric.simulate`` both take, so a comparison is
     always between one network's theory and its samples. ``sites`` lists the rows of its
     profiles (every Dense, Residual, BatchNorm and LayerNorm, in forward order).
@@ -158,11 +185,11 @@ class Network:
     (['dense1', 'dense2'], 10)
     """
 
-    input_width: int
+    input_width: Shape
     body: Serial
 
-    def __init__(self, input_width: int, *layers: Layer | Activation | str) -> None:
-        object.__setattr__(self, "input_width", check_positive_int("input_width", input_width))
+    def __init__(self, input_width: Shape, *layers: Layer | Activation | str) -> None:
+        object.__setattr__(self, "input_width", _input_shape(input_width))
         if not layers:
             raise GradmathError("A Network needs at least one layer, e.g. Network(784, Dense(10)).")
         body = layers[0] if len(layers) == 1 and isinstance(layers[0], Serial) else Serial(*layers)
@@ -171,6 +198,20 @@ class Network:
             raise GradmathError(
                 "This network has no site to report (no Dense, Residual or normalisation layer)."
             )
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one example: (n_0,) or (channels, *positions)."""
+        w = self.input_width
+        return (w,) if isinstance(w, int) else w
+
+    def input_signal(self, log_q: float, c: float | None) -> Signal:
+        """The mean-field state of i.i.d. N(0, e^{log_q}) inputs (independent positions)."""
+        w = self.input_width
+        if isinstance(w, int):
+            return Signal(w, log_q, GAUSSIAN, c)
+        n = math.prod(w[1:])
+        return Signal(w[0], log_q, GAUSSIAN, None, 0.0, Spatial(w[1:], np.eye(n)))
 
     @cached_property
     def sites(self) -> tuple[Site, ...]:
@@ -184,7 +225,7 @@ class Network:
         return self.body.requirements()
 
     @property
-    def output_width(self) -> int:
+    def output_width(self) -> Shape:
         return self.body.out_width(self.input_width)
 
     @property

@@ -28,10 +28,12 @@ from gradmath.network.base import (
     Grad,
     Layer,
     Scaled,
+    Shape,
     Signal,
     SimContext,
     SiteCounter,
     TheoryContext,
+    flat_width,
     log0,
     log0_array,
     log_add,
@@ -39,7 +41,25 @@ from gradmath.network.base import (
     renormalise,
 )
 
-__all__ = ["Dense"]
+__all__ = ["Dense", "check_sigma_b2"]
+
+
+def check_sigma_b2(b: object) -> float | str:
+    """A bias variance: a finite number >= 0, or ``"init"`` (the initializer's own bias)."""
+    if isinstance(b, str):
+        if b != "init":
+            raise GradmathError(
+                f"`sigma_b2` (={b!r}) must be a bias variance (a finite number >= 0) or "
+                "'init' (the initializer's own bias, e.g. PyTorch's U(±1/√fan_in))."
+            )
+        return b
+    try:
+        v = float(b)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        v = math.nan
+    if isinstance(b, bool) or not (math.isfinite(v) and v >= 0):
+        raise GradmathError(f"`sigma_b2` (={b!r}) must be a finite bias variance >= 0.")
+    return v
 
 
 @dataclass(frozen=True)
@@ -65,21 +85,7 @@ class Dense(Layer):
         object.__setattr__(self, "width", check_positive_int("width", self.width))
         object.__setattr__(self, "init", initializer(self.init))
         self._check_gain()
-        b = self.sigma_b2
-        if isinstance(b, str):
-            if b != "init":
-                raise GradmathError(
-                    f"`sigma_b2` (={b!r}) must be a bias variance (a finite number >= 0) or "
-                    "'init' (the initializer's own bias, e.g. PyTorch's U(±1/√fan_in))."
-                )
-        else:
-            try:
-                v = float(b)
-            except (TypeError, ValueError):
-                v = math.nan
-            if isinstance(b, bool) or not (math.isfinite(v) and v >= 0):
-                raise GradmathError(f"`sigma_b2` (={b!r}) must be a finite bias variance >= 0.")
-            object.__setattr__(self, "sigma_b2", v)
+        object.__setattr__(self, "sigma_b2", check_sigma_b2(self.sigma_b2))
 
     @property
     def _initializer(self) -> Initializer:
@@ -94,11 +100,12 @@ class Dense(Layer):
         object.__setattr__(self, "gain", float(g))
 
     # ------------------------------------------------------------------ structure
-    def out_width(self, width: int) -> int:
+    def out_width(self, width: Shape) -> Shape:
+        flat_width(width, "Dense")
         return self.width
 
-    def open_sites(self, width: int, sites: SiteCounter) -> int:
-        sites.open("dense", self.width, width)
+    def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
+        sites.open("dense", self.width, flat_width(width, "Dense"))
         return self.width
 
     def weight_var(self, fan_in: int) -> float:
@@ -119,8 +126,8 @@ class Dense(Layer):
             v = memo[fan_in] = (self.gain**2 * init.variance(fan_in, self.width), b)
         return v
 
-    def param_count(self, width: int) -> int:
-        return self.width * (width + 1)
+    def param_count(self, width: Shape) -> int:
+        return self.width * (flat_width(width, "Dense") + 1)
 
     # ------------------------------------------------------------------ mean field
     def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:

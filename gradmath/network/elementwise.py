@@ -22,7 +22,17 @@ import numpy as np
 
 from gradmath.activations import Activation, activation
 from gradmath.errors import GradmathError
-from gradmath.network.base import OTHER, Grad, Layer, Scaled, Signal, SimContext, TheoryContext
+from gradmath.network import spatial
+from gradmath.network.base import (
+    OTHER,
+    Grad,
+    Layer,
+    Scaled,
+    Shape,
+    Signal,
+    SimContext,
+    TheoryContext,
+)
 
 __all__ = ["Elementwise"]
 
@@ -44,12 +54,14 @@ class Elementwise(Layer):
     def activation(self) -> Activation:
         return self.act  # type: ignore[return-value]  # an Activation after __post_init__
 
-    def out_width(self, width: int) -> int:
+    def out_width(self, width: Shape) -> Shape:
         return width
 
     # ------------------------------------------------------------------ mean field
     def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
         act = self.activation
+        if x.spatial is not None and x.law.kind == "gaussian":
+            return self._spatial_forward(x, ctx)
         if x.law.kind == "sphere":
             m = ctx.batch_moments(act, x.law.batch)
             c = m.phi_cross / m.phi2 if x.c is not None else None
@@ -75,6 +87,8 @@ class Elementwise(Layer):
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
         # tape: the input and, after batch norm, its BatchMoments; else the dphi2 handle
         x, moments_or_handle = tape
+        if x.spatial is not None:
+            return self._spatial_backward(tape, g, ctx)
         if x.law.kind == "sphere":
             B = x.law.batch
             if g.cov != "centred":
@@ -93,6 +107,59 @@ class Elementwise(Layer):
             )
         log_d = ctx.log_dphi2(moments_or_handle)
         return Grad(g.log_g + log_d, g.cov, g.log_gamma + log_d, g.act)
+
+    # ------------------------------------------------------------------ with positions
+    def _spatial_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
+        """K_pp' = E[φ(u_p)φ(u_p')] over the positions' Gaussian field (Xiao et al. 2018,
+        eq. 2.5; :mod:`gradmath.network.spatial`)."""
+        act = self.activation
+        sp = x.spatial
+        assert sp is not None
+        d = np.diagonal(sp.cov).copy()
+        if not np.all(d > 0):
+            raise GradmathError(
+                f"Some positions reach {act!r} with variance 0 (they see only padding); "
+                "gradmath's mean field needs every position to see part of the input."
+            )
+        # φ(λu) = λφ(u) (λ > 0) lets a homogeneous φ work on the normalised matrix: the scale
+        # stays in log space. Any other φ needs the true variances.
+        log_scale = 0.0 if act.homogeneous else x.log_q
+        log_qp = np.log(d) + log_scale
+        q = np.exp(log_qp)
+        if not np.all(np.isfinite(q)):
+            raise GradmathError(
+                f"The variance reaching {act!r} leaves the float64 range (log q = {x.log_q:.4g})."
+            )
+        mom = ctx.moments(act)
+        uq, inv = np.unique(log_qp, return_inverse=True)
+        log_diag = np.array([mom.phi2(float(v)) for v in uq])[inv]
+        top = float(np.max(log_diag))
+        corr = sp.cov / np.sqrt(np.outer(d, d))
+        m = spatial.pair_kernel(mom, q, corr, deriv=False) * math.exp(-top)
+        np.fill_diagonal(m, np.exp(log_diag - top))
+        log_mean, r = spatial.normalised(m)
+        log_q = (x.log_q if act.homogeneous else 0.0) + top + log_mean
+        out = Signal(x.width, log_q, OTHER, None, None, sp._replace(cov=r))
+        return out, (x, (mom, q, corr, log_qp))
+
+    def _spatial_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+        """G_pp' · E[φ'(u_p)φ'(u_p')] (gradient independence); a white or diagonal gradient
+        needs only the diagonal E[φ'(u_p)²]."""
+        _, (mom, q, corr, log_qp) = tape
+        if g.cov != "iid":
+            raise GradmathError(
+                "gradmath's batch-norm theory does not cover tensors with positions (BatchNorm "
+                "after a convolution); its gradient reaches this activation."
+            )
+        dd = np.exp(mom.dphi2(log_qp))
+        if g.spatial is None or g.spatial.ndim == 1:
+            gin = spatial.diagonal(g.spatial, q.size) * dd
+        else:
+            dk = spatial.pair_kernel(mom, q, corr, deriv=True)
+            np.fill_diagonal(dk, dd)
+            gin = g.spatial * dk
+        log_mean, gn = spatial.normalised(gin)
+        return Grad(g.log_g + log_mean, spatial=gn)
 
     # ------------------------------------------------------------------ simulation
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:

@@ -21,10 +21,12 @@ from gradmath.network.base import (
     Grad,
     Layer,
     Scaled,
+    Shape,
     Signal,
     SimContext,
     SiteCounter,
     TheoryContext,
+    flat_width,
     log0_array,
     mean_square,
 )
@@ -43,11 +45,11 @@ class LayerNorm(Layer):
 
     NEEDS = frozenset({"mean"})
 
-    def out_width(self, width: int) -> int:
-        return width
+    def out_width(self, width: Shape) -> Shape:
+        return flat_width(width, "LayerNorm")
 
-    def open_sites(self, width: int, sites: SiteCounter) -> int:
-        sites.open("layernorm", width)
+    def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
+        sites.open("layernorm", flat_width(width, "LayerNorm"))
         return width
 
     def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:

@@ -23,19 +23,23 @@ import numpy as np
 
 from gradmath.activations import Activation
 from gradmath.errors import GradmathError
+from gradmath.network import spatial
 from gradmath.network.base import (
     GAUSSIAN,
     OTHER,
     Grad,
     Layer,
     Scaled,
+    Shape,
     Signal,
     SimContext,
     SiteCounter,
     TheoryContext,
+    features,
     log0_array,
     log_add,
     mean_square,
+    per_network,
 )
 
 __all__ = ["Residual"]
@@ -71,7 +75,7 @@ class Residual(Layer):
     def children(self) -> tuple[Layer, ...]:
         return (self._branch,)
 
-    def out_width(self, width: int) -> int:
+    def out_width(self, width: Shape) -> Shape:
         out = self._branch.out_width(width)
         if out != width:
             raise GradmathError(
@@ -79,14 +83,17 @@ class Residual(Layer):
             )
         return width
 
-    def open_sites(self, width: int, sites: SiteCounter) -> int:
+    def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
         self.out_width(width)
         self._branch.open_sites(width, sites)
-        sites.open("residual", width)
+        sites.open("residual", features(width))
         return width
 
-    def param_count(self, width: int) -> int:
+    def param_count(self, width: Shape) -> int:
         return self._branch.param_count(width)
+
+    def state_count(self, width: Shape) -> int:
+        return self._branch.state_count(width)
 
     @property
     def _log_a2(self) -> float:
@@ -106,9 +113,20 @@ class Residual(Layer):
         if x.c is not None and f.c is not None:
             c = math.exp(x.log_q - log_q) * x.c + math.exp(log_qf - log_q) * f.c
         law = GAUSSIAN if x.law.kind == f.law.kind == "gaussian" else OTHER
+        sp = None
+        if x.spatial is not None or f.spatial is not None:
+            if x.spatial is None or f.spatial is None or x.spatial.flat != f.spatial.flat:
+                raise GradmathError(
+                    "A residual branch must keep the positions of its input (a convolutional "
+                    "branch on a tensor with positions, a flat one on a flat tensor)."
+                )
+            # no cross term: the branch's output is centred given x (its last layer affine)
+            cov = math.exp(x.log_q - log_q) * x.spatial.cov
+            cov = cov + math.exp(log_qf - log_q) * f.spatial.cov
+            sp = x.spatial._replace(cov=cov)
         site = ctx.sites.open("residual", x.width)
         ctx.rows[0, site] = log_q
-        return Signal(x.width, log_q, law, c, mean), (site, tape)
+        return Signal(x.width, log_q, law, c, mean, sp), (site, tape)
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
         site, branch_tape = tape
@@ -118,15 +136,27 @@ class Residual(Layer):
                 "gradmath's batch-norm theory does not cover a residual block below a batch "
                 "norm; put normalisation inside the branch (e.g. pre-LN) instead."
             )
-        gb = self._branch.theory_backward(branch_tape, Grad(g.log_g + self._log_a2), ctx)
-        return Grad(log_add(g.log_g, gb.log_g))
+        gb = self._branch.theory_backward(
+            branch_tape, Grad(g.log_g + self._log_a2, spatial=g.spatial), ctx
+        )
+        log_g = log_add(g.log_g, gb.log_g)
+        if g.spatial is None and gb.spatial is None:
+            return Grad(log_g)
+        n = (g.spatial if g.spatial is not None else gb.spatial).shape[0]  # type: ignore[union-attr]
+        full = any(v is not None and v.ndim == 2 for v in (g.spatial, gb.spatial))
+        form = spatial.full if full else spatial.diagonal
+        total = math.exp(g.log_g - log_g) * form(g.spatial, n)
+        if gb.log_g > -math.inf:
+            total = total + math.exp(gb.log_g - log_g) * form(gb.spatial, n)
+        log_mean, gn = spatial.normalised(total)
+        return Grad(log_g + log_mean, spatial=gn)
 
     # ------------------------------------------------------------------ simulation
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
         f, tape = self._branch.sim_forward(x, ctx)
         s = np.maximum(x.s, f.s)
-        u = x.u * np.exp(x.s - s).astype(x.u.dtype)[:, None, None]
-        u += (self.alpha * np.exp(f.s - s)).astype(x.u.dtype)[:, None, None] * f.u
+        u = x.u * per_network(np.exp(x.s - s), x.u)
+        u += per_network(self.alpha * np.exp(f.s - s), x.u) * f.u
         site = ctx.sites.open("residual", u.shape[-1])
         ctx.forward_log[0, :, site] = 2.0 * s + log0_array(mean_square(u))
         return Scaled(u, s), (site, tape)
@@ -140,6 +170,6 @@ class Residual(Layer):
         if not need_input:
             return g
         s = np.maximum(g.s, gb.s)
-        u = g.u * np.exp(g.s - s).astype(g.u.dtype)[:, None, None]
-        u += np.exp(gb.s - s).astype(g.u.dtype)[:, None, None] * gb.u
+        u = g.u * per_network(np.exp(g.s - s), g.u)
+        u += per_network(np.exp(gb.s - s), g.u) * gb.u
         return Scaled(u, s)

@@ -53,7 +53,7 @@ from gradmath.conditions import Conditions
 from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
 from gradmath.initializers import Initializer
 from gradmath.network import Network
-from gradmath.network.base import Layer, RowCounter, Scaled
+from gradmath.network.base import Layer, RowCounter, Scaled, numel, per_network
 from gradmath.numeric.generators import GeneratorName, check_generator, make_generator
 from gradmath.profile import Profile, as_network
 
@@ -136,7 +136,7 @@ class _Chunk:
         cond, C = self.spec.conditions, self.spec.segment
         L = len(self.steps)
         B = cond.batch or 1
-        x = Scaled(self.gaussian((B, self.network.input_width), cond.input_q), np.zeros(self.K))
+        x = Scaled(self.gaussian((B, *self.network.input_shape), cond.input_q), np.zeros(self.K))
         starts = list(range(0, L, C))
         checkpoints: list[tuple[Any, Scaled, Any]] = []
         tapes: list[Any] = []
@@ -180,8 +180,8 @@ class _Chunk:
         # ℓ = ½ Σ_b ‖y_b − t_b‖², t ~ N(0, output_grad_q): δ = y − t
         # = e^m (e^{s−m} u − e^{−m} t), with m = max(s, 0) so neither factor overflows.
         m = np.maximum(y.s, 0.0)
-        a = np.exp(y.s - m).astype(self.dtype)[:, None, None]
-        c = np.exp(-m).astype(self.dtype)[:, None, None]
+        a = per_network(np.exp(y.s - m), y.u)
+        c = per_network(np.exp(-m), y.u)
         return Scaled(y.u * a - g * c, m)
 
 
@@ -202,11 +202,13 @@ def _step_costs(network: Network, batch: int) -> tuple[FloatArray, float]:
     w = network.input_width
     for layer in network.blocks():
         out = layer.out_width(w)
-        # parameters, plus about three (batch × width) tensors kept for the backward pass
-        costs.append(layer.param_count(w) + 3.0 * batch * max(w, out))
-        widths.append(max(w, out))
+        n = max(numel(w), numel(out))
+        # parameters, plus about three (batch × width) tensors kept for the backward pass (a
+        # convolution keeps its patches, ∏kernel times its input: counted in its params' stead)
+        costs.append(layer.param_count(w) + 3.0 * batch * n + layer.state_count(w) * batch)
+        widths.append(n)
         w = out
-    return np.asarray(costs), float(batch * max([*widths, network.input_width]))
+    return np.asarray(costs), float(batch * max([*widths, numel(network.input_width)]))
 
 
 def _physical_memory() -> float:

@@ -1,0 +1,239 @@
+"""Average pooling, global average pooling and Flatten: their mean-field and simulation rules.
+
+Average pooling is linear over positions, y = P x per channel (P the window average; padded
+zeros count, PyTorch's ``count_include_pad=True``), so at infinite channels it maps the
+positions' second-moment matrix exactly (:mod:`gradmath.network.spatial`):
+
+    K_y = P K_x Pᵀ,     G_x = Pᵀ G_y P.
+
+Its forward second moment therefore depends on the correlations between the positions of a
+window, E[x_p x_p'], not only on their variances: for a 2×2 pool of independent positions
+q_y = q_x/4, of identical ones q_y = q_x. gradmath carries the whole matrix through every
+layer (Xiao et al. 2018's covariance map, with zero padding) instead of guessing; after a
+ReLU, neighbouring positions are correlated by E[φ]² > 0 even when their pre-activations are
+not. Global average pooling is P = 11ᵀ/n over all n positions: q_y = mean of K_x; its gradient
+sends q̃_y/n² to every pair of positions (fully correlated), which makes the derivative
+kernel E[φ'(u)φ'(u')] of the activations below it matter. Flatten changes nothing but the
+shape (a Dense layer after it has fan_in = C·n).
+
+Max pooling has no such closed rule (the maximum of correlated non-Gaussian variables); it is
+not a layer here (``gradmath.torch`` measures it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradmath.errors import GradmathError
+from gradmath.network import spatial
+from gradmath.network.base import (
+    Grad,
+    Layer,
+    Scaled,
+    Shape,
+    Signal,
+    SimContext,
+    SiteCounter,
+    Spatial,
+    TheoryContext,
+    log0_array,
+    mean_square,
+)
+from gradmath.network.conv import spatial_shape
+
+__all__ = ["AvgPool", "Flatten", "GlobalAvgPool"]
+
+
+def _positions(x: Signal, who: str) -> Spatial:
+    if x.spatial is None or x.spatial.flat:
+        raise GradmathError(f"{who} needs a tensor with positions; it follows a flat one.")
+    return x.spatial
+
+
+def _iid(g: Grad, who: str) -> None:
+    if g.cov != "iid":
+        raise GradmathError(
+            f"gradmath's batch-norm theory does not cover {who} (batch norm over positions)."
+        )
+
+
+@dataclass(frozen=True)
+class AvgPool(Layer):
+    """Average pooling over ``dim`` spatial axes (a site: ``avgpool1``, …), as
+    ``torch.nn.AvgPool1d/2d`` with ``count_include_pad=True``; ``stride`` defaults to the
+    kernel.
+
+    >>> AvgPool(2).out_width((16, 8, 8))
+    (16, 4, 4)
+    """
+
+    kernel: int | tuple[int, ...] = 2
+    stride: int | tuple[int, ...] | None = None
+    padding: int | tuple[int, ...] = 0
+    dim: int = 2
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if self.dim not in (1, 2) or isinstance(self.dim, bool):
+            raise GradmathError(f"`dim` (={self.dim!r}) must be 1 or 2 (spatial axes).")
+        set_(self, "kernel", spatial.dims("kernel", self.kernel, self.dim))
+        stride = self.kernel if self.stride is None else self.stride
+        set_(self, "stride", spatial.dims("stride", stride, self.dim))
+        set_(self, "padding", spatial.dims("padding", self.padding, self.dim, minimum=0))
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel, strict=True)):  # type: ignore[arg-type]
+            raise GradmathError(
+                f"`padding` (={self.padding}) must be at most half the kernel ({self.kernel}), "
+                "as in PyTorch."
+            )
+
+    @property
+    def window(self) -> spatial.Window:
+        return spatial.Window(
+            self.kernel,  # type: ignore[arg-type]
+            self.stride,  # type: ignore[arg-type]
+            self.padding,  # type: ignore[arg-type]
+            (1,) * self.dim,
+        )
+
+    def out_width(self, width: Shape) -> Shape:
+        c, pos = spatial_shape(width, self.dim, "AvgPool")
+        return (c, *self.window.out_shape(pos, "AvgPool"))
+
+    def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
+        out = self.out_width(width)
+        sites.open("avgpool", spatial_shape(width, self.dim, "AvgPool")[0])
+        return out
+
+    def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
+        sp = _positions(x, "AvgPool")
+        p = spatial.pool_matrix(sp.shape, self.window)
+        log_mean, cov = spatial.normalised(p @ sp.cov @ p.T)
+        log_q = x.log_q + log_mean
+        site = ctx.sites.open("avgpool", x.width)
+        ctx.rows[0, site] = log_q
+        out_pos = self.window.out_shape(sp.shape, "AvgPool")
+        return x._replace(log_q=log_q, spatial=Spatial(out_pos, cov)), (site, p)
+
+    def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+        site, p = tape
+        _iid(g, "AvgPool")
+        ctx.rows[1, site] = g.log_g
+        gs = g.spatial
+        if gs is None:
+            back = p.T @ p
+        elif gs.ndim == 1:
+            back = (p.T * gs) @ p
+        else:
+            back = p.T @ gs @ p
+        log_mean, gn = spatial.normalised(back)
+        return Grad(g.log_g + log_mean, spatial=gn)
+
+    def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
+        K, B, C = x.u.shape[:3]
+        cols, out_pos = spatial.im2col(x.u, self.window)
+        m = cols.reshape(K, B, -1, C, self.window.taps).mean(axis=-1)
+        u = np.ascontiguousarray(np.moveaxis(m, -1, 2)).reshape(K, B, C, *out_pos)
+        site = ctx.sites.open("avgpool", C)
+        ctx.forward_log[0, :, site] = 2.0 * x.s + log0_array(mean_square(u))
+        return Scaled(u, x.s), (site, x.u.shape[2:])
+
+    def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
+        site, in_shape = tape
+        ctx.forward_log[1, :, site] = 2.0 * g.s + log0_array(mean_square(g.u))
+        if not need_input:
+            return g
+        K, B, C = g.u.shape[:3]
+        taps = self.window.taps
+        d = np.moveaxis(g.u.reshape(K, B, C, -1), 2, -1) / g.u.dtype.type(taps)  # (K,B,P,C)
+        cols = np.repeat(d[..., None], taps, axis=-1).reshape(K, B, d.shape[2], C * taps)
+        dx = spatial.col2im(cols, tuple(in_shape[1:]), C, self.window)
+        return Scaled(dx, g.s)
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(Layer):
+    """The mean over all positions of each channel (a site: ``avgpool1``, …); the output is
+    flat, (C, *positions) → C, as ``AdaptiveAvgPool2d(1)`` followed by ``Flatten``.
+
+    >>> GlobalAvgPool().out_width((64, 4, 4))
+    64
+    """
+
+    def out_width(self, width: Shape) -> Shape:
+        if isinstance(width, int) or len(width) < 2:
+            raise GradmathError(
+                f"GlobalAvgPool needs an input of shape (channels, *positions), got {width}."
+            )
+        return width[0]
+
+    def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
+        out = self.out_width(width)
+        sites.open("avgpool", out)  # type: ignore[arg-type]  # an int here
+        return out
+
+    def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
+        sp = _positions(x, "GlobalAvgPool")
+        mean = float(np.mean(sp.cov))
+        log_q = x.log_q + (math.log(mean) if mean > 0 else -math.inf)
+        site = ctx.sites.open("avgpool", x.width)
+        ctx.rows[0, site] = log_q
+        return Signal(x.width, log_q, x.law, None, x.mean), (site, sp.cov.shape[0])
+
+    def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+        site, n = tape
+        _iid(g, "GlobalAvgPool")
+        ctx.rows[1, site] = g.log_g
+        # δ_p = δ_y/n at every position: E[δ_p δ_p'] = q̃_y/n², fully correlated
+        return Grad(g.log_g - 2.0 * math.log(n), spatial=np.ones((n, n)))
+
+    def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
+        u = x.u.mean(axis=tuple(range(3, x.u.ndim)))
+        site = ctx.sites.open("avgpool", u.shape[-1])
+        ctx.forward_log[0, :, site] = 2.0 * x.s + log0_array(mean_square(u))
+        return Scaled(u, x.s), (site, x.u.shape[2:])
+
+    def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
+        site, in_shape = tape
+        ctx.forward_log[1, :, site] = 2.0 * g.s + log0_array(mean_square(g.u))
+        if not need_input:
+            return g
+        n = math.prod(in_shape[1:])
+        u = np.broadcast_to(
+            (g.u / g.u.dtype.type(n)).reshape(*g.u.shape, *(1,) * (len(in_shape) - 1)),
+            (*g.u.shape[:2], *in_shape),
+        ).copy()
+        return Scaled(u, g.s)
+
+
+@dataclass(frozen=True)
+class Flatten(Layer):
+    """(C, *positions) → C·∏positions, channel-major (``torch.nn.Flatten``'s order); no site.
+
+    >>> Flatten().out_width((16, 4, 4))
+    256
+    """
+
+    def out_width(self, width: Shape) -> Shape:
+        if isinstance(width, int):
+            return width
+        return math.prod(width)
+
+    def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
+        if x.spatial is None or x.spatial.flat:
+            return x, None
+        n = x.spatial.cov.shape[0]
+        return x._replace(width=x.width * n, spatial=x.spatial._replace(flat=True)), None
+
+    def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+        return g
+
+    def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
+        K, B = x.u.shape[:2]
+        return Scaled(x.u.reshape(K, B, -1), x.s), x.u.shape
+
+    def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
+        return Scaled(g.u.reshape(tape), g.s)
