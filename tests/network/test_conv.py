@@ -76,7 +76,9 @@ def test_shapes_and_sites() -> None:
         (lambda: Conv(4, 3, gain=math.nan), "gain"),
         (lambda: AvgPool(2, padding=2), "half the kernel"),
         (
-            lambda: Network((3, 4), Conv(4, 3, 1, padding=1), Residual(Conv(5, 1, dim=1))).sites,
+            lambda: (
+                Network((3, 4), Conv(4, 3, padding=1, dim=1), Residual(Conv(5, 1, dim=1))).sites
+            ),
             "keep the width",
         ),
         (lambda: predict(Network((3, 4, 4), Conv(4, 3)), loss="mse"), "positions"),
