@@ -49,13 +49,21 @@ __all__ = ["Residual"]
 class Residual(Layer):
     """y = x + α·branch(x) (a site: ``residual1``, …); the branch must keep the width.
 
+    ``shortcut``: a layer on the skip path instead of the identity, y = shortcut(x) +
+    α·branch(x) (ResNet's projection, e.g. a strided 1×1 convolution); its output must have
+    the branch's shape. Its weights are independent of the branch's, so the cross term still
+    vanishes; its sites come after the branch's.
+
     >>> from gradmath.network import Dense, Serial
     >>> Residual(Serial(Dense(16), "relu", Dense(16)), alpha=0.5).out_width(16)
+    16
+    >>> Residual(Serial(Dense(16), "relu", Dense(16)), shortcut=Dense(16)).out_width(8)
     16
     """
 
     branch: Layer | Activation | str
     alpha: float = 1.0
+    shortcut: Layer | None = None
 
     def __post_init__(self) -> None:
         from gradmath.network.combinators import as_layer
@@ -67,16 +75,26 @@ class Residual(Layer):
         if not math.isfinite(float(a)):
             raise GradmathError(f"`alpha` (={a!r}) must be a finite real branch scale.")
         object.__setattr__(self, "alpha", float(a))
+        if self.shortcut is not None:
+            object.__setattr__(self, "shortcut", as_layer(self.shortcut))
 
     @property
     def _branch(self) -> Layer:
         return self.branch  # type: ignore[return-value]  # a Layer after __post_init__
 
     def children(self) -> tuple[Layer, ...]:
-        return (self._branch,)
+        return (self._branch,) if self.shortcut is None else (self._branch, self.shortcut)
 
     def out_width(self, width: Shape) -> Shape:
         out = self._branch.out_width(width)
+        if self.shortcut is not None:
+            skip = self.shortcut.out_width(width)
+            if out != skip:
+                raise GradmathError(
+                    f"A residual branch and its shortcut must agree: the branch maps {width} "
+                    f"to {out}, the shortcut to {skip}."
+                )
+            return out
         if out != width:
             raise GradmathError(
                 f"A residual branch must keep the width: it maps {width} units to {out}."
@@ -84,16 +102,20 @@ class Residual(Layer):
         return width
 
     def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
-        self.out_width(width)
+        out = self.out_width(width)
         self._branch.open_sites(width, sites)
-        sites.open("residual", features(width))
-        return width
+        if self.shortcut is not None:
+            self.shortcut.open_sites(width, sites)
+        sites.open("residual", features(out))
+        return out
 
     def param_count(self, width: Shape) -> int:
-        return self._branch.param_count(width)
+        skip = 0 if self.shortcut is None else self.shortcut.param_count(width)
+        return self._branch.param_count(width) + skip
 
     def state_count(self, width: Shape) -> int:
-        return self._branch.state_count(width)
+        skip = 0 if self.shortcut is None else self.shortcut.state_count(width)
+        return self._branch.state_count(width) + skip
 
     @property
     def _log_a2(self) -> float:
@@ -102,6 +124,9 @@ class Residual(Layer):
     # ------------------------------------------------------------------ mean field
     def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
         f, tape = self._branch.theory_forward(x, ctx)
+        skip_tape = None
+        if self.shortcut is not None:
+            x, skip_tape = self.shortcut.theory_forward(x, ctx)
         log_qf = self._log_a2 + f.log_q
         log_q = log_add(x.log_q, log_qf)
         mean = None if x.mean is None or f.mean is None else x.mean + self.alpha * f.mean
@@ -126,10 +151,10 @@ class Residual(Layer):
             sp = x.spatial._replace(cov=cov)
         site = ctx.sites.open("residual", x.width)
         ctx.rows[0, site] = log_q
-        return Signal(x.width, log_q, law, c, mean, sp), (site, tape)
+        return Signal(x.width, log_q, law, c, mean, sp), (site, tape, skip_tape)
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
-        site, branch_tape = tape
+        site, branch_tape, skip_tape = tape
         ctx.rows[1, site] = g.log_g
         if g.cov != "iid":
             raise GradmathError(
@@ -139,6 +164,13 @@ class Residual(Layer):
         gb = self._branch.theory_backward(
             branch_tape, Grad(g.log_g + self._log_a2, spatial=g.spatial), ctx
         )
+        if self.shortcut is not None:
+            g = self.shortcut.theory_backward(skip_tape, g, ctx)
+            if g.cov != "iid":
+                raise GradmathError(
+                    "gradmath's batch-norm theory does not cover a batch norm on a residual "
+                    "shortcut."
+                )
         log_g = log_add(g.log_g, gb.log_g)
         if g.spatial is None and gb.spatial is None:
             return Grad(log_g)
@@ -154,19 +186,24 @@ class Residual(Layer):
     # ------------------------------------------------------------------ simulation
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
         f, tape = self._branch.sim_forward(x, ctx)
+        skip_tape = None
+        if self.shortcut is not None:
+            x, skip_tape = self.shortcut.sim_forward(x, ctx)
         s = np.maximum(x.s, f.s)
         u = x.u * per_network(np.exp(x.s - s), x.u)
         u += per_network(self.alpha * np.exp(f.s - s), x.u) * f.u
-        site = ctx.sites.open("residual", u.shape[-1])
+        site = ctx.sites.open("residual", u.shape[2])
         ctx.forward_log[0, :, site] = 2.0 * s + log0_array(mean_square(u))
-        return Scaled(u, s), (site, tape)
+        return Scaled(u, s), (site, tape, skip_tape)
 
     def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
-        site, branch_tape = tape
+        site, branch_tape, skip_tape = tape
         ctx.forward_log[1, :, site] = 2.0 * g.s + log0_array(mean_square(g.u))
         gb = self._branch.sim_backward(
             branch_tape, Scaled(g.u * g.u.dtype.type(self.alpha), g.s), ctx, need_input
         )
+        if self.shortcut is not None:
+            g = self.shortcut.sim_backward(skip_tape, g, ctx, need_input)
         if not need_input:
             return g
         s = np.maximum(g.s, gb.s)

@@ -242,7 +242,18 @@ def pair_kernel(mom: Any, q: FloatArray, r: FloatArray, deriv: bool) -> FloatArr
     out = np.zeros((n, n))
     if i.size:
         c = np.clip(r[i, j], -1.0, 1.0)
-        v = mom.kernels(q[i], q[j], c, deriv=deriv)
-        out[i, j] = v
-        out[j, i] = v
+        # Translation-equivalent pairs away from the borders (and mirror images) have exactly
+        # the same (q, q', c): one kernel per distinct triple (523,776 pairs → 16,281 for a
+        # 32×32 'same' conv; the kernel is symmetric in q and q').
+        a, b = np.minimum(q[i], q[j]), np.maximum(q[i], q[j])
+        order = np.lexsort((c, b, a))
+        a, b, c = a[order], b[order], c[order]
+        new = np.ones(order.size, dtype=bool)
+        new[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (c[1:] != c[:-1])
+        first = np.flatnonzero(new)
+        v = mom.kernels(a[first], b[first], c[first], deriv=deriv)
+        vals = np.empty(order.size)
+        vals[order] = v[np.cumsum(new) - 1]
+        out[i, j] = vals
+        out[j, i] = vals
     return out

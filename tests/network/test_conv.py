@@ -197,6 +197,21 @@ def test_pooling_laws() -> None:
     assert ratio == pytest.approx((1 + 8 * c) / 9, rel=1e-12)
 
 
+def test_residual_with_a_shortcut_adds_second_moments() -> None:
+    # y = shortcut(x) + α·branch(x), independent weights: q_y = q_shortcut + α² q_branch, with
+    # the sites of the branch, then the shortcut, then the sum (ResNet's downsampling block).
+    shape = (4, 6, 6)
+    branch = Serial(Conv(8, 3, stride=2, padding=1), "relu", Conv(8, 3, padding=1, sigma_b2=0.1))
+    skip = Conv(8, 1, "glorot_normal", stride=2)
+    net = Network(shape, Conv(4, 3, padding=1), "tanh", Residual(branch, 0.7, shortcut=skip))
+    assert [s.name for s in net.sites] == ["conv1", "conv2", "conv3", "conv4", "residual1"]
+    p = predict(net)
+    qb = predict(Network(shape, Conv(4, 3, padding=1), "tanh", branch)).q[-1]
+    qs = predict(Network(shape, Conv(4, 3, padding=1), "tanh", skip)).q[-1]
+    assert p.q[-1] == pytest.approx(qs + 0.49 * qb, rel=1e-12)
+    assert p.q[3] == pytest.approx(qs, rel=1e-12)
+
+
 def test_deep_conv_net_stays_in_log_space() -> None:
     net = Network((2, 4, 4), Conv(8, 3, "he_normal", padding=1, gain=2.0),
                   repeat(Serial("relu", Conv(8, 3, padding=1, gain=2.0)), 1000), GlobalAvgPool(),
@@ -269,7 +284,8 @@ def _torch_net(net: Network, params: list, x: object) -> tuple[object, list, lis
         elif isinstance(layer, GlobalAvgPool):
             y = h.mean(dim=tuple(range(2, h.ndim)))
         elif isinstance(layer, Residual):
-            y = h + layer.alpha * run(layer.branch, h)
+            f = run(layer.branch, h)
+            y = (h if layer.shortcut is None else run(layer.shortcut, h)) + layer.alpha * f
         else:  # pragma: no cover
             raise AssertionError(layer)
         y.retain_grad()
@@ -290,8 +306,12 @@ def _torch_net(net: Network, params: list, x: object) -> tuple[object, list, lis
                                 Conv(4, 1, dim=1)), alpha=0.6),
                 AvgPool(3, stride=2, dim=1), Conv(3, 2, "orthogonal", dim=1, stride=2),
                 "tanh", GlobalAvgPool(), Dense(2, sigma_b2=0.1)),
+        Network((3, 6, 6), Conv(4, 3, padding=1), "relu",
+                Residual(Serial(Conv(6, 3, stride=2, padding=1), "relu", Conv(6, 3, padding=1)),
+                         alpha=0.8, shortcut=Conv(6, 1, "glorot_normal", stride=2)),
+                "relu", GlobalAvgPool(), Dense(2)),
     ],
-    ids=["conv2d-pool-flatten", "conv1d-residual-gap"],
+    ids=["conv2d-pool-flatten", "conv1d-residual-gap", "resnet-shortcut"],
 )  # fmt: skip
 def test_simulation_rules_match_torch_autograd(net: Network) -> None:
     torch = pytest.importorskip("torch")
