@@ -1,4 +1,4 @@
-"""The convolution y = W ⋆ x + b over 1 or 2 spatial axes, its mean-field rule and its
+"""The convolution y = conv(W, x) + b over 1 or 2 spatial axes, its mean-field rule and its
 simulation rule.
 
 W has shape (C_out, C_in, *kernel) with i.i.d. zero-mean entries of the initializer's variance v
@@ -11,8 +11,8 @@ Mean field (Xiao et al. 2018, "Dynamical Isometry and a Mean Field Theory of CNN
 2.4, here with zero padding instead of their circular padding; see
 :mod:`gradmath.network.spatial`): per channel, over positions,
 
-    Σ_y = σ_w²·𝒜(K_x) + σ_b²·11ᵀ,    G_x = v·C_out·∏k·𝒜ᵀ(G_y),
-    E[(∂ℓ_b/∂W_{o,c,t})²] averaged over taps = Σ_{aa'} (G_y)_{aa'} 𝒜(K_x)_{aa'},
+    Σ_y = σ_w²·A(K_x) + σ_b²·11ᵀ,    G_x = v·C_out·∏k·Aᵀ(G_y),
+    E[(∂ℓ_b/∂W_{o,c,t})²] averaged over taps = Σ_{aa'} (G_y)_{aa'} A(K_x)_{aa'},
 
 with σ_w² = v·fan_in. The reported q is the mean over positions of diag Σ_y: a border position
 sees fewer nonzero taps, so q = σ_w²·q_x·ρ + σ_b² with ρ the mean fraction of taps inside the

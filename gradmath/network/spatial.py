@@ -9,11 +9,11 @@ positions, the same for every channel, with covariance Σ_{pp'} = E[h_{c,p} h_{c
 convolution with i.i.d. weights of variance v, fan_in = C_in·∏k, maps the input's second-moment
 matrix K (K_{pp'} = E[x_{c,p} x_{c,p'}]) to
 
-    Σ_{aa'} = σ_w² · 𝒜(K)_{aa'} + σ_b²,   𝒜(K)_{aa'} = (1/∏k) Σ_t K̃_{a·s+t·d−p, a'·s+t·d−p}
+    Σ_{aa'} = σ_w² · A(K)_{aa'} + σ_b²,   A(K)_{aa'} = (1/∏k) Σ_t K̃_{a·s+t·d−p, a'·s+t·d−p}
 
 (σ_w² = v·fan_in; t runs over the kernel's taps; only the *same* tap pairs two positions, as
 the weights of different taps are independent). Xiao et al. use circular padding, which makes
-𝒜 translation invariant; gradmath follows PyTorch's default, **zero padding**: K̃ is K with zero
+A translation invariant; gradmath follows PyTorch's default, **zero padding**: K̃ is K with zero
 rows and columns outside the image, so a border position sums fewer nonzero taps and its
 variance is smaller (a 3×3 "same" conv on an n×n image keeps on average ((3n−2)/(3n))² of
 σ_w²·q; 31 % less at 4×4, 4 % at 32×32). The diagonal of Σ depends on the diagonal of K only:
@@ -25,13 +25,13 @@ An activation maps Σ to K_{pp'} = E[φ(u)φ(u')] for (u, u') ~ N(0, [[Σ_pp, Σ
 [Σ_pp', Σ_p'p']]) (the two-point kernel with unequal variances, from the moment engine).
 
 Backward, with gradient independence (Schoenholz et al. 2017, §4) and the gradient's
-covariance G between positions: a convolution sends back v·fan_out·𝒜ᵀ(G) (fan_out = C_out·∏k;
-𝒜ᵀ the adjoint of 𝒜 without its 1/∏k); an activation multiplies G elementwise by
+covariance G between positions: a convolution sends back v·fan_out·Aᵀ(G) (fan_out = C_out·∏k;
+Aᵀ the adjoint of A without its 1/∏k); an activation multiplies G elementwise by
 E[φ'(u)φ'(u')]; pooling sends back Pᵀ G P. A gradient from a Dense layer or an i.i.d. output
 gradient is white (G ∝ I), and convolutions and activations keep it white, so the
 activation's two-point derivative kernel is needed only below a pooling layer. The per-example
 weight gradient of a convolution, Σ_a δ_{o,a} x_{c,a·s+t·d−p}, has second moment
-Σ_{aa'} G_{aa'} K̃_{a·s+t·d−p, a'·s+t·d−p}, averaged over taps: Σ_{aa'} G_{aa'} 𝒜(K)_{aa'}.
+Σ_{aa'} G_{aa'} K̃_{a·s+t·d−p, a'·s+t·d−p}, averaged over taps: Σ_{aa'} G_{aa'} A(K)_{aa'}.
 
 Cost: the matrices are (P, P) for P positions (64² at 8×8, 1024² at 32×32).
 """
@@ -80,7 +80,7 @@ class Window:
         return math.prod(self.kernel)
 
     def out_shape(self, shape: tuple[int, ...], who: str) -> tuple[int, ...]:
-        """Output positions per axis: ⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1 (PyTorch's formula)."""
+        """Output positions per axis: floor((n + 2p − d(k − 1) − 1)/s) + 1 (PyTorch's formula)."""
         if len(shape) != len(self.kernel):
             raise GradmathError(
                 f"{who} works on {len(self.kernel)} spatial axes but receives a tensor with "
@@ -115,7 +115,7 @@ def _padded(a: FloatArray, pad: tuple[int, ...], times: int) -> FloatArray:
 
 
 def window_average(k: FloatArray, shape: tuple[int, ...], win: Window) -> FloatArray:
-    """𝒜(K): (P_out, P_out) from the (P, P) matrix ``k`` over positions ``shape`` (module
+    """A(K): (P_out, P_out) from the (P, P) matrix ``k`` over positions ``shape`` (module
     docstring; zero padding contributes nothing)."""
     out = win.out_shape(shape, "this window")
     kp = _padded(k.reshape(shape + shape), win.padding, 2)
@@ -127,7 +127,7 @@ def window_average(k: FloatArray, shape: tuple[int, ...], win: Window) -> FloatA
 
 
 def window_average_adjoint(g: FloatArray, shape: tuple[int, ...], win: Window) -> FloatArray:
-    """∏k·𝒜ᵀ(G): the (P, P) matrix Σ_t Σ_{aa'} [b = a·s + t·d − p][b' = …] G_{aa'}."""
+    """∏k·Aᵀ(G): the (P, P) matrix Σ_t Σ_{aa'} [b = a·s + t·d − p][b' = …] G_{aa'}."""
     out = win.out_shape(shape, "this window")
     padded = tuple(n + 2 * p for n, p in zip(shape, win.padding, strict=True))
     acc = np.zeros(padded + padded)

@@ -48,7 +48,7 @@ def test_shapes_and_sites() -> None:
     assert [(s.name, s.width, s.fan_in) for s in net.sites] == [
         ("conv1", 8, 27), ("conv2", 8, 24), ("avgpool1", 8, None), ("dense1", 4, 8 * 3 * 3),
     ]  # fmt: skip
-    # torch: ⌊(9 + 0 − 1·2 − 1)/2⌋ + 1 = 4 rows, ⌊(9 − 2·0 − 1)/2⌋ + 1 = 5 columns; pool pads 1
+    # torch: floor((9 − 1·2 − 1)/2) + 1 = 4 rows, floor((9 − 1)/2) + 1 = 5 columns; pool pads 1
     assert Conv(8, (3, 1), stride=2, dilation=(1, 2)).out_width((8, 9, 9)) == (8, 4, 5)
     assert AvgPool(2, padding=1).out_width((8, 4, 5)) == (8, 3, 3)
     assert Conv(4, 5, padding="same", dim=1).out_width((2, 7)) == (4, 7)
@@ -103,7 +103,7 @@ def test_bad_structure_raises(build: object, match: str) -> None:
 )
 @settings(max_examples=60, deadline=None)
 def test_window_maps_are_adjoint(n: int, m: int, k: int, s: int, p: int, d: int, seed: int) -> None:
-    # ⟨𝒜(K), G⟩ = ⟨K, 𝒜ᵀ(G)⟩/∏k for all K, G: the backward rule is the forward rule's adjoint,
+    # ⟨A(K), G⟩ = ⟨K, Aᵀ(G)⟩/∏k for all K, G: the backward rule is the forward rule's adjoint,
     # and im2col/col2im are adjoint too (the simulation's backward).
     win = sp.Window((k, 1), (s, 1), (p, 0), (d, 1))
     shape = (n, m)
@@ -390,3 +390,19 @@ def test_first_layer_weight_gradient_with_few_input_channels() -> None:
     sim = simulate(net, n_networks=96, batch=8, seed=11)
     c = compare(predict(net, like=sim), sim)
     assert c.z[2, 0] > 4 and 0.1 < c.diff[2, 0] < 0.4  # conv1's weight gradient
+
+
+def test_small_preactivation_resnet_theory_agrees_with_simulation() -> None:
+    # He et al. (2016b) pre-activation blocks x + α·Conv(φ(Conv(φ(x)))) keep the stream
+    # Gaussian; the second block downsamples with a strided 1×1 conv on the shortcut.
+    def conv(c: int, **kw: int) -> Conv:
+        return Conv(c, 3, padding=1, **kw)
+
+    net = Network(
+        (16, 8, 8), conv(16), Residual(Serial("relu", conv(16), "relu", conv(16)), alpha=0.7),
+        Residual(Serial("relu", conv(32, stride=2), "relu", conv(32)), alpha=0.7,
+                 shortcut=Conv(32, 1, stride=2)),
+        "relu", GlobalAvgPool(), Dense(10),
+    )  # fmt: skip
+    sim = simulate(net, n_networks=48, batch=8, seed=2)
+    compare(predict(net, like=sim), sim).assert_agrees()
