@@ -40,7 +40,7 @@ def _names() -> dict[str, Callable[..., Any]]:
     allowed = (
         "Network", "Serial", "repeat", "Dense", "Elementwise", "Residual", "BatchNorm",
         "LayerNorm", "pre_ln_block", "post_ln_block", "fixup_block", "Conv", "AvgPool",
-        "GlobalAvgPool", "Flatten",
+        "AdaptiveAvgPool", "GlobalAvgPool", "Flatten",
     )  # fmt: skip
     out: dict[str, Callable[..., Any]] = {n: getattr(nw, n) for n in allowed}
     out["MLP"] = MLP

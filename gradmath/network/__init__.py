@@ -27,12 +27,14 @@ from gradmath.network.conv import Conv as Conv
 from gradmath.network.dense import Dense as Dense
 from gradmath.network.elementwise import Elementwise as Elementwise
 from gradmath.network.layernorm import LayerNorm as LayerNorm
+from gradmath.network.pooling import AdaptiveAvgPool as AdaptiveAvgPool
 from gradmath.network.pooling import AvgPool as AvgPool
 from gradmath.network.pooling import Flatten as Flatten
 from gradmath.network.pooling import GlobalAvgPool as GlobalAvgPool
 from gradmath.network.residual import Residual as Residual
 
 __all__ = [
+    "AdaptiveAvgPool",
     "AvgPool",
     "BatchNorm",
     "Conv",

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gradmath.errors import GradmathError
 from gradmath.network import spatial
@@ -45,7 +46,9 @@ from gradmath.network.base import (
 )
 from gradmath.network.conv import spatial_shape
 
-__all__ = ["AvgPool", "Flatten", "GlobalAvgPool"]
+__all__ = ["AdaptiveAvgPool", "AvgPool", "Flatten", "GlobalAvgPool", "adaptive_matrix"]
+
+FloatArray = NDArray[np.float64]
 
 
 def _positions(x: Signal, who: str) -> Spatial:
@@ -111,26 +114,10 @@ class AvgPool(Layer):
     def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
         sp = _positions(x, "AvgPool")
         p = spatial.pool_matrix(sp.shape, self.window)
-        log_mean, cov = spatial.normalised(p @ sp.cov @ p.T)
-        log_q = x.log_q + log_mean
-        site = ctx.sites.open("avgpool", x.width)
-        ctx.rows[0, site] = log_q
-        out_pos = self.window.out_shape(sp.shape, "AvgPool")
-        return x._replace(log_q=log_q, spatial=Spatial(out_pos, cov)), (site, p)
+        return _linear_forward(x, p, self.window.out_shape(sp.shape, "AvgPool"), ctx)
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
-        site, p = tape
-        _iid(g, "AvgPool")
-        ctx.rows[1, site] = g.log_g
-        gs = g.spatial
-        if gs is None:
-            back = p.T @ p
-        elif gs.ndim == 1:
-            back = (p.T * gs) @ p
-        else:
-            back = p.T @ gs @ p
-        log_mean, gn = spatial.normalised(back)
-        return Grad(g.log_g + log_mean, spatial=gn)
+        return _linear_backward(tape, g, ctx)
 
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
         K, B, C = x.u.shape[:3]
@@ -152,6 +139,103 @@ class AvgPool(Layer):
         cols = np.repeat(d[..., None], taps, axis=-1).reshape(K, B, d.shape[2], C * taps)
         dx = spatial.col2im(cols, tuple(in_shape[1:]), C, self.window)
         return Scaled(dx, g.s)
+
+
+def _linear_forward(
+    x: Signal, p: FloatArray, out_pos: tuple[int, ...], ctx: TheoryContext
+) -> tuple[Signal, Any]:
+    """K_y = P K_x Pᵀ for a linear map P (P_out, P_in) over one channel's positions."""
+    assert x.spatial is not None
+    log_mean, cov = spatial.normalised(p @ x.spatial.cov @ p.T)
+    log_q = x.log_q + log_mean
+    site = ctx.sites.open("avgpool", x.width)
+    ctx.rows[0, site] = log_q
+    return x._replace(log_q=log_q, spatial=Spatial(out_pos, cov)), (site, p)
+
+
+def _linear_backward(tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+    """G_x = Pᵀ G_y P."""
+    site, p = tape
+    _iid(g, "average pooling")
+    ctx.rows[1, site] = g.log_g
+    gs = g.spatial
+    if gs is None:
+        back = p.T @ p
+    elif gs.ndim == 1:
+        back = (p.T * gs) @ p
+    else:
+        back = p.T @ gs @ p
+    log_mean, gn = spatial.normalised(back)
+    return Grad(g.log_g + log_mean, spatial=gn)
+
+
+def adaptive_matrix(shape: tuple[int, ...], out: tuple[int, ...]) -> FloatArray:
+    """P (P_out, P_in) of PyTorch's adaptive average pooling: output i of an axis of n inputs
+    and m outputs averages inputs floor(i·n/m) … ceil((i+1)·n/m) − 1; the axes are separable."""
+    p: FloatArray = np.ones((1, 1))
+    for n, m in zip(shape, out, strict=True):
+        a = np.zeros((m, n))
+        for i in range(m):
+            lo, hi = (i * n) // m, -((-(i + 1) * n) // m)
+            a[i, lo:hi] = 1.0 / (hi - lo)
+        p = np.asarray(np.kron(p, a), dtype=np.float64)
+    return p
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool(Layer):
+    """``torch.nn.AdaptiveAvgPool1d/2d(output_size)`` (a site: ``avgpool1``, …): windows of
+    varying size that tile the input (torchvision's VGG pools to 7×7 this way, replicating a
+    smaller input). ``GlobalAvgPool`` is output size 1 followed by ``Flatten``.
+
+    >>> AdaptiveAvgPool(7).out_width((512, 1, 1))
+    (512, 7, 7)
+    """
+
+    output_size: int | tuple[int, ...] = 1
+    dim: int = 2
+
+    def __post_init__(self) -> None:
+        if self.dim not in (1, 2) or isinstance(self.dim, bool):
+            raise GradmathError(f"`dim` (={self.dim!r}) must be 1 or 2 (spatial axes).")
+        object.__setattr__(
+            self, "output_size", spatial.dims("output_size", self.output_size, self.dim)
+        )
+
+    @property
+    def _out(self) -> tuple[int, ...]:
+        return self.output_size  # type: ignore[return-value]  # a tuple after __post_init__
+
+    def out_width(self, width: Shape) -> Shape:
+        c, _ = spatial_shape(width, self.dim, "AdaptiveAvgPool")
+        return (c, *self._out)
+
+    def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
+        sites.open("avgpool", spatial_shape(width, self.dim, "AdaptiveAvgPool")[0])
+        return self.out_width(width)
+
+    def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
+        sp = _positions(x, "AdaptiveAvgPool")
+        return _linear_forward(x, adaptive_matrix(sp.shape, self._out), self._out, ctx)
+
+    def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+        return _linear_backward(tape, g, ctx)
+
+    def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
+        K, B, C = x.u.shape[:3]
+        p = adaptive_matrix(tuple(x.u.shape[3:]), self._out).astype(x.u.dtype)
+        u = np.matmul(x.u.reshape(K, B, C, -1), p.T).reshape(K, B, C, *self._out)
+        site = ctx.sites.open("avgpool", C)
+        ctx.forward_log[0, :, site] = 2.0 * x.s + log0_array(mean_square(u))
+        return Scaled(u, x.s), (site, p, x.u.shape)
+
+    def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
+        site, p, in_shape = tape
+        ctx.forward_log[1, :, site] = 2.0 * g.s + log0_array(mean_square(g.u))
+        if not need_input:
+            return g
+        K, B, C = g.u.shape[:3]
+        return Scaled(np.matmul(g.u.reshape(K, B, C, -1), p).reshape(in_shape), g.s)
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,9 @@ def col2im(cols: Array, shape: tuple[int, ...], channels: int, win: Window) -> A
     for j, sl in enumerate(win.tap_slices(out)):
         acc[_LEAD + sl] += np.moveaxis(c[..., j], 2 + nd, 2)
     crop = tuple(slice(p, p + n) for p, n in zip(win.padding, shape, strict=True))
-    return acc[_LEAD + crop]
+    # contiguous: reductions over a strided view are chunked by the whole stack's size, so
+    # their rounding would depend on how many networks are stacked
+    return np.ascontiguousarray(acc[_LEAD + crop])
 
 
 # --------------------------------------------------------------------------- covariance forms

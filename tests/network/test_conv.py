@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from gradmath import MLP, GradmathError
 from gradmath.meanfield import predict
 from gradmath.network import (
+    AdaptiveAvgPool,
     AvgPool,
     Conv,
     Dense,
@@ -212,6 +213,21 @@ def test_residual_with_a_shortcut_adds_second_moments() -> None:
     assert p.q[3] == pytest.approx(qs, rel=1e-12)
 
 
+def test_adaptive_pooling_replicates_and_averages() -> None:
+    # torchvision's VGG pools a 1×1 map to 7×7 (every output copies the input: q and the
+    # summed gradient are unchanged per position up to the 49 copies); to 1×1 it is
+    # GlobalAvgPool followed by Flatten.
+    head = (Conv(4, 3, padding=1), "tanh", Conv(4, 5))  # 5×5 → 1×1
+    up = predict(Network((3, 5, 5), *head, AdaptiveAvgPool(7), Flatten(), Dense(2)))
+    assert up.log_q[2] == up.log_q[1]
+    assert up.grad_q[1] == pytest.approx(49 * up.grad_q[2], rel=1e-13)
+    head = (Conv(4, 3, padding=1), "tanh", Conv(4, 3, stride=2))  # 7×7 → 3×3
+    a = predict(Network((3, 7, 7), *head, AdaptiveAvgPool(1), Flatten(), Dense(2)))
+    b = predict(Network((3, 7, 7), *head, GlobalAvgPool(), Dense(2)))
+    for f in ("log_q", "log_grad_q", "log_wgrad_q"):
+        np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-14)
+
+
 def test_deep_conv_net_stays_in_log_space() -> None:
     net = Network((2, 4, 4), Conv(8, 3, "he_normal", padding=1, gain=2.0),
                   repeat(Serial("relu", Conv(8, 3, padding=1, gain=2.0)), 1000), GlobalAvgPool(),
@@ -281,6 +297,9 @@ def _torch_net(net: Network, params: list, x: object) -> tuple[object, list, lis
         elif isinstance(layer, AvgPool):
             pool = F.avg_pool1d if layer.dim == 1 else F.avg_pool2d
             y = pool(h, layer.kernel, layer.stride, layer.padding, count_include_pad=True)
+        elif isinstance(layer, AdaptiveAvgPool):
+            pool = F.adaptive_avg_pool1d if layer.dim == 1 else F.adaptive_avg_pool2d
+            y = pool(h, layer.output_size)
         elif isinstance(layer, GlobalAvgPool):
             y = h.mean(dim=tuple(range(2, h.ndim)))
         elif isinstance(layer, Residual):
@@ -304,12 +323,13 @@ def _torch_net(net: Network, params: list, x: object) -> tuple[object, list, lis
         Network((2, 11), Conv(4, 3, dim=1, padding="same"), "relu",
                 Residual(Serial(Conv(4, 3, "he_uniform", dim=1, padding=1), "relu",
                                 Conv(4, 1, dim=1)), alpha=0.6),
-                AvgPool(3, stride=2, dim=1), Conv(3, 2, "orthogonal", dim=1, stride=2),
+                AvgPool(3, stride=2, dim=1), AdaptiveAvgPool(3, dim=1),
+                Conv(3, 2, "orthogonal", dim=1, stride=1),
                 "tanh", GlobalAvgPool(), Dense(2, sigma_b2=0.1)),
         Network((3, 6, 6), Conv(4, 3, padding=1), "relu",
                 Residual(Serial(Conv(6, 3, stride=2, padding=1), "relu", Conv(6, 3, padding=1)),
                          alpha=0.8, shortcut=Conv(6, 1, "glorot_normal", stride=2)),
-                "relu", GlobalAvgPool(), Dense(2)),
+                AdaptiveAvgPool((2, 5)), "relu", GlobalAvgPool(), Dense(2)),
     ],
     ids=["conv2d-pool-flatten", "conv1d-residual-gap", "resnet-shortcut"],
 )  # fmt: skip
@@ -406,3 +426,31 @@ def test_small_preactivation_resnet_theory_agrees_with_simulation() -> None:
     )  # fmt: skip
     sim = simulate(net, n_networks=48, batch=8, seed=2)
     compare(predict(net, like=sim), sim).assert_agrees()
+
+
+def test_conv_simulation_does_not_depend_on_checkpointing_or_stacking() -> None:
+    # The convolutions draw through the engine's generators: a checkpointed run (segments
+    # recomputed from saved generator states) and one network per stack give the same bits.
+    from gradmath.numeric import simulation
+
+    net = Network((3, 6, 6), Conv(6, 3, padding=1), "tanh",
+                  repeat(Serial(Conv(6, 3, padding=1, sigma_b2=0.1), "relu"), 6),
+                  AvgPool(2), Flatten(), Dense(3))  # fmt: skip
+
+    def arrays(p: object) -> np.ndarray:
+        return np.stack([p.log_q, p.log_grad_q, p.log_wgrad_q])  # type: ignore[attr-defined]
+
+    ref = arrays(simulate(net, n_networks=4, batch=3, seed=9))
+    budget = 60_000
+    assert simulation.memory_plan(net, batch=3, n_networks=4, memory_budget=budget)[1] < len(
+        net.blocks()
+    )
+    np.testing.assert_array_equal(
+        arrays(simulate(net, n_networks=4, batch=3, seed=9, memory_budget=budget)), ref
+    )
+    old = simulation.MAX_STACK
+    simulation.MAX_STACK = 1
+    try:
+        np.testing.assert_array_equal(arrays(simulate(net, n_networks=4, batch=3, seed=9)), ref)
+    finally:
+        simulation.MAX_STACK = old
