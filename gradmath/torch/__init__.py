@@ -9,6 +9,8 @@
   becomes inf/NaN;
 - :class:`TrainingMonitor`: per-layer gradient norms and updates of a real training run, in a
   history that :func:`gradmath.diagnose` reads.
+- :mod:`gradmath.torch.lightning` (imported on its own; needs ``lightning``): the same monitor as
+  a Lightning callback.
 
 Importing this subpackage imports torch; ``import gradmath`` never does.
 """

@@ -92,20 +92,26 @@ class TrainingMonitor:
     ``every``: record every n-th step (the copy of the weights costs one model's memory and a
     copy per recorded step). Call :meth:`log_loss` with the loss if you want it recorded, and
     :meth:`close` (or use ``with``) to remove the hooks.
+
+    ``optimizer=None`` hangs no hooks: the caller calls :meth:`before_step` once the gradients
+    are ready and :meth:`after_step` after the update (what the Lightning callback
+    :class:`gradmath.torch.lightning.TrainingMonitorCallback` does, since Lightning computes the
+    gradients inside ``optimizer.step(closure)``, after a step pre-hook has fired).
     """
 
     def __init__(
         self,
         model: nn.Module,
-        optimizer: torch.optim.Optimizer,
+        optimizer: torch.optim.Optimizer | None,
         *,
         layers: list[str] | None = None,
         every: int = 1,
     ) -> None:
         self.model = check_model(model)
-        if not isinstance(optimizer, torch.optim.Optimizer):
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise GradmathError(
-                f"`optimizer` must be a torch.optim.Optimizer, got {type(optimizer).__name__}."
+                f"`optimizer` must be a torch.optim.Optimizer or None, got "
+                f"{type(optimizer).__name__}."
             )
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise GradmathError(f"`every` (={every!r}) must be a positive integer.")
@@ -134,16 +140,30 @@ class TrainingMonitor:
         self.divergence: StepDivergence | None = None
         self.after_divergence = 0
         self._pending_loss = math.nan
-        self._handles = [
-            optimizer.register_step_pre_hook(self._pre),
-            optimizer.register_step_post_hook(self._post),
-        ]
+        self._last_recorded = -1
+        self._handles = []
+        if optimizer is not None:
+            self._handles = [
+                optimizer.register_step_pre_hook(lambda *_: self.before_step()),
+                optimizer.register_step_post_hook(lambda *_: self.after_step()),
+            ]
 
-    def log_loss(self, loss: torch.Tensor | float) -> None:
-        """Record the loss of the step about to be taken."""
-        self._pending_loss = float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
+    def log_loss(
+        self, loss: torch.Tensor | float, *, step: Literal["next", "last"] = "next"
+    ) -> None:
+        """Record the loss of the step about to be taken (``step="next"``), or of the step
+        just recorded (``"last"``, when the loss is known only after the update)."""
+        value = float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
+        if step == "next":
+            self._pending_loss = value
+        elif step == "last":
+            if self._last_recorded == self._step - 1:  # not a skipped or diverged step
+                self._rows["loss"][-1] = value
+        else:
+            raise GradmathError(f"`step` (={step!r}) must be 'next' or 'last'.")
 
-    def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+    def before_step(self) -> None:
+        """Read the gradients (and copy the weights) of the step about to be taken."""
         self._before = None
         if self._step % self.every or self.divergence is not None:
             return
@@ -155,7 +175,8 @@ class TrainingMonitor:
         with torch.no_grad():
             self._before = [w.detach().clone() for w in self.weights]
 
-    def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+    def after_step(self) -> None:
+        """Measure the update of the step just taken (after :meth:`before_step`)."""
         step = self._step
         self._step += 1
         if self.divergence is not None:
@@ -190,6 +211,7 @@ class TrainingMonitor:
         self._rows["c"].append(np.array(chg))
         self._rows["loss"].append(self._pending_loss)
         self._pending_loss = math.nan
+        self._last_recorded = step
         self._before = None
 
     def history(self) -> TrainingHistory:
