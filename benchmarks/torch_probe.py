@@ -1,26 +1,33 @@
 """Benchmark: gradmath.torch.probe on ResNet-18 (batch 8, 32×32, 16 inits) against bare passes.
 
-Three timings in one run, repeated ``REPS`` times and interleaved so load hits all alike
-(medians reported):
+Four timings in one run, interleaved and repeated ``--reps`` times so that load hits all alike:
 
 - ``bare``: 16 forward + backward passes of the model (no re-initialisation);
 - ``bare + init``: the same with the model re-initialised before each pass (torchvision's
   ResNet init), what a hand-written probe loop costs;
+- ``probe, same weights``: ``gradmath.torch.measure`` with an init that draws nothing: the
+  probe's own cost (tracing, hooks, statistics, restoring the model) over 16 bare passes;
 - ``probe``: ``gradmath.torch.measure(model, x, n_inits=16, init=resnet_init)``, the probe's
-  measurement (16 re-initialisations, 16 traced passes with hooks, restoring the model; ``probe``
-  adds one traced forward pass for the translation).
+  measurement (16 re-initialisations, 16 traced passes with hooks, restoring the model;
+  ``probe`` adds one traced forward pass for the translation).
 
-The issue's target: probe overhead under 30 % of ``bare``. Drawing 11.2 M fresh weights per init
-is itself part of any probe; the script prints both overheads so the two costs can be told apart.
+Each job's time is the minimum over the repetitions (the run least disturbed by other
+processes), as wall-clock and as this thread's CPU time (``time.thread_time``; torch runs on one
+thread here, so CPU time excludes waiting for a core on a loaded machine). Ratios are of these
+minima, all from the same run.
 
-Run: python benchmarks/torch_probe.py [--reps 3]
+The issue's target: probe overhead under 30 % of ``bare``. Drawing 11.2 M fresh weights per
+init (torch's CPU generator, mt19937: one 32-bit draw per weight) is part of any probe and costs
+about half a bare pass by itself; the script prints the overheads with and without it.
+
+Run: python benchmarks/torch_probe.py [--reps 5]
 """
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -30,7 +37,7 @@ from models import ResNet18, resnet_init
 
 from gradmath.torch import measure
 
-REPS = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 3
+REPS = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 5
 N = 16
 
 
@@ -48,23 +55,37 @@ def main() -> None:
             model.zero_grad(set_to_none=True)
             (model(x) * torch.randn(8, 10)).sum().backward()
 
-    def probed() -> None:
-        measure(model, x, n_inits=N, init=resnet_init)
+    def same_weights(m: torch.nn.Module) -> None:
+        pass
 
-    runs: dict[str, list[float]] = {"bare": [], "bare + init": [], "probe": []}
-    jobs = (("bare", lambda: bare(False)), ("bare + init", lambda: bare(True)), ("probe", probed))
+    jobs: dict[str, Callable[[], object]] = {
+        "bare": lambda: bare(False),
+        "bare + init": lambda: bare(True),
+        "probe, same weights": lambda: measure(model, x, n_inits=N, init=same_weights),
+        "probe": lambda: measure(model, x, n_inits=N, init=resnet_init),
+    }
+    wall: dict[str, list[float]] = {k: [] for k in jobs}
+    cpu: dict[str, list[float]] = {k: [] for k in jobs}
+    measure(model, x, n_inits=2)  # warm-up: first calls allocate and import
     for _ in range(REPS):
-        for name, f in jobs:
-            t = time.perf_counter()
+        for name, f in jobs.items():
+            w, c = time.perf_counter(), time.thread_time()
             f()
-            runs[name].append(time.perf_counter() - t)
-    med = {k: statistics.median(v) for k, v in runs.items()}
-    print(f"ResNet-18, batch 8, 32x32, {N} inits, torch {torch.__version__}, 1 thread")
-    for k, v in med.items():
-        print(f"  {k:<12} {v:7.2f} s   ({v / med['bare']:.2f}x bare)")
-    print(f"  probe overhead vs bare passes:        {med['probe'] / med['bare'] - 1:+.0%}"
-          "  (target < 30 %)")  # fmt: skip
-    print(f"  probe overhead vs bare passes + init: {med['probe'] / med['bare + init'] - 1:+.0%}")
+            cpu[name].append(time.thread_time() - c)
+            wall[name].append(time.perf_counter() - w)
+    print(f"ResNet-18, batch 8, 32x32, {N} inits, torch {torch.__version__}, 1 thread, "
+          f"min of {REPS} interleaved runs")  # fmt: skip
+    print(f"  {'':<20} {'wall':>8} {'ratio':>6}   {'CPU':>8} {'ratio':>6}")
+    w0, c0 = min(wall["bare"]), min(cpu["bare"])
+    for k in jobs:
+        w, c = min(wall[k]), min(cpu[k])
+        print(f"  {k:<20} {w:7.2f}s {w / w0:5.2f}x   {c:7.2f}s {c / c0:5.2f}x")
+    for label, t in (("wall", wall), ("CPU", cpu)):
+        b, bi = min(t["bare"]), min(t["bare + init"])
+        own, full = min(t["probe, same weights"]), min(t["probe"])
+        print(f"  {label}: probe overhead vs bare {full / b - 1:+.0%} (target < 30 %); "
+              f"probe's own (same weights) {own / b - 1:+.0%}; "
+              f"re-initialisation alone {bi / b - 1:+.0%}")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,32 @@ def load_factory(spec: str) -> Any:
     return obj
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _check_runs(model: Any, x: Any, factory: str) -> None:
+    """One plain forward pass, in eval mode and without gradients (nothing in the model
+    changes), so that an input the model does not accept is named as such."""
+    import torch
+
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(x)
+    except Exception as exc:  # the user's model, whatever it raises: one line
+        shape = ",".join(str(v) for v in x.shape)
+        raise GradmathError(
+            f"{factory}() does not accept an input of shape {shape} (--input-shape): "
+            f"{_one_line(exc)}"
+        ) from None
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -86,7 +112,18 @@ def run(args: argparse.Namespace) -> int:
         what = type(model).__name__
         raise GradmathError(f"{args.factory}() returned {what}, not a torch.nn.Module.")
     x = torch.randn(shape, generator=torch.Generator().manual_seed(args.seed))
-    report = explain(model, x, n_inits=args.inits, seed=args.seed)
+    _check_runs(model, x, args.factory)
+    try:
+        report = explain(model, x, n_inits=args.inits, seed=args.seed)
+    except GradmathError:
+        raise
+    except Exception as exc:
+        # The model runs on this input (checked above): what failed is gradmath running it
+        # with module hooks and a torch function mode (e.g. TorchScript modules take no hooks).
+        raise GradmathError(
+            f"cannot trace {args.factory}() (gradmath runs the model with module hooks and a "
+            f"torch function mode): {_one_line(exc)}"
+        ) from None
     print(report.table())
     if args.figure:
         from gradmath.render import figures

@@ -60,6 +60,7 @@ __all__ = ["Measurement", "SiteInfo", "log_mean_se", "measure"]
 FloatArray = NDArray[np.float64]
 Loss = Literal["mse"] | Callable[[Any], torch.Tensor] | None
 QUANTITIES = ("q", "grad_q", "wgrad_q")
+_ABSENT = object()
 
 
 @dataclass(frozen=True)
@@ -149,38 +150,60 @@ def log_mean_se(logs: FloatArray) -> tuple[FloatArray, FloatArray]:
     return log_mean, se
 
 
-def _mean_square(t: torch.Tensor) -> float:
-    # One reduction in the tensor's own dtype, no float64 copy (the copy and the square cost
-    # more than the pass on ResNet-18); float32 sums of 10⁷ terms keep ~1e-6 relative accuracy,
-    # far below the Monte-Carlo error.
-    n = t.numel()
-    return float(torch.linalg.vector_norm(t.detach())) ** 2 / n if n else math.nan
+def _norm(t: torch.Tensor) -> torch.Tensor:
+    # ‖t‖ as a 0-d tensor on t's device: one reduction in the tensor's own dtype (no float64
+    # copy: the copy and the square cost more than the pass on ResNet-18; a float32 norm of 10⁷
+    # terms keeps ~1e-6 relative accuracy, far below the Monte-Carlo error), squared later in
+    # float64 (a float32 square overflows from ‖t‖ = 1.8e19), and no .item(): the values of one
+    # pass are brought to the host together (one device sync per init, not one per site).
+    return torch.linalg.vector_norm(t.detach())  # detached: no graph, no grad-mode switch
+
+
+def _mean_squares(values: list[torch.Tensor | None], sizes: list[int]) -> list[float]:
+    """``values[i]²/sizes[i]`` (norms) as Python floats, NaN where missing: one transfer."""
+    present = [v for v in values if v is not None]
+    host = iter(
+        torch.stack([v.to(torch.float64) for v in present]).square().cpu().tolist()
+        if present
+        else []
+    )
+    return [math.nan if v is None or n == 0 else next(host) / n
+            for v, n in zip(values, sizes, strict=True)]  # fmt: skip
 
 
 class _Recorder:
-    """Records, at every site event of a traced forward pass, the output's mean square and hangs
-    a gradient hook on the output tensor that records the gradient's mean square."""
+    """Records, at every site event of a traced forward pass, the output's norm and hangs a
+    gradient hook on the output tensor that records the gradient's."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.kinds: list[SiteKind] = []
-        self.q: dict[int, float] = {}
-        self.g: dict[int, float] = {}
-        self.g_in: dict[int, float] = {}
+        self.q: dict[int, torch.Tensor] = {}
+        self.g: dict[int, torch.Tensor] = {}
+        self.g_in: dict[int, torch.Tensor] = {}
+        self.sizes: dict[int, int] = {}
+        self.g_sizes: dict[int, int] = {}
+        self.g_in_sizes: dict[int, int] = {}
         self.calls: dict[nn.Module, list[int]] = {}
         self.graph: set[int] = set()
+        self.readings: dict[tuple[Any, ...], SiteKind | None] = {}
         self.first = True
 
     def start(self, trace: Trace) -> None:
-        self.q.clear()
-        self.g.clear()
-        self.g_in.clear()
+        for d in (self.q, self.g, self.g_in, self.sizes, self.g_sizes, self.g_in_sizes):
+            d.clear()
         self.calls.clear()
         self.graph = set(trace.inputs)
         self.n_seen = 0
 
     def on_event(self, event: Event, t: torch.Tensor) -> None:
-        kind = classify(event, self.graph, event.in_shape).site
+        # Every init runs the same events: each is classified once (building activation
+        # objects per event and pass cost ~5 % of a ResNet-18 pass).
+        key = (event.index, event.name, sum(i in self.graph for i in event.inputs),
+               event.in_shape, event.shape)  # fmt: skip
+        if key not in self.readings:
+            self.readings[key] = classify(event, self.graph, event.in_shape).site
+        kind = self.readings[key]
         if any(i in self.graph for i in event.inputs) or event.kind == "module":
             self.graph.update(event.outputs)
         if kind is None:
@@ -196,14 +219,18 @@ class _Recorder:
                 f"{event.name!r}); gradmath measures models whose data flow does not depend on "
                 "their parameters."
             )
-        self.q[k] = _mean_square(t)
+        self.q[k] = _norm(t)
+        self.sizes[k] = t.numel()
         if t.requires_grad:
-            t.register_hook(lambda grad, k=k: self._grad(self.g, k, grad))
+            t.register_hook(lambda grad, k=k: self._grad(self.g, self.g_sizes, k, grad))
         if kind == "measured" and event.module is not None:
             self.calls.setdefault(event.module, []).append(k)
 
-    def _grad(self, store: dict[int, float], k: int, grad: torch.Tensor) -> None:
-        store[k] = _mean_square(grad)
+    def _grad(
+        self, store: dict[int, torch.Tensor], sizes: dict[int, int], k: int, grad: torch.Tensor
+    ) -> None:
+        store[k] = _norm(grad)
+        sizes[k] = grad.numel()
 
     def backward_hook(self, module: nn.Module, grad_in: Any, grad_out: Any) -> None:
         """The gradient a measured-only module passes to its input (through it alone): the
@@ -214,7 +241,7 @@ class _Recorder:
         k = calls.pop()  # backward visits the calls of a module in reverse order
         g = next((t for t in grad_in if isinstance(t, torch.Tensor)), None)
         if g is not None and g.is_floating_point():
-            self._grad(self.g_in, k, g)
+            self._grad(self.g_in, self.g_in_sizes, k, g)
 
 
 def _measured_modules(model: nn.Module) -> list[nn.Module]:
@@ -300,20 +327,46 @@ def measure(
     oq = check_positive("output_grad_q", output_grad_q)
     device, model_dtype = model_device_dtype(model)
     run_dtype = dtype or model_dtype
-    x = convert_inputs(inputs, device, run_dtype)
-    B = batch_size(x)
-    rec = _Recorder()
+    # Under a caller's torch.inference_mode nothing would record a graph, and parameters saved
+    # and restored there would come back as inference tensors that training refuses: the probe
+    # runs outside it (inputs made in inference mode are copied, as autograd requires).
+    with torch.inference_mode(False):
+        x = convert_inputs(inputs, device, run_dtype, copy_inference=True)
+        B = batch_size(x)
+        rec = _Recorder()
+        per_init = _run(model, x, rec, n, loss, seed, init, dtype, oq, device, B)
+    return _summarise(rec, per_init, x, B, n, loss, oq, run_dtype, device, seed, model)
+
+
+def _run(
+    model: nn.Module,
+    x: Any,
+    rec: _Recorder,
+    n: int,
+    loss: Loss,
+    seed: int,
+    init: InitFn | None,
+    dtype: torch.dtype | None,
+    oq: float,
+    device: torch.device,
+    B: int,
+) -> list[list[tuple[float, float, float, float]]]:
+    """The n re-initialised, traced forward and backward passes; the model is restored."""
     per_init: list[list[tuple[float, float, float, float]]] = []
     devices = [device] if device.type == "cuda" else []
+    hooked = _measured_modules(model)
+    # register_full_backward_hook marks a module for good (a later register_backward_hook on it
+    # would be refused): the marks are put back with the hooks.
+    marks = [(m, m.__dict__.get("_is_full_backward_hook", _ABSENT)) for m in hooked]
     with preserved(model):
         if dtype is not None:
             model.to(dtype)
         params = list(model.parameters())
         for p in params:
             p.requires_grad_(True)  # frozen parameters too: their gradients are measured
-        handles = [m.register_full_backward_hook(rec.backward_hook)
-                   for m in _measured_modules(model)]  # fmt: skip
+        handles = []
         try:
+            handles = [m.register_full_backward_hook(rec.backward_hook) for m in hooked]
             for s in _seeds(seed, n):
                 with torch.random.fork_rng(devices=devices):
                     torch.manual_seed(s)
@@ -338,29 +391,39 @@ def measure(
         finally:
             for h in handles:
                 h.remove()
-    return _summarise(rec, per_init, x, B, n, loss, oq, run_dtype, device, seed, model)
+            for m, mark in marks:
+                if mark is _ABSENT:
+                    m.__dict__.pop("_is_full_backward_hook", None)
+                else:
+                    m.__dict__["_is_full_backward_hook"] = mark
+    return per_init
 
 
 def _collect(rec: _Recorder, B: int) -> list[tuple[float, float, float, float]]:
     # The theory's weight gradient is per example of the layer: a row of a dense layer's
     # (…, features) input (batch × positions for a sequence), a whole example for a conv.
+    m = len(rec.events)
     rows = [B if kind == "conv" else max(1, math.prod(e.shape[:-1]))
             for e, kind in zip(rec.events, rec.kinds, strict=True)]  # fmt: skip
-    out = []
+    values: list[torch.Tensor | None] = []
+    sizes: list[int] = []
+    for store, size in ((rec.q, rec.sizes), (rec.g, rec.g_sizes), (rec.g_in, rec.g_in_sizes)):
+        values += [store.get(k) for k in range(m)]
+        sizes += [size.get(k, 0) for k in range(m)]
     for k, event in enumerate(rec.events):
-        q = rec.q.get(k, math.nan)
-        if not math.isfinite(q):
+        w = weight_of(event.module) if event.module is not None else None
+        g = None if w is None else w.grad
+        values.append(None if g is None else _norm(g))
+        sizes.append(0 if g is None else g.numel() * rows[k])
+    flat = _mean_squares(values, sizes)
+    q, g_out, g_in, wg = (flat[j * m : (j + 1) * m] for j in range(4))
+    for k, event in enumerate(rec.events):
+        if not math.isfinite(q[k]):
             raise GradmathError(
                 f"The output of {event.name!r} is not finite at initialisation; "
                 "gradmath.torch.find_nonfinite(model, inputs) names where it starts."
             )
-        g = rec.g.get(k, math.nan)
-        w = weight_of(event.module) if event.module is not None else None
-        wg = math.nan
-        if w is not None and w.grad is not None:
-            wg = _mean_square(w.grad) / rows[k]
-        out.append((q, g, wg, rec.g_in.get(k, math.nan)))
-    return out
+    return list(zip(q, g_out, wg, g_in, strict=True))
 
 
 def _log(v: float) -> float:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+import torch
 from torch import nn
 
 
@@ -20,3 +23,39 @@ def not_a_model() -> int:
 
 def broken() -> nn.Module:
     raise RuntimeError("no GPU here")
+
+
+def scripted() -> nn.Module:
+    """A TorchScript module: it runs, but no Python hook or function mode sees inside it."""
+    with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; models still use it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.script(nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8)))
+
+
+class _Picky(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[-1] == 8, "expects 8 features"
+        return self.lin(x)
+
+
+def picky() -> nn.Module:
+    """Refuses a wrong input with an AssertionError (not a RuntimeError)."""
+    return _Picky()
+
+
+class _NoTensor(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> str:
+        return f"{self.lin(x).sum().item():.3f}"
+
+
+def no_tensor() -> nn.Module:
+    """Returns text: nothing to backpropagate through."""
+    return _NoTensor()

@@ -37,7 +37,23 @@ def test_table_verdict_and_figure(capsys: pytest.CaptureFixture[str], tmp_path: 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([FACTORY, "--input-shape", "16,32"], "does not run on the example input: mat1 and mat2"),
+        (
+            [FACTORY, "--input-shape", "16,32"],
+            "does not accept an input of shape 16,32 "
+            "(--input-shape): RuntimeError: mat1 and mat2 shapes cannot be multiplied",
+        ),
+        (
+            ["inspect_factories:picky", "--input-shape", "4,5"],
+            "does not accept an input of shape 4,5 (--input-shape): AssertionError: expects 8",
+        ),
+        (
+            ["inspect_factories:scripted", "--input-shape", "4,8"],
+            "cannot trace "
+            "inspect_factories:scripted() (gradmath runs the model with module hooks and a torch "
+            "function mode): RuntimeError: register_forward_pre_hook is not supported on "
+            "ScriptModules",
+        ),
+        (["inspect_factories:no_tensor", "--input-shape", "4,8"], "output holds no tensor"),
         ([FACTORY, "--input-shape", "16,x"], "`--input-shape` (='16,x') must be positive"),
         (["no_such_module:f", "--input-shape", "2,2"], "cannot import 'no_such_module'"),
         (["inspect_factories:nope", "--input-shape", "2,2"], "has no attribute 'nope'"),
