@@ -114,9 +114,9 @@ class _Backup:
     """The values of some tensors, in one flat copy per (device, dtype).
 
     One large allocation instead of one per parameter: on CPU, glibc serves a block that large
-    with its own mmap, away from the heap. Sixty-odd per-parameter clones sat in the heap and
-    made it return and re-fault ~60 MB at every pass of a probe (ResNet-18: 110 000 page faults
-    for 8 passes, as much system time as a third of the passes themselves)."""
+    with its own mmap, away from the heap. With sixty-odd per-parameter clones in the heap, 8
+    probed ResNet-18 passes took 110 000 page faults (system time worth a third of the passes);
+    with the flat copy 11 000 (README, benchmarks/torch_probe.py)."""
 
     def __init__(self, tensors: list[torch.Tensor]) -> None:
         self.tensors = tensors
