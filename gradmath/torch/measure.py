@@ -162,13 +162,15 @@ def _norm(t: torch.Tensor) -> torch.Tensor:
 def _mean_squares(values: list[torch.Tensor | None], sizes: list[int]) -> list[float]:
     """``values[i]²/sizes[i]`` (norms) as Python floats, NaN where missing: one transfer."""
     present = [v for v in values if v is not None]
-    host = iter(
-        torch.stack([v.to(torch.float64) for v in present]).square().cpu().tolist()
-        if present
-        else []
-    )
-    return [math.nan if v is None or n == 0 else next(host) / n
-            for v, n in zip(values, sizes, strict=True)]  # fmt: skip
+    # stacked in the run's dtype on the device (MPS has no float64), squared on the host
+    dtype = present[0].dtype if present else torch.float64
+    stacked = torch.stack([v.to(dtype) for v in present]) if present else torch.zeros(0)
+    host = iter(stacked.cpu().double().square().tolist())
+    out = []
+    for v, n in zip(values, sizes, strict=True):
+        value = math.nan if v is None else next(host)
+        out.append(value / n if n else math.nan)  # an empty tensor has no mean square
+    return out
 
 
 class _Recorder:
