@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from gradmath.meanfield.spectra import Jacobian, critical_jacobian, critical_mlp
+from gradmath.meanfield.spectra import Jacobian, critical_jacobian, critical_network
 from gradmath.numeric.spectra import sample_spectra
 from gradmath.threads import pool
 
@@ -36,7 +36,7 @@ def theory(depth: int) -> None:
 
 
 def sampled(width: int, depth: int, n: int) -> None:
-    net, input_q = critical_mlp("erf", 0.25, width=width, depth=depth, weights="orthogonal")
+    net, input_q = critical_network("erf", 0.25, width=width, depth=depth, weights="orthogonal")
     t = time.perf_counter()
     sim = sample_spectra(net, n_networks=n, seed=0, input_q=input_q)
     t_gm = time.perf_counter() - t

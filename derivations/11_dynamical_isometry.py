@@ -15,7 +15,7 @@ import gradmath
 from gradmath.meanfield.spectra import (
     Jacobian,
     critical_jacobian,
-    critical_mlp,
+    critical_network,
     critical_point,
     jacobian,
     product_moments,
@@ -92,7 +92,7 @@ def _fuss_catalan_table() -> str:
 
 def _check(quick: bool) -> tuple[str, str]:
     width, n_networks = (128, 6) if quick else (256, 12)
-    net, input_q = critical_mlp("erf", 0.25, width=width, depth=4, weights="orthogonal")
+    net, input_q = critical_network("erf", 0.25, width=width, depth=4, weights="orthogonal")
     cmp = compare_spectra(
         Jacobian.of(net, input_q),
         sample_spectra(net, n_networks=n_networks, seed=3, input_q=input_q),

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from gradmath.meanfield.spectra import Jacobian, critical_jacobian, critical_mlp
+from gradmath.meanfield.spectra import Jacobian, critical_jacobian, critical_network
 from gradmath.numeric.spectra import sample_spectra
 from gradmath.render import figures, notes
 
@@ -38,7 +38,7 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
             ax.plot(depths, per_layer * depths, ls=ls, color=colour, marker=marker,
                     markevery=[-1], label=label)  # fmt: skip
             for depth in depths_sim:
-                net, input_q = critical_mlp(
+                net, input_q = critical_network(
                     act, Q_STAR[act], width=width, depth=depth, weights=weights
                 )
                 jac = Jacobian.of(net, input_q)

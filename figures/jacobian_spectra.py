@@ -9,7 +9,7 @@ import math
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from gradmath.meanfield.spectra import Jacobian, critical_mlp
+from gradmath.meanfield.spectra import Jacobian, critical_network
 from gradmath.numeric.spectra import sample_spectra
 from gradmath.render import figures, notes
 
@@ -43,7 +43,7 @@ def make(quick: bool = False):  # type: ignore[no-untyped-def]
             for k, weights in enumerate(("gaussian", "orthogonal")):
                 look = figures.SERIES[k]
                 colour = look["color"]
-                net, input_q = critical_mlp(
+                net, input_q = critical_network(
                     act, Q_STAR[act], width=width, depth=depth, weights=weights
                 )
                 jac = Jacobian.of(net, input_q)

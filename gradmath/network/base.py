@@ -45,6 +45,7 @@ __all__ = [
     "SimContext",
     "Site",
     "Spatial",
+    "SpectralContext",
     "TheoryContext",
     "features",
     "log_add",
@@ -253,6 +254,27 @@ class TheoryContext(Protocol):
     def batch_moments(self, act: Activation, batch: int | None) -> Any: ...
 
 
+class SpectralContext(TheoryContext, Protocol):
+    """What a spectral rule may ask for (``meanfield.spectra.Jacobian.of`` supplies it).
+
+    At infinite width the factors of the input-output Jacobian J are asymptotically free, so
+    the law of JJᵀ is fixed by the factors' laws alone (Pennington, Schoenholz & Ganguli 2017,
+    eq. 10). A layer's spectral rule names its factor of J; the engine multiplies S-transforms.
+    """
+
+    def weight_factor(self, init: Initializer, sigma_w2: float, fan_in: int, width: int) -> None:
+        """A weight matrix of ``init``'s kind with fan_in·Var[W] = ``sigma_w2``."""
+        ...
+
+    def diagonal_factor(self, act: Activation, log_q: float) -> None:
+        """D = diag φ'(h), h_i ~ N(0, e^{log_q}) i.i.d."""
+        ...
+
+    def scalar_factor(self, log_c2: float) -> None:
+        """A scalar c·I (up to a finite-rank change): JJᵀ is multiplied by c² = e^{log_c2}."""
+        ...
+
+
 # --------------------------------------------------------------------------- simulation state
 
 
@@ -351,6 +373,19 @@ class Layer(ABC):
         """Numbers per example this layer's simulation keeps beyond its input and output
         (a convolution's patches), for the memory plan; containers add their children's."""
         return 0
+
+    def theory_spectrum(self, x: Signal, ctx: SpectralContext) -> Signal:
+        """Spectral rule: name this layer's free factor(s) of the input-output Jacobian to
+        ``ctx`` and return the output signal (as :meth:`theory_forward`). Layers without a
+        free-probability rule refuse (the sampled spectrum, ``numeric.spectra``, still works
+        for every layer whose simulation rule treats the examples of a batch separately).
+        """
+        raise GradmathError(
+            f"gradmath has no free-probability rule for the Jacobian spectrum through "
+            f"{type(self).__name__}: the theory covers Dense (square, i.i.d. or orthogonal "
+            "weights), activations and LayerNorm; sample the spectrum instead "
+            "(gradmath.numeric.spectra.sample_spectra)."
+        )
 
     def children(self) -> tuple[Layer, ...]:
         return ()

@@ -109,6 +109,14 @@ class BatchNorm(Layer):
             log_gx = log_gy + log_inv_var + _log_ratio(B, -2, -1)
         return Grad(log_gx + _log_ratio(B, -1, 0), "centred", log_gx)
 
+    def theory_spectrum(self, x: Signal, ctx: Any) -> Signal:
+        raise GradmathError(
+            "BatchNorm couples the examples of a batch: one example's output depends on the "
+            "others' inputs, so the input-output Jacobian of one example is not a per-example "
+            "map; gradmath computes Jacobian spectra (theory and sampled) only without batch "
+            "statistics."
+        )
+
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
         # BN is scale invariant: standardise u; the output has scale 1 (s = 0).
         h, inv = standardize(x.u, axis=-2)

@@ -29,6 +29,7 @@ from gradmath.network.base import (
     Site,
     SiteCounter,
     Spatial,
+    SpectralContext,
     TheoryContext,
 )
 from gradmath.network.elementwise import Elementwise
@@ -89,6 +90,11 @@ class _Sequence(Layer):
         for layer, t in reversed(tape):
             g = layer.theory_backward(t, g, ctx)
         return g
+
+    def theory_spectrum(self, x: Signal, ctx: SpectralContext) -> Signal:
+        for layer in self.steps():
+            x = layer.theory_spectrum(x, ctx)
+        return x
 
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
         tapes = []

@@ -32,6 +32,7 @@ from gradmath.network.base import (
     Signal,
     SimContext,
     SiteCounter,
+    SpectralContext,
     TheoryContext,
     flat_width,
     log0,
@@ -155,6 +156,11 @@ class Dense(Layer):
             )
         log_back = log0(self.width * v)
         return Grad(g.log_g + log_back, g.cov, g.log_gamma + log_back, g.act)
+
+    def theory_spectrum(self, x: Signal, ctx: SpectralContext) -> Signal:
+        # J ← W J: the bias does not enter the Jacobian.
+        ctx.weight_factor(self._initializer, x.width * self.weight_var(x.width), x.width, self.width)
+        return self.theory_forward(x, ctx)[0]
 
     # ------------------------------------------------------------------ simulation
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:

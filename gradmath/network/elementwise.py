@@ -31,6 +31,7 @@ from gradmath.network.base import (
     Shape,
     Signal,
     SimContext,
+    SpectralContext,
     TheoryContext,
 )
 
@@ -160,6 +161,17 @@ class Elementwise(Layer):
             gin = g.spatial * dk
         log_mean, gn = spatial.normalised(gin)
         return Grad(g.log_g + log_mean, spatial=gn)
+
+    def theory_spectrum(self, x: Signal, ctx: SpectralContext) -> Signal:
+        # J ← D J, D = diag φ'(h) with h_i i.i.d. N(0, q) (the forward rule checks the law).
+        y = self.theory_forward(x, ctx)[0]
+        if x.law.kind != "gaussian":
+            raise GradmathError(
+                "The Jacobian-spectrum theory covers activations of Gaussian pre-activations "
+                "(after a Dense layer); this one follows a batch norm."
+            )
+        ctx.diagonal_factor(self.activation, x.log_q)
+        return y
 
     # ------------------------------------------------------------------ simulation
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:

@@ -25,6 +25,7 @@ from gradmath.network.base import (
     Signal,
     SimContext,
     SiteCounter,
+    SpectralContext,
     TheoryContext,
     flat_width,
     log0_array,
@@ -74,6 +75,13 @@ class LayerNorm(Layer):
         site, log_var = tape
         ctx.rows[1, site] = g.log_g
         return Grad(g.log_g - log_var, g.cov, g.log_gamma - log_var, g.act)
+
+    def theory_spectrum(self, x: Signal, ctx: SpectralContext) -> Signal:
+        # J ← (I − 11ᵀ/n − yyᵀ/n) J/σ: a rank-2 change of I/σ, which leaves the limiting
+        # spectral law of JJᵀ that of JJᵀ/σ², σ² = q_x − m² (finite width: 2 more zeros).
+        y, (_, log_var) = self.theory_forward(x, ctx)
+        ctx.scalar_factor(-log_var)
+        return y
 
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
         # LN is scale invariant: standardise u itself; the output scale is 1 (s = 0).

@@ -34,6 +34,7 @@ from gradmath.network.base import (
     Signal,
     SimContext,
     SiteCounter,
+    SpectralContext,
     TheoryContext,
     features,
     log0_array,
@@ -182,6 +183,21 @@ class Residual(Layer):
             total = total + math.exp(gb.log_g - log_g) * form(gb.spatial, n)
         log_mean, gn = spatial.normalised(total)
         return Grad(log_g + log_mean, spatial=gn)
+
+    def theory_spectrum(self, x: Signal, ctx: SpectralContext) -> Signal:
+        # ReZero (α = 0): y = x exactly, J unchanged. Otherwise J ← (I + α J_F) J, a sum, not a
+        # product of free factors: its singular values need the non-Hermitian (hermitised)
+        # calculus; Tarnowski et al. (2019) give only the joint limit width, depth → ∞ with
+        # α² ~ 1/L, which is not the law of a finite-depth net. gradmath refuses.
+        y = self.theory_forward(x, ctx)[0]
+        if self.alpha == 0.0:
+            return y
+        raise GradmathError(
+            f"gradmath has no finite-depth free-probability law for the Jacobian spectrum of a "
+            f"residual block (α = {self.alpha:g}): J = I + α·J_branch is a sum, not a product "
+            "of free factors (Tarnowski et al. 2019 treat only the limit of infinite depth "
+            "with α² ~ 1/L). Sample it instead (gradmath.numeric.spectra.sample_spectra)."
+        )
 
     # ------------------------------------------------------------------ simulation
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:

@@ -1,11 +1,16 @@
-"""Singular values of the input-output Jacobian of sampled networks.
+"""Singular values of the input-output Jacobian of sampled networks (any simulable Network).
 
-For each sampled network (weights from the layers' own initializers, via
-:func:`gradmath.numeric.sample_params`) and one input x^0 ~ N(0, input_q·I), the Jacobian
-J = ∂x^L/∂x^0 = D^L W^L … D^1 W^1, D^l = diag φ_l'(h^l), is formed exactly by accumulating the
-product layer by layer (h^l from :func:`gradmath.numeric.forward`); after every layer the
-product is divided by its Frobenius norm and the logarithm kept, so depth and χ₁ ≠ 1 cannot
-overflow. The eigenvalues of JJᵀ are the squared singular values (``numpy.linalg.svd``).
+For each sampled network and one input x^0 ~ N(0, input_q·I), J = ∂y/∂x^0 is formed exactly
+by the layers' own simulation rules (:mod:`gradmath.network`): the forward rule runs on the
+one example, and the backward rule, which is the transpose J_lᵀ of each layer's Jacobian, is
+applied to the n_out unit vectors at once (their "batch" axis indexes the rows of J). No layer
+is special-cased here, so the sampled Jacobian of a Dense, activation, LayerNorm or Residual
+layer is by construction that of the network ``numeric.simulate`` samples. The rules carry a
+log scale per network, so depth and χ₁ ≠ 1 cannot overflow (``log_scale``). The eigenvalues
+of JJᵀ are the squared singular values (``numpy.linalg.svd``).
+
+A layer with batch statistics (BatchNorm) couples the examples: one example's Jacobian is then
+not defined, and :func:`sample_spectra` refuses.
 
 Eigenvalues of one matrix are not independent, so statistics are formed per network and
 compared *across* independent networks (:mod:`gradmath.validate_spectra`).
@@ -21,8 +26,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
-from gradmath.mlp import MLP
-from gradmath.numeric.network import forward, sample_params
+from gradmath.initializers import Initializer
+from gradmath.network import Network
+from gradmath.network.base import RowCounter, Scaled
+from gradmath.profile import as_network
 
 __all__ = ["SampledSpectra", "jacobian", "sample_spectra"]
 
@@ -31,14 +38,14 @@ Array = NDArray[np.float64]
 
 @dataclass(frozen=True, eq=False)
 class SampledSpectra:
-    """Eigenvalues of JJᵀ of ``n_networks`` sampled networks.
+    """Eigenvalues of JJᵀ of ``n_networks`` sampled copies of ``network``.
 
-    ``eigenvalues[i]`` (width,) are those of network i divided by e^{``log_scale[i]``}, so the
-    true eigenvalues are ``eigenvalues[i]·exp(log_scale[i])`` (kept apart for deep nets whose
-    spectra leave float range).
+    ``eigenvalues[i]`` (min(n_in, n_out),) are those of network i divided by
+    e^{``log_scale[i]``}, so the true eigenvalues are ``eigenvalues[i]·exp(log_scale[i])``
+    (kept apart for deep nets whose spectra leave float range).
     """
 
-    mlp: MLP
+    network: Network
     eigenvalues: Array
     log_scale: Array
     input_q: float
@@ -49,7 +56,7 @@ class SampledSpectra:
         return int(self.eigenvalues.shape[0])
 
     def scaled(self, log_unit: float) -> Array:
-        """Eigenvalues in units of e^{log_unit} (e.g. the theory's mean m₁), shape (K, width)."""
+        """Eigenvalues in units of e^{log_unit} (e.g. the theory's mean m₁), shape (K, n)."""
         return self.eigenvalues * np.exp(self.log_scale - log_unit)[:, None]
 
     def moments(self, k: int, log_unit: float = 0.0) -> Array:
@@ -57,65 +64,108 @@ class SampledSpectra:
         return np.mean(self.scaled(log_unit) ** check_positive_int("k", k), axis=1)
 
 
-def jacobian(mlp: MLP, params: Any, x: Array) -> tuple[Array, float]:
-    """(J/c, log c) for the input ``x`` of shape (n_0,): J = ∂x^L/∂x^0 of one network.
+class _OneNetwork:
+    """The ``SimContext`` of one sampled network (K = 1), drawing from its own generator."""
 
-    >>> from gradmath import MLP
-    >>> net = MLP((3, 3, 3), activation="linear", init="orthogonal")
-    >>> p = sample_params(net, np.random.default_rng(0))
-    >>> j, log_c = jacobian(net, p, np.ones(3))
-    >>> np.allclose((j * np.exp(log_c)) @ (j * np.exp(log_c)).T, np.eye(3))
+    K = 1
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, network: Network, rng: np.random.Generator) -> None:
+        self.network = network
+        self.rng = rng
+        self.sites = RowCounter()
+        # The rules record per-site logs here; the spectrum does not use them.
+        self.forward_log = np.full((3, 1, len(network.sites)), np.nan)
+
+    def draw(self, init: Initializer, shape: tuple[int, int], sigma_b2: float) -> tuple[Any, Any]:
+        w = init.sample(self.rng, shape)[None]
+        b = self.rng.standard_normal((1, shape[0])) * math.sqrt(sigma_b2)
+        return w, b
+
+    def out_of_range(self, what: str, site: int | None = None) -> GradmathError:
+        where = f" at site {self.network.sites[site].name}" if site is not None else ""
+        return GradmathError(
+            f"The {what} of this net leaves the float64 range{where}: a real network would "
+            "overflow there too. Use a smaller depth or weight variance."
+        )
+
+
+def _check(net: object) -> Network:
+    network = as_network(net)
+    if not (isinstance(network.input_width, int) and isinstance(network.output_width, int)):
+        raise GradmathError(
+            f"Jacobian spectra need flat inputs and outputs (widths); this network maps the "
+            f"shape {network.input_width} to {network.output_width}."
+        )
+    if network.uses_batch_statistics:
+        raise GradmathError(
+            "This network normalises over the batch (BatchNorm): one example's output depends "
+            "on the other examples, so its input-output Jacobian is not defined per example."
+        )
+    return network
+
+
+def jacobian(net: object, rng: np.random.Generator, x: Array) -> tuple[Array, float]:
+    """(J/c, log c) for one sampled network (parameters drawn from ``rng``) at the input ``x``
+    of shape (n_in,): J = ∂y/∂x^0, shape (n_out, n_in), from the layers' simulation rules.
+
+    >>> from gradmath.network import Network, Dense
+    >>> net = Network(3, Dense(3, "orthogonal"), "linear", Dense(3, "orthogonal"))
+    >>> j, log_c = jacobian(net, np.random.default_rng(0), np.ones(3))
+    >>> full = j * np.exp(log_c)
+    >>> np.allclose(full @ full.T, np.eye(3))
     True
     """
-    cache = forward(mlp, params, np.asarray(x, dtype=np.float64)[None, :])
-    j = np.eye(mlp.widths[0])
-    log_c = 0.0
-    for layer, (w, _), h in zip(mlp.layers, params, cache.h, strict=True):
-        j = (layer.activation.deriv(h[0])[:, None] * w) @ j
-        norm = float(np.linalg.norm(j))
-        if norm == 0.0:
-            raise GradmathError(f"The Jacobian is exactly zero after layer {layer.number}.")
-        j /= norm
-        log_c += math.log(norm)
-    return j, log_c
+    network = _check(net)
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape != (network.input_width,):
+        raise GradmathError(f"`x` has shape {x.shape}; the network takes ({network.input_width},).")
+    ctx = _OneNetwork(network, rng)
+    y, tape = network.body.sim_forward(Scaled(x[None, None, :].copy(), np.zeros(1)), ctx)
+    n_out = y.u.shape[-1]
+    # Row i of J is the backward pass of the unit vector e_i (the cotangents share the scale).
+    g = network.body.sim_backward(tape, Scaled(np.eye(n_out)[None], np.zeros(1)), ctx, True)
+    u = g.u[0]
+    norm = float(np.linalg.norm(u))
+    if norm == 0.0:
+        raise GradmathError("The sampled Jacobian is exactly zero (e.g. a zero-initialised layer).")
+    return u / norm, float(g.s[0]) + math.log(norm)
 
 
-def sample_spectra(mlp: MLP, *, n_networks: int, seed: int, input_q: float = 1.0) -> SampledSpectra:
-    """Eigenvalues of JJᵀ for ``n_networks`` independently sampled copies of ``mlp``.
+def sample_spectra(
+    net: object, *, n_networks: int, seed: int, input_q: float = 1.0
+) -> SampledSpectra:
+    """Eigenvalues of JJᵀ for ``n_networks`` independently sampled copies of ``net`` (a
+    :class:`~gradmath.network.Network` or an MLP, whose ``.network`` is used).
 
-    Network i draws its weights and its input from its own generator (SeedSequence(seed)
-    spawned), so results are reproducible and independent of how many are drawn.
+    Network i draws its parameters and then its input from its own generator
+    (SeedSequence(seed) spawned), so results are reproducible and independent of how many are
+    drawn; the networks run one per thread (:func:`gradmath.threads.pool`).
     """
-    if not isinstance(mlp, MLP):
-        raise GradmathError(f"`mlp` must be a gradmath.MLP, got {type(mlp).__name__}.")
-    if mlp.residual is not None or mlp.batchnorm:
-        raise GradmathError("Jacobian spectra cover plain dense nets (no residual, no batch norm).")
-    if len(set(mlp.widths)) != 1:
-        raise GradmathError(f"Jacobian spectra need square layers, got widths {mlp.widths}.")
+    network = _check(net)
     n = check_positive_int("n_networks", n_networks)
     seed = check_seed(seed)
     input_q = check_positive("input_q", input_q)
     from gradmath.threads import pool
 
-    width = mlp.widths[0]
-    eig = np.empty((n, width))
+    rank = min(network.input_width, network.output_width)
+    eig = np.empty((n, rank))
     log_scale = np.empty(n)
     children = np.random.SeedSequence(seed).spawn(n)
 
     def one(i: int) -> None:
         rng = np.random.default_rng(children[i])
-        params = sample_params(mlp, rng)
-        x = rng.standard_normal(width) * math.sqrt(input_q)
-        j, log_c = jacobian(mlp, params, x)
+        # The forward rule draws parameters as it goes, so the input has its own stream.
+        x = np.random.default_rng(children[i].spawn(1)[0]).standard_normal(network.input_width)
+        j, log_c = jacobian(network, rng, x * math.sqrt(input_q))
         sv = np.linalg.svd(j, compute_uv=False)
         eig[i] = np.sort(sv * sv)
         log_scale[i] = 2 * log_c
 
-    # Networks are independent: one per thread, one BLAS thread each (gradmath.threads).
     with pool(n) as ex:
         if ex is None:
             for i in range(n):
                 one(i)
         else:
             list(ex.map(one, range(n)))
-    return SampledSpectra(mlp, eig, log_scale, input_q, seed)
+    return SampledSpectra(network, eig, log_scale, input_q, seed)

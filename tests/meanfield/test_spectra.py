@@ -19,9 +19,11 @@ from hypothesis import strategies as st
 import gradmath
 from gradmath import GradmathError, activation
 from gradmath.meanfield import chi1, expect, fixed_point
+from gradmath.network import BatchNorm, Dense, LayerNorm, Network, Residual, Serial, repeat
 from gradmath.meanfield.spectra import (
     Jacobian,
     critical_jacobian,
+    critical_network,
     d2_law,
     d2_moments,
     jacobian,
@@ -118,15 +120,54 @@ def test_critical_line_refuses_impossible_q_star() -> None:
         critical_jacobian("softplus", 0.01, depth=3)
 
 
-def test_from_mlp_follows_the_nonstationary_profile() -> None:
-    net = gradmath.MLP.square(64, 5, activation="tanh", init="glorot_normal", sigma_b2=0.1)
-    jac = Jacobian.of(net, input_q=3.0)
-    q = gradmath.meanfield.predict(net, 3.0).q
-    assert [ly.q for ly in jac.layers] == pytest.approx(list(q))
-    mu1 = np.array([float(expect(lambda u: np.cosh(u) ** -4, qq)) for qq in q])
+def test_from_a_network_follows_the_nonstationary_profile() -> None:
+    # An MLP is its .network: Dense → tanh → … → Dense, so J = W^5 D^4 W^4 ⋯ D^1 W^1 with
+    # D^l at q^l of predict, and the last factor a plain Gaussian W (D = I).
+    mlp = gradmath.MLP.square(64, 5, activation="tanh", init="glorot_normal", sigma_b2=0.1)
+    jac = Jacobian.of(mlp, input_q=3.0)
+    assert jac.moments(4) == Jacobian.of(mlp.network, input_q=3.0).moments(4)
+    q = gradmath.meanfield.predict(mlp, 3.0).q
+    assert [ly.q for ly in jac.layers[:-1]] == pytest.approx(list(q[:-1]))
+    assert jac.layers[-1].activation.name == "linear"
+    mu1 = np.array([float(expect(lambda u: np.cosh(u) ** -4, qq)) for qq in q[:-1]])
     assert jac.log_mean == pytest.approx(float(np.sum(np.log(mu1))), rel=1e-10)
-    with pytest.raises(GradmathError, match="square"):
+    with pytest.raises(GradmathError, match="square Dense"):
         Jacobian.of(gradmath.MLP((3, 4, 4)))
+
+
+@pytest.mark.parametrize("weights", ["gaussian", "orthogonal"])
+def test_critical_network_is_the_critical_jacobian(weights: str) -> None:
+    net, q0 = critical_network("erf", 0.25, width=32, depth=7, weights=weights)
+    got = Jacobian.of(net, q0)
+    want = critical_jacobian("erf", 0.25, depth=7, weights=weights)
+    assert got.moments(4) == pytest.approx(want.moments(4), rel=1e-12)
+    assert got.log_mean == pytest.approx(0.0, abs=1e-12)
+    assert [ly.gaussian for ly in got.layers] == [weights == "gaussian"] * 7
+
+
+def test_layer_norm_is_a_scalar_factor() -> None:
+    # Dense(σ_w² = 2) → LN → tanh: LN divides J by σ = √q_h, q_h = 2·q_in (centred), and
+    # the tanh sees q = 1: m₁ = (2/10)·μ₁ for the first block (q_in = 5), then
+    # (2/(2 E[tanh²]))·μ₁ for the others, with μ₁ = E[tanh'(z)²] and z ~ N(0, 1).
+    block = Serial(Dense(16, gradmath.initializer("normal", sigma_w2=2.0)), LayerNorm(), "tanh")
+    jac = Jacobian.of(Network(16, repeat(block, 3)), input_q=5.0)
+    mu1 = float(expect(lambda u: np.cosh(u) ** -4, 1.0))
+    t2 = float(expect(lambda u: np.tanh(u) ** 2, 1.0))
+    want = math.log(2 / 10 * mu1) + 2 * math.log(mu1 / t2)
+    assert jac.log_mean == pytest.approx(want, rel=1e-10)
+    assert jac.variance == pytest.approx(3 * (d2_moments(activation("tanh"), 1.0, 2)[1] / mu1**2))
+
+
+def test_refusals_name_the_layer() -> None:
+    with pytest.raises(GradmathError, match="BatchNorm couples"):
+        Jacobian.of(Network(8, Dense(8), BatchNorm(), "relu"))
+    with pytest.raises(GradmathError, match="residual block"):
+        Jacobian.of(Network(8, Residual(Serial(Dense(8), "relu", Dense(8)), 0.5)))
+    with pytest.raises(GradmathError, match="dense2 has zero weights"):
+        Jacobian.of(Network(8, Dense(8), "relu", Dense(8, gain=0.0)))
+    # ReZero (α = 0) is exactly the identity: only the outer Dense remains.
+    rezero = Jacobian.of(Network(8, Residual(Serial(Dense(8), "relu", Dense(8)), 0.0), Dense(8)))
+    assert rezero.variance == pytest.approx(1.0) and rezero.log_mean == pytest.approx(math.log(2))
 
 
 # --------------------------------------------------------------------------- the D² law

@@ -10,41 +10,66 @@ import pytest
 import gradmath
 from gradmath import GradmathError
 from gradmath.meanfield.spectra import Jacobian
-from gradmath.numeric import backward, forward, sample_params
-from gradmath.numeric.spectra import jacobian, sample_spectra
+from gradmath.network import BatchNorm, Dense, LayerNorm, Network, Residual, Serial, repeat
+from gradmath.network.base import Scaled
+from gradmath.numeric.spectra import _OneNetwork, jacobian, sample_spectra
 from gradmath.validate_spectra import compare_spectra
 
 
-def test_jacobian_matches_backpropagation_row_by_row() -> None:
-    # Row i of J = ∂x^L/∂x^0 is the input gradient of x^L_i; backward() gives ∂L/∂h^1 for
-    # ∂L/∂h^L = e_i ⊙ φ'(h^L), and ∂L/∂x^0 = (∂L/∂h^1) W^1.
-    net = gradmath.MLP.square(6, 3, activation="tanh", init="glorot_normal", sigma_b2=0.1)
-    p = sample_params(net, np.random.default_rng(3))
-    x = np.random.default_rng(4).standard_normal(6)
-    j, log_c = jacobian(net, p, x)
-    full = j * math.exp(log_c)
-    cache = forward(net, p, x[None, :])
-    dphi = net.layers[-1].activation.deriv(cache.h[-1][0])
-    for i in range(6):
-        g = np.zeros((1, 6))
-        g[0, i] = dphi[i]
-        delta1 = backward(net, p, cache, g).delta[0]
-        assert (delta1 @ p[0][0])[0] == pytest.approx(full[i], rel=1e-12, abs=1e-14)
+def test_jacobian_matches_central_differences_of_the_forward_rule() -> None:
+    # J from the backward rules applied to unit vectors vs central differences of the forward
+    # rules with the same parameters (the same generator): Dense with bias, a non-homogeneous
+    # activation, LayerNorm and a residual block.
+    net = Network(
+        10,
+        Dense(10, "orthogonal", sigma_b2=0.1),
+        "tanh",
+        LayerNorm(),
+        Residual(Serial(Dense(10), "gelu", Dense(10)), 0.7),
+        Dense(10),
+        "erf",
+    )
+    x = np.random.default_rng(5).standard_normal(10)
+    j, log_c = jacobian(net, np.random.default_rng(3), x)
+
+    def f(xs: np.ndarray) -> np.ndarray:
+        y, _ = net.body.sim_forward(
+            Scaled(xs[None].copy(), np.zeros(1)), _OneNetwork(net, np.random.default_rng(3))
+        )
+        return y.u[0] * math.exp(y.s[0])
+
+    eps = 1e-6
+    fd = (f(x + eps * np.eye(10)) - f(x - eps * np.eye(10))).T / (2 * eps)
+    assert j * math.exp(log_c) == pytest.approx(fd, abs=1e-8 * np.abs(fd).max())
 
 
 def test_orthogonal_linear_net_is_an_isometry_and_seeded() -> None:
     net = gradmath.MLP.square(32, 20, activation="linear", init="orthogonal")
     s = sample_spectra(net, n_networks=3, seed=7)
     assert s.scaled(0.0) == pytest.approx(np.ones((3, 32)), rel=1e-10)
-    again = sample_spectra(net, n_networks=3, seed=7)
+    again = sample_spectra(net.network, n_networks=3, seed=7)
     assert np.array_equal(s.eigenvalues, again.eigenvalues)
 
 
 def test_bad_input() -> None:
-    with pytest.raises(GradmathError, match="square"):
-        sample_spectra(gradmath.MLP((4, 5, 5)), n_networks=2, seed=0)
+    with pytest.raises(GradmathError, match="BatchNorm"):
+        sample_spectra(Network(4, Dense(4), BatchNorm(), "relu"), n_networks=2, seed=0)
     with pytest.raises(GradmathError, match="n_networks"):
         sample_spectra(gradmath.MLP.square(4, 2), n_networks=0, seed=0)
+    with pytest.raises(GradmathError, match="exactly zero"):
+        sample_spectra(Network(4, Dense(4, gain=0.0)), n_networks=2, seed=0)
+    # Rectangular nets have min(n_in, n_out) singular values.
+    assert sample_spectra(gradmath.MLP((6, 5, 3)), n_networks=2, seed=0).eigenvalues.shape == (2, 3)
+
+
+@pytest.mark.slow
+def test_layer_norm_chain_agrees_with_theory() -> None:
+    block = Serial(Dense(256, "orthogonal"), LayerNorm(), "tanh")
+    net = Network(256, repeat(block, 4))
+    cmp = compare_spectra(
+        Jacobian.of(net, 2.0), sample_spectra(net, n_networks=8, seed=1, input_q=2.0)
+    )
+    cmp.assert_agrees()
 
 
 ORTH = gradmath.initializer("orthogonal")

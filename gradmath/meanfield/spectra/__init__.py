@@ -22,7 +22,8 @@ Consequences (derived in :func:`product_moments` and checked exactly with SymPy 
 
 :class:`Jacobian` holds the layers (activation, q^l, σ_w², weight kind); build it at a fixed
 point (:func:`jacobian`), on the critical line by q* (:func:`critical_jacobian`) or along the
-mean-field profile of an MLP (:meth:`Jacobian.of`).
+mean-field profile of any :class:`~gradmath.network.Network` whose layers have spectral rules
+(:meth:`Jacobian.of`: Dense, activations, LayerNorm).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ __all__ = [
     "JacobianLayer",
     "Spectrum",
     "critical_jacobian",
-    "critical_mlp",
+    "critical_network",
     "critical_point",
     "d2_law",
     "d2_moments",
@@ -109,6 +110,9 @@ class Jacobian:
     """
 
     layers: tuple[JacobianLayer, ...]
+    #: The network it describes and its input second moment (``Jacobian.of``), else None.
+    network: Any = None
+    input_q: float | None = None
 
     def __post_init__(self) -> None:
         if not self.layers or not all(isinstance(x, JacobianLayer) for x in self.layers):
@@ -118,31 +122,35 @@ class Jacobian:
     # ---------------------------------------------------------------- constructors
 
     @classmethod
-    def of(cls, net: Any, input_q: float = 1.0) -> Jacobian:
-        """Along the mean-field profile of ``net`` (a square :class:`gradmath.MLP`): layer l's
-        D² law is taken at q^l of :func:`gradmath.meanfield.predict` (non-stationary profiles
-        included), its σ_w² and weight kind from the layer's initializer.
-        """
-        from gradmath.meanfield.predict import predict
-        from gradmath.mlp import MLP
+    def of(cls, net: object, input_q: float = 1.0) -> Jacobian:
+        """The Jacobian ∂y/∂x^0 of a :class:`~gradmath.network.Network` (or an MLP's
+        ``.network``) along its mean-field profile from inputs x^0_i ~ N(0, ``input_q``).
 
-        if not isinstance(net, MLP):
-            raise GradmathError(f"`net` must be a gradmath.MLP, got {type(net).__name__}.")
-        if net.residual is not None or net.batchnorm:
+        A fold over the layers' spectral rules (``Layer.theory_spectrum``): each Dense names
+        its weights (σ_w² = fan_in·Var[W], i.i.d. or orthogonal by its initializer), each
+        activation its D² law at the q it receives (non-stationary profiles included), each
+        LayerNorm the scalar 1/(q − m²); Residual (α ≠ 0) and BatchNorm refuse. Consecutive
+        W and D form one :class:`JacobianLayer` (free factors commute under the S-transform).
+        An MLP's network ends with a Dense (its last φ never matters to a profile), so its J
+        is ∂h^L/∂x^0 = W^L D^{L−1} ⋯ D^1 W^1; :func:`critical_network` builds Π D W.
+        """
+        from gradmath.meanfield.spectra.fold import SpectralFold
+        from gradmath.profile import as_network
+
+        network = as_network(net)
+        input_q = check_positive("input_q", input_q)
+        if not isinstance(network.input_width, int):
             raise GradmathError(
-                "Jacobian spectra cover plain dense nets; this MLP has residual or batch-norm "
-                "blocks."
+                f"Jacobian spectra need a flat input (a width); this network takes the shape "
+                f"{network.input_width} (sample the spectrum of a flat network instead)."
             )
-        if len(set(net.widths)) != 1:
-            raise GradmathError(
-                f"Jacobian spectra need square layers (all widths equal), got {net.widths}."
-            )
-        q = predict(net, input_q).q
-        layers = tuple(
-            JacobianLayer(ly.activation, float(qq), ly.sigma_w2, _weights(ly.init))
-            for ly, qq in zip(net.layers, q, strict=True)
-        )
-        return cls(layers)
+        ctx = SpectralFold(network, _weights, JacobianLayer)
+        x = network.input_signal(math.log(input_q), None)
+        try:
+            network.body.theory_spectrum(x, ctx)
+        except OverflowError:
+            raise GradmathError("The mean-field profile left the range of float64.") from None
+        return cls(ctx.finish(), network, input_q)
 
     # ---------------------------------------------------------------- moments
 
@@ -323,17 +331,24 @@ def critical_point(act: Activation | str, q_star: float) -> tuple[float, float]:
     return sw, max(sb, 0.0)
 
 
-def critical_mlp(
+def critical_network(
     act: Activation | str, q_star: float, *, width: int, depth: int, weights: object
 ) -> tuple[Any, float]:
-    """A square :class:`gradmath.MLP` on the critical line with fixed point q*, and the input
-    second moment that puts its first layer at q* (so every layer is at q*).
+    """A square :class:`~gradmath.network.Network` of ``depth`` blocks Dense → φ on the
+    critical line with fixed point q*, and the input second moment that puts its first layer at
+    q* (so every layer is at q*): its J = D^L W^L ⋯ D^1 W^1 is that of
+    :func:`critical_jacobian`.
 
     ``weights``: "gaussian" (``normal`` init, σ_w²) or "orthogonal" (gain √σ_w²). Returns
-    ``(mlp, input_q)``; :meth:`Jacobian.of` (mlp, input_q) is then :func:`critical_jacobian`.
+    ``(network, input_q)``; ``Jacobian.of(network, input_q)`` then equals
+    ``critical_jacobian(act, q_star, depth=depth, weights=weights)``.
+
+    >>> net, q0 = critical_network("relu", 1.0, width=8, depth=3, weights="gaussian")
+    >>> [s.name for s in net.sites], q0
+    (['dense1', 'dense2', 'dense3'], 0.5)
     """
     from gradmath.initializers import initializer
-    from gradmath.mlp import MLP
+    from gradmath.network import Dense, Network, Serial, repeat
 
     a = _act(act)
     sw, sb = critical_point(a, q_star)
@@ -342,5 +357,6 @@ def critical_mlp(
         if _weights(weights)
         else initializer("orthogonal", gain=math.sqrt(sw))
     )
-    net = MLP.square(width, depth, activation=a, init=init, sigma_b2=sb)
-    return net, (q_star - sb) / sw
+    width = check_positive_int("width", width)
+    block = Serial(Dense(width, init, sigma_b2=sb), a)
+    return Network(width, repeat(block, check_positive_int("depth", depth))), (q_star - sb) / sw
