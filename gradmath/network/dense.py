@@ -159,7 +159,9 @@ class Dense(Layer):
 
     def theory_spectrum(self, x: Signal, ctx: SpectralContext) -> Signal:
         # J ← W J: the bias does not enter the Jacobian.
-        ctx.weight_factor(self._initializer, x.width * self.weight_var(x.width), x.width, self.width)
+        ctx.weight_factor(
+            self._initializer, x.width * self.weight_var(x.width), x.width, self.width
+        )
         return self.theory_forward(x, ctx)[0]
 
     # ------------------------------------------------------------------ simulation

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 import gradmath
 from gradmath import GradmathError, activation
 from gradmath.meanfield import chi1, expect, fixed_point
-from gradmath.network import BatchNorm, Dense, LayerNorm, Network, Residual, Serial, repeat
 from gradmath.meanfield.spectra import (
     Jacobian,
     critical_jacobian,
@@ -31,6 +30,7 @@ from gradmath.meanfield.spectra import (
     product_moments,
     s_transform,
 )
+from gradmath.network import BatchNorm, Dense, LayerNorm, Network, Residual, Serial, repeat
 
 
 def fuss_catalan(L: int, k: int) -> Fraction:

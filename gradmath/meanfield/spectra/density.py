@@ -28,10 +28,12 @@ when that is positive; Marchenko–Pastur has none, so only all-orthogonal nets 
 
 from __future__ import annotations
 
+import cmath
 import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,7 +70,8 @@ class Spectrum:
       edge down; ``rate`` = 2 s x ρ(x), the continuous mass per unit s (∫ρ dx = ∫ rate ds), and
       ``rate_ds`` its derivative in s: integrals use cubic Hermite interpolation (error O(h⁴));
     - ``unresolved``: continuous mass below the grid (≤ 1e-6 unless the spectrum spreads
-      beyond e^{−700}).
+      beyond e^{−700});
+    - ``error``: an estimate of the grid's error in the continuous mass (see below).
 
     ``x`` and ``density`` give ρ on the grid.
     """
@@ -81,6 +84,9 @@ class Spectrum:
     rate: Array
     rate_ds: Array
     unresolved: float
+    #: Estimated error of the continuous mass on the grid: Σ corr²/panel over the panels
+    #: (corr, the Hermite end correction, is O(h²) of a panel and the rule's error O(h⁴)).
+    error: float = 0.0
 
     @property
     def x(self) -> Array:
@@ -188,6 +194,7 @@ class _Problem:
         self.L = float(self.n.sum())
         self.G = float(gaussian)
         self.dmax = np.maximum(self.a.max(axis=1), self.hi.max(axis=1))
+        self._dk: tuple[CArray, CArray] | None = None  # (w, ψ_k'(w)) of the last Newton solve
 
     def dmin_positive(self, k: int) -> float:
         """The smallest nonzero value law k takes (atoms or histogram), normalised."""
@@ -195,73 +202,105 @@ class _Problem:
         lo = self.lo[k][self.pb[k] > 0]
         return float(min(a.min(initial=math.inf), lo.min(initial=math.inf)))
 
-    def v_k(self, w: CArray) -> tuple[CArray, CArray]:
+    def v_k(self, w: Any) -> tuple[Any, Any]:
         """1 + ψ_k(w_k) = E[1/(1 − w d)] and ψ_k'(w_k) = E[d/(1 − w d)²] for every law k.
 
         Atoms: Σ p/(1 − w a). A bin of mass m, uniform on [lo, hi] (Δ = hi − lo):
         m ℓ(x)/(1 − w·hi) with x = wΔ/(1 − w·hi) and ℓ(x) = log(1 + x)/x, the exact integral
         (1/Δ)∫ dd/(1 − w d), written so that narrow bins lose no digits.
         """
-        wc = w[:, None]
+        wc = w[..., None]  # w: (..., K), vectorised over leading axes (points of the grid)
         inv = 1.0 / (1.0 - wc * self.a)
         pi = self.pa * inv
-        v = pi.sum(axis=1)
-        dv = (pi * inv * self.a).sum(axis=1)
+        v = pi.sum(axis=-1)
+        dv = (pi * inv * self.a).sum(axis=-1)
         if not self.has_bins:
             return v, dv
-        a = 1.0 - wc * self.hi
-        x = wc * self.width / a
+        # Multiplications only (a complex division costs several): r = 1/(1 − w·hi).
+        r = 1.0 / (1.0 - wc * self.hi)
+        x = wc * self.width * r
         ell, dell = _ell(x)
-        v = v + (self.pb * ell / a).sum(axis=1)
-        dv = dv + (self.pb / (a * a) * (dell * self.width / a + ell * self.hi)).sum(axis=1)
+        pr = self.pb * r
+        v = v + np.einsum("...i,...i->...", pr, ell)
+        # E over the bin of d/(1 − wd)² = m r² (ℓ'(x) Δ r + ℓ(x) hi)
+        dv = dv + np.einsum("...i,...i->...", pr * r, dell * x / wc + ell * self.hi)
         return v, dv
 
-    def log_z(self, v: complex, w: CArray) -> complex:
-        return complex(
+    def log_z(self, v: Any, w: CArray) -> Any:
+        """log z(v, w), vectorised over leading axes (w: (..., K))."""
+        return (
             (1 + self.G - self.L) * np.log(v)
             + (self.L - 1) * np.log(v - 1)
-            - np.sum(self.n * np.log(w))
+            - np.sum(self.n * np.log(w), axis=-1)
         )
 
-    def _b(self, v: complex) -> complex:
+    def _b(self, v: Any) -> Any:
         return (1 + self.G - self.L) / v + (self.L - 1) / (v - 1)
 
     def newton(self, t: complex, v: complex, w: CArray, iters: int = 60) -> State | None:
-        """Solve log z = t (mod 2πi) for (v, w) from a start; None if it does not converge."""
+        """Solve log z = t (mod 2πi) for (v, w) from a start; None if it does not converge.
+
+        Python complex scalars for v and one array pass over the laws per iteration: for one
+        point the number of numpy calls, not the arithmetic, is the cost.
+        """
         w = w.astype(np.complex128)
         last = math.inf
-        for _ in range(iters):
-            vk, dk = self.v_k(w)
-            ek = vk - v
-            e0 = self.log_z(v, w) - t
-            e0 = complex(e0.real, (e0.imag + math.pi) % _TWO_PI - math.pi)
-            c = self.n / (w * dk)
-            dv = (-e0 - np.sum(c * ek)) / (self._b(v) - np.sum(c))
-            dw = (dv - ek) / dk
-            # Damp steps that would cross a branch point (ψ = 0, ψ = −1, w = 0).
-            lim = 0.5 * min(abs(v - 1), abs(v))
-            scale = min(1.0, lim / abs(dv) if abs(dv) > 0 else 1.0)
-            wl = 0.5 * np.abs(w) / np.maximum(np.abs(dw), 1e-300)
-            scale = min(scale, float(wl.min()))
-            v = v + scale * dv
-            w = w + scale * dw
-            if not (np.isfinite(v) and np.all(np.isfinite(w))):
-                return None
-            # Converged at rounding level, or stalled at the noise floor (near an edge the
-            # Jacobian is nearly singular and amplifies the rounding of log z).
-            size = min(abs(v - 1), abs(v))
-            step = abs(dv)
-            if scale == 1.0 and (
-                step <= 1e-13 * size + 4e-16 * abs(v) or (step <= 1e-8 * size and step > 0.5 * last)
-            ):
-                return complex(v), w
-            last = step if scale == 1.0 else math.inf
+        n, c0 = self.n, 1 + self.G - self.L
+        with np.errstate(all="ignore"):  # a start that leaves range fails (not finite) below
+            for _ in range(iters):
+                vk, dk = self.v_k(w)
+                ek = vk - v
+                e0 = complex(c0 * cmath.log(v) + (self.L - 1) * cmath.log(v - 1)) - complex(
+                    np.dot(n, np.log(w))
+                )
+                e0 -= t
+                e0 = complex(e0.real, (e0.imag + math.pi) % _TWO_PI - math.pi)
+                c = n / (w * dk)
+                dv = (-e0 - complex(np.dot(c, ek))) / (
+                    c0 / v + (self.L - 1) / (v - 1) - complex(c.sum())
+                )
+                dw = (dv - ek) / dk
+                # Damp steps that would cross a branch point (ψ = 0, ψ = −1, w = 0).
+                step = abs(dv)
+                lim = 0.5 * min(abs(v - 1), abs(v))
+                scale = min(1.0, lim / step) if step > 0 else 1.0
+                scale = min(scale, float((0.5 * np.abs(w) / np.maximum(np.abs(dw), 1e-300)).min()))
+                v = v + scale * dv
+                w = w + scale * dw
+                if not (cmath.isfinite(v) and np.all(np.isfinite(w))):
+                    return None
+                # Converged at rounding level, or stalled at the noise floor (near an edge the
+                # Jacobian is nearly singular and amplifies the rounding of log z), or in the
+                # quadratic regime with a next error e_{k+1} ≈ e_k³/e_{k−1}² below 1e-14 of the
+                # distance to a branch point (saves the iterations that would only show the
+                # noise floor, about 1e-12 here).
+                size = min(abs(v - 1), abs(v))
+                if scale == 1.0 and (
+                    step <= 1e-13 * size + 4e-16 * abs(v)
+                    or (step <= 1e-8 * size and step > 0.5 * last)
+                    or (
+                        last < math.inf
+                        and step <= 1e-6 * size
+                        and step**3 <= 1e-14 * size * min(last, size) ** 2
+                    )
+                ):
+                    # ψ_k' at the last iterate (1e-11 away) serves the tangent at the solution.
+                    self._dk = (w, dk)
+                    return v, w
+                last = step if scale == 1.0 else math.inf
         return None
 
     def dv_dt(self, v: complex, w: CArray) -> complex:
         """dv/d log z along the solution (implicit function theorem on the Newton system)."""
-        dk = self.v_k(w)[1]
-        return complex(1 / (self._b(v) - np.sum(self.n / (w * dk))))
+        return complex(self.tangent(v, w)[0])
+
+    def tangent(self, v: Any, w: CArray) -> tuple[Any, CArray]:
+        """(dv/d log z, dw_k/d log z) along the solution: ψ_k(w_k) = ψ gives ψ_k' dw_k = dv.
+        Vectorised over leading axes (v: (...,), w: (..., K))."""
+        cached = self._dk
+        dk = cached[1] if cached is not None and cached[0] is w else self.v_k(w)[1]
+        dv = 1 / (self._b(v) - np.sum(self.n / (w * dk), axis=-1))
+        return dv, np.asarray(dv)[..., None] / dk
 
     def homotopy(self, lam: float) -> State | None:
         """Solve at z = λ + iη from η large down to 0, keeping Im ψ < 0 (the physical branch)."""
@@ -280,35 +319,48 @@ class _Problem:
 
     # ---------------------------------------------------------------- the real axis, ψ > 0
 
-    def real_w(self, psi: float) -> Array:
-        """w_k ∈ (0, 1/d_max) with ψ_k(w_k) = ψ (ψ_k increases there).
+    def real_w(self, psi: Any) -> Array:
+        """w_k ∈ (0, 1/d_max) with ψ_k(w_k) = ψ (ψ_k increases there); ψ of shape (...,)
+        gives w of shape (..., K).
 
         Safeguarded Newton in u = −log(1 − w d_max) ∈ (0, ∞), which maps the interval onto a
         half-line on which ψ_k grows at most like e^u.
         """
-        lo = np.zeros(self.n.size)
-        hi = np.full(self.n.size, 745.0)
-        u = np.full(self.n.size, math.log1p(psi))
+        psi_in = np.asarray(psi, dtype=np.float64)
+        shape = (*psi_in.shape, self.n.size)
+        p = psi_in.reshape(-1, 1)
+        lo = np.zeros((p.shape[0], self.n.size))
+        hi = np.full(lo.shape, 745.0)
+        u = np.broadcast_to(np.log1p(p), lo.shape).copy()
+        run = np.arange(p.shape[0])  # the points still iterating
         for _ in range(100):
-            w = -np.expm1(-u) / self.dmax
-            vk, dk = self.v_k(w.astype(np.complex128))
-            f = vk.real - 1 - psi
-            lo = np.where(f < 0, u, lo)
-            hi = np.where(f < 0, hi, u)
-            new = u - f / (dk.real * np.exp(-u) / self.dmax)  # dψ/du = ψ'(w) dw/du
-            bad = ~((new > lo) & (new < hi))
-            new = np.where(bad, 0.5 * (lo + np.minimum(hi, lo + 10.0)), new)
-            if np.all(np.abs(new - u) <= 1e-14 * (1 + u)):
-                u = new
+            if not run.size:
                 break
-            u = new
-        return -np.expm1(-u) / self.dmax
+            ur, lr, hr = u[run], lo[run], hi[run]
+            # Real w, real arithmetic; w·d_max rounding to 1 (u large) gives inf or nan, which
+            # counts as "above" and bisects.
+            with np.errstate(all="ignore"):
+                vk, dk = self.v_k(-np.expm1(-ur) / self.dmax)
+                f = vk - 1 - p[run]
+                new = ur - f / (dk * np.exp(-ur) / self.dmax)  # dψ/du = ψ'(w) dw/du
+            lr = np.where(f < 0, ur, lr)
+            hr = np.where(f < 0, hr, ur)
+            bad = ~((new > lr) & (new < hr))
+            new = np.where(bad, 0.5 * (lr + np.minimum(hr, lr + 10.0)), new)
+            done = np.all(np.abs(new - ur) <= 1e-14 * (1 + ur), axis=-1)
+            u[run], lo[run], hi[run] = new, lr, hr
+            run = run[~done]
+        return (-np.expm1(-u) / self.dmax).reshape(shape)
 
     def slope(self, psi: float) -> float:
         """ψ · d log z/dψ along the real axis."""
-        w = self.real_w(psi).astype(np.complex128)
-        dk = self.v_k(w)[1].real
-        return float(psi * (self._b(1 + psi).real - np.sum(self.n / (w.real * dk))))
+        return float(self.slopes(np.array([psi]))[0])
+
+    def slopes(self, psi: Array) -> Array:
+        """:meth:`slope` for an array of ψ at once."""
+        w = self.real_w(psi)
+        dk = self.v_k(w)[1]
+        return np.asarray(psi * (self._b(1 + psi) - np.sum(self.n / (w * dk), axis=-1)))
 
     def start(self, log_top: float, psi_c: float | None, s: float) -> State | None:
         """The solution at log λ = log λ_max − s², s small.
@@ -338,41 +390,58 @@ class _Problem:
         from scipy.optimize import brentq
 
         logs = np.arange(-25.0, 36.0, 1.0)
-        prev = self.slope(math.exp(logs[0]))
-        for a, b in itertools.pairwise(logs):
-            cur = self.slope(math.exp(b))
-            if prev < 0 <= cur:
+        sl = np.zeros(0)
+        for i, (a, b) in enumerate(itertools.pairwise(logs)):
+            if i + 1 >= sl.size:  # the scan, 12 values of ψ at a time
+                sl = np.concatenate((sl, self.slopes(np.exp(logs[sl.size : sl.size + 12]))))
+            if sl[i] < 0 <= sl[i + 1]:
                 m = brentq(lambda v: self.slope(math.exp(v)), a, b, xtol=1e-14, rtol=1e-15)
                 psi = math.exp(m)
                 w = self.real_w(psi).astype(np.complex128)
-                return self.log_z(1 + psi, w).real, psi
-            prev = cur
+                return float(self.log_z(1 + psi, w).real), psi
         # No critical point: the edge is lim_{ψ→∞} z = Π d_max^{n_k} (orthogonal weights only).
         return float(np.sum(self.n * np.log(self.dmax))), None
 
 
-# Taylor coefficients of ℓ(x) = log(1 + x)/x = Σ (−x)^k/(k + 1), used for |x| < _ELL_SERIES
-# (truncation error below 1e-13 relative there); the few larger |x| take the logarithm.
-_ELL_SERIES = 0.05
-_ELL_TERMS = 10
+# ℓ(x) = log(1 + x)/x by its series for |x| < _ELL_SMALL (_ELL_TERMS powers: truncation
+# below 1e-17 relative), by an accurate logarithm elsewhere (_ell).
+_ELL_SMALL = 2e-3
+_ELL_TERMS = 5
 
 
 def _ell(x: CArray) -> tuple[CArray, CArray]:
-    """ℓ(x) = log(1 + x)/x and ℓ'(x): a series where |x| < 0.05 (narrow bins, most of them;
-    numpy's complex log1p loses digits there), the logarithm elsewhere."""
-    # Horner in −x: ℓ = Σ_j (−x)^j/(j + 1), ℓ' = −Σ_j (−x)^j (j + 1)/(j + 2).
-    mx = -x
-    ell = np.full_like(x, 1.0 / (_ELL_TERMS + 1))
-    dell = np.full_like(x, -(_ELL_TERMS + 1) / (_ELL_TERMS + 2))
-    for j in range(_ELL_TERMS - 1, -1, -1):
-        ell = ell * mx + 1.0 / (j + 1)
-        dell = dell * mx - (j + 1) / (j + 2)
-    big = np.abs(x) >= _ELL_SERIES
-    if np.any(big):
+    """ℓ(x) = log(1 + x)/x and ℓ'(x) = (1/(1 + x) − ℓ(x))/x, vectorised.
+
+    |x| < _ELL_SMALL (most bins: narrow ones): the series ℓ = Σ_j (−x)^j/(j + 1),
+    ℓ' = −Σ_j (−x)^j (j + 1)/(j + 2) to j = _ELL_TERMS (truncation below 1e-17 relative).
+    Elsewhere log(1 + x) accurately, as ½ log1p(2 Re x + |x|²) + i atan2(Im x, 1 + Re x)
+    (numpy's complex log1p loses digits for small x); ℓ' then cancels to about 1e-16/|x|
+    relative (≤ 1e-13), harmless where it is used (Newton's Jacobian and the tangent).
+    """
+    small = abs(x) < _ELL_SMALL
+    ell = np.empty_like(x)
+    dell = np.empty_like(x)
+    xs = -x[small]
+    p = xs
+    e = 1.0 + p * 0.5
+    d = -0.5 - p * (2.0 / 3.0)
+    for j in range(2, _ELL_TERMS + 1):
+        p = p * xs
+        e += p * (1.0 / (j + 1))
+        d -= p * ((j + 1) / (j + 2))
+    ell[small] = e
+    dell[small] = d
+    big = ~small
+    if big.any():
         xb = x[big]
-        log1 = np.log(1 + xb)
-        ell[big] = log1 / xb
-        dell[big] = (xb / (1 + xb) - log1) / (xb * xb)
+        if np.iscomplexobj(xb):
+            re, im = xb.real, xb.imag
+            log1 = 0.5 * np.log1p(2 * re + re * re + im * im) + 1j * np.arctan2(im, 1 + re)
+        else:
+            log1 = np.log1p(xb)
+        lb = log1 / xb
+        ell[big] = lb
+        dell[big] = (1 / (1 + xb) - lb) / xb
     return ell, dell
 
 
@@ -458,19 +527,27 @@ def solve_spectrum(
     slopes: list[float] = []
     h = s
 
-    def record(s: float, v: complex, w: CArray) -> None:
-        dpsi_ds = -2 * s * prob.dv_dt(v, w)
-        im = min(0.0, v.imag)
+    def record(s: float, v: complex, w: CArray) -> tuple[complex, CArray]:
+        """Store the rate and its s-derivative; returns (dv/ds, dw/ds) for the predictor."""
+        dv, dw = prob.tangent(v, w)
+        g, dg = _rates(np.array([s]), np.array([v]), np.array([-2 * s * complex(dv)]))
         ss.append(s)
-        rates.append(-2 / math.pi * s * im)
-        slopes.append(-2 / math.pi * (im + s * dpsi_ds.imag) if im < 0 else 0.0)
+        rates.append(float(g[0]))
+        slopes.append(float(dg[0]))
+        return -2 * s * complex(dv), -2 * s * dw
 
-    record(s, *state)
+    tangent = record(s, *state)
     mass = rates[0] * s / 3  # the first panel, g ∝ s² (refined by Spectrum._above)
+    # Each panel's Hermite rule errs by about corr²/panel (corr, the end correction, is O(h²)
+    # of the panel, the rule's error O(h⁴)): their sum is the grid's error estimate.
+    error = 0.0
     while len(ss) < max_points:
         s_new = s + h
         t = log_top - s_new * s_new
-        sol = prob.newton(complex(t), *state)
+        # Euler predictor in s (v is smooth in s at square-root edges): fewer Newton steps.
+        sol = prob.newton(complex(t), state[0] + h * tangent[0], state[1] + h * tangent[1])
+        if sol is None:
+            sol = prob.newton(complex(t), *state)
         change = math.inf if sol is None else _change(sol[0], state[0])
         if change > _MAX_CHANGE and h > 1e-7:
             h *= 0.5
@@ -491,7 +568,7 @@ def solve_spectrum(
                     partial=(np.array(ss), np.array(rates)),
                 )
         g0, d0 = rates[-1], slopes[-1]
-        record(s_new, *sol)
+        new_tangent = record(s_new, *sol)
         g1, d1 = rates[-1], slopes[-1]
         panel = 0.5 * h * (g0 + g1)
         corr = abs(h * h * (d0 - d1) / 12)
@@ -501,14 +578,23 @@ def solve_spectrum(
             h *= 0.5
             continue
         mass += panel + h * h * (d0 - d1) / 12
+        error += corr * corr / (abs(panel) + tol * h)
         # The Hermite correction is O(h²) of the panel, its error O(h⁴): aim it at _PANEL_TOL.
         grow = math.sqrt(_PANEL_TOL * (abs(panel) + tol * h) / max(corr, 1e-300))
         h = min(_MAX_STEP, h * min(2.0, max(0.5, grow)), 4 * h if change < 0.1 else h)
-        state = sol
+        state, tangent = sol, new_tangent
         s = s_new
         if t < max(-700.0, log_bottom) or cont - mass < tol:
             break
     grid, rate, rate_ds = np.array(ss), np.array(rates), np.array(slopes)
     sp = Spectrum(log_mean, atoms, amass, lam_max, grid, rate, rate_ds, 0.0)
     rest = max(cont - float(sp._above(np.array([s]))[0]), 0.0)
-    return Spectrum(log_mean, atoms, amass, lam_max, sp.s, sp.rate, sp.rate_ds, rest)
+    return Spectrum(log_mean, atoms, amass, lam_max, grid, rate, rate_ds, rest, error)
+
+
+def _rates(s: Array, v: CArray, dv_ds: CArray) -> tuple[Array, Array]:
+    """The continuous mass per unit s, −(2/π) s Im ψ (0 in a gap), and its s-derivative."""
+    im = np.minimum(0.0, v.imag)
+    rate = -2 / math.pi * s * im
+    slope = np.where(im < 0, -2 / math.pi * (im + s * dv_ds.imag), 0.0)
+    return rate, slope
