@@ -174,7 +174,11 @@ the point masses (ReLU's dead units at $0$; with orthogonal weights and hard-tan
 top where every layer is in its linear range). Figure~\ref{{fig:jacobian_spectra}} compares it
 with the eigenvalues of sampled networks \citep[after][fig.~2]{{pennington2017}}, and
 Figure~\ref{{fig:isometry_variance}} shows the spread against depth; the same machinery gives
-the universal limiting spectra of \citet{{pennington2018}}.
+the universal limiting spectra of \citet{{pennington2018}}. The factors can be read off any
+network of dense layers, activations and layer norms (a layer norm multiplies $JJ^\top$ by
+$1/(q - m^2)$ up to a rank-two change, invisible at infinite width). A residual block is
+different: its Jacobian $I + \alpha J_F$ is a sum, not a product of free factors, so gradmath
+samples its spectrum but does not predict it.
 
 \gradmathfigure{{jacobian_spectra}}
 
