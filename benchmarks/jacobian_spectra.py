@@ -61,8 +61,7 @@ def sampled(width: int, depth: int, n: int) -> None:
 
     def form(i: int) -> None:
         x = np.random.default_rng(children[i].spawn(1)[0]).standard_normal(width)
-        j, log_c = jacobian(net, np.random.default_rng(children[i]), x * math.sqrt(input_q))
-        mats[i] = j
+        mats[i] = jacobian(net, np.random.default_rng(children[i]), x * math.sqrt(input_q))[0]
 
     def svd(i: int) -> None:
         np.linalg.svd(mats[i], compute_uv=False)

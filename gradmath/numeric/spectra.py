@@ -83,11 +83,8 @@ class _OneNetwork:
         return w, b
 
     def out_of_range(self, what: str, site: int | None = None) -> GradmathError:
-        where = f" at site {self.network.sites[site].name}" if site is not None else ""
-        return GradmathError(
-            f"The {what} of this net leaves the float64 range{where}: a real network would "
-            "overflow there too. Use a smaller depth or weight variance."
-        )
+        name = "" if site is None else f" ({self.network.sites[site].name})"
+        return GradmathError(f"The sampled {what}{name} overflows float64, as the real net would.")
 
 
 def _check(net: object) -> Network:
