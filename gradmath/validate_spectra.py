@@ -193,8 +193,16 @@ def compare_spectra(
     """Compare ``theory`` (a :class:`gradmath.meanfield.spectra.Jacobian`) with ``sim`` (a
     :class:`gradmath.numeric.spectra.SampledSpectra`); see the module docstring.
 
-    Eigenvalues are compared in units of the theory's mean m₁ = e^{log_mean}.
+    Eigenvalues are compared in units of the theory's mean m₁ = e^{log_mean}. A theory made
+    from a network (``Jacobian.of``) must describe the sampled network at the same input
+    second moment, as :func:`gradmath.validate.compare` requires of profiles.
     """
+    net = getattr(theory, "network", None)
+    if net is not None and (net != sim.network or theory.input_q != sim.input_q):
+        raise GradmathError(
+            "`theory` and `sim` describe different networks or input second moments "
+            f"(input_q {theory.input_q!r} vs {sim.input_q!r}); compare like with like."
+        )
     K = int(sim.n_networks)
     if K < 2:
         raise GradmathError(f"`sim` has {K} network(s); the across-network test needs ≥ 2.")

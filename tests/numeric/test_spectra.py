@@ -58,6 +58,13 @@ def test_bad_input() -> None:
         sample_spectra(gradmath.MLP.square(4, 2), n_networks=0, seed=0)
     with pytest.raises(GradmathError, match="exactly zero"):
         sample_spectra(Network(4, Dense(4, gain=0.0)), n_networks=2, seed=0)
+    # Theory and samples of different networks (or inputs) are not compared.
+    net, other = gradmath.MLP.square(4, 2), gradmath.MLP.square(4, 3)
+    sim = sample_spectra(net, n_networks=2, seed=0)
+    with pytest.raises(GradmathError, match="different networks"):
+        compare_spectra(Jacobian.of(other), sim)
+    with pytest.raises(GradmathError, match="different networks"):
+        compare_spectra(Jacobian.of(net, input_q=2.0), sim)
     # Rectangular nets have min(n_in, n_out) singular values.
     assert sample_spectra(gradmath.MLP((6, 5, 3)), n_networks=2, seed=0).eigenvalues.shape == (2, 3)
 

@@ -132,7 +132,7 @@ class Jacobian:
         LayerNorm the scalar 1/(q − m²); Residual (α ≠ 0) and BatchNorm refuse. Consecutive
         W and D form one :class:`JacobianLayer` (free factors commute under the S-transform).
         An MLP's network ends with a Dense (its last φ never matters to a profile), so its J
-        is ∂h^L/∂x^0 = W^L D^{L−1} ⋯ D^1 W^1; :func:`critical_network` builds Π D W.
+        is ∂h^L/∂x^0 = W^L D^{L−1} … D^1 W^1; :func:`critical_network` builds Π D W.
         """
         from gradmath.meanfield.spectra.fold import SpectralFold
         from gradmath.profile import as_network
@@ -336,7 +336,7 @@ def critical_network(
 ) -> tuple[Any, float]:
     """A square :class:`~gradmath.network.Network` of ``depth`` blocks Dense → φ on the
     critical line with fixed point q*, and the input second moment that puts its first layer at
-    q* (so every layer is at q*): its J = D^L W^L ⋯ D^1 W^1 is that of
+    q* (so every layer is at q*): its J = D^L W^L … D^1 W^1 is that of
     :func:`critical_jacobian`.
 
     ``weights``: "gaussian" (``normal`` init, σ_w²) or "orthogonal" (gain √σ_w²). Returns
@@ -344,7 +344,7 @@ def critical_network(
     ``critical_jacobian(act, q_star, depth=depth, weights=weights)``.
 
     >>> net, q0 = critical_network("relu", 1.0, width=8, depth=3, weights="gaussian")
-    >>> [s.name for s in net.sites], q0
+    >>> [s.name for s in net.sites], round(q0, 12)      # σ_w² = 2: the input needs q*/2
     (['dense1', 'dense2', 'dense3'], 0.5)
     """
     from gradmath.initializers import initializer
