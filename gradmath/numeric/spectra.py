@@ -87,9 +87,11 @@ class _OneNetwork:
         return GradmathError(f"The sampled {what}{name} overflows float64, as the real net would.")
 
 
-def _check(net: object) -> Network:
+def _check(net: object) -> tuple[Network, int, int]:
+    """The network and its input and output widths, or the error saying why not."""
     network = as_network(net)
-    if not (isinstance(network.input_width, int) and isinstance(network.output_width, int)):
+    n_in, n_out = network.input_width, network.output_width
+    if not (isinstance(n_in, int) and isinstance(n_out, int)):
         raise GradmathError(
             f"Jacobian spectra need flat inputs and outputs (widths); this network maps the "
             f"shape {network.input_width} to {network.output_width}."
@@ -99,7 +101,7 @@ def _check(net: object) -> Network:
             "This network normalises over the batch (BatchNorm): one example's output depends "
             "on the other examples, so its input-output Jacobian is not defined per example."
         )
-    return network
+    return network, n_in, n_out
 
 
 def jacobian(net: object, rng: np.random.Generator, x: Array) -> tuple[Array, float]:
@@ -113,10 +115,10 @@ def jacobian(net: object, rng: np.random.Generator, x: Array) -> tuple[Array, fl
     >>> np.allclose(full @ full.T, np.eye(3))
     True
     """
-    network = _check(net)
+    network, n_in, _ = _check(net)
     x = np.asarray(x, dtype=np.float64)
-    if x.shape != (network.input_width,):
-        raise GradmathError(f"`x` has shape {x.shape}; the network takes ({network.input_width},).")
+    if x.shape != (n_in,):
+        raise GradmathError(f"`x` has shape {x.shape}; the network takes ({n_in},).")
     ctx = _OneNetwork(network, rng)
     y, tape = network.body.sim_forward(Scaled(x[None, None, :].copy(), np.zeros(1)), ctx)
     n_out = y.u.shape[-1]
@@ -139,13 +141,13 @@ def sample_spectra(
     (SeedSequence(seed) spawned), so results are reproducible and independent of how many are
     drawn; the networks run one per thread (:func:`gradmath.threads.pool`).
     """
-    network = _check(net)
+    network, n_in, n_out = _check(net)
     n = check_positive_int("n_networks", n_networks)
     seed = check_seed(seed)
     input_q = check_positive("input_q", input_q)
     from gradmath.threads import pool
 
-    rank = min(network.input_width, network.output_width)
+    rank = min(n_in, n_out)
     eig = np.empty((n, rank))
     log_scale = np.empty(n)
     children = np.random.SeedSequence(seed).spawn(n)
@@ -153,7 +155,7 @@ def sample_spectra(
     def one(i: int) -> None:
         rng = np.random.default_rng(children[i])
         # The forward rule draws parameters as it goes, so the input has its own stream.
-        x = np.random.default_rng(children[i].spawn(1)[0]).standard_normal(network.input_width)
+        x = np.random.default_rng(children[i].spawn(1)[0]).standard_normal(n_in)
         j, log_c = jacobian(network, rng, x * math.sqrt(input_q))
         sv = np.linalg.svd(j, compute_uv=False)
         eig[i] = np.sort(sv * sv)
