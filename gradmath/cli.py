@@ -10,14 +10,23 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from gradmath.errors import GradmathError
 
 COMMANDS = ("derive", "predict", "phase", "validate", "sweep", "notes", "inspect")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with its usage errors on one line (no usage block), exit status 2,
+    like every other bad input; ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gradmath",
         description="Explain, predict and check vanishing and exploding gradients.",
     )
