@@ -14,7 +14,7 @@ from gradmath.activations import Activation, activation
 from gradmath.errors import GradmathError, check_positive_int
 from gradmath.initializers import Initializer, initializer
 from gradmath.network import BatchNorm, Dense, Network, Residual, Serial
-from gradmath.network.base import Layer
+from gradmath.network.base import MAX_SITES, Layer
 
 __all__ = ["MLP", "MLPLayer"]
 
@@ -65,6 +65,14 @@ def _shared(build: Any, specs: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def _check_depth(depth: int) -> int:
+    if depth > MAX_SITES:
+        raise GradmathError(
+            f"`depth` (={depth!r}) must be at most {MAX_SITES:,} (one profile row per layer)."
+        )
+    return depth
+
+
 @dataclass(frozen=True)
 class MLP:
     """A fully connected network at initialisation.
@@ -113,6 +121,7 @@ class MLP:
                 f"`widths` (={widths!r}) must list at least two layer sizes, input first, "
                 "e.g. (784, 256, 10)."
             )
+        _check_depth(len(widths) - 1)
         widths = tuple(check_positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))
         depth = len(widths) - 1
         acts = _per_layer("activation", self.activation, depth, (str, Activation))
@@ -161,7 +170,7 @@ class MLP:
     @classmethod
     def square(cls, width: int, depth: int, **kwargs: object) -> MLP:
         """A net of ``depth`` layers all of ``width`` (input width too)."""
-        depth = check_positive_int("depth", depth)
+        depth = _check_depth(check_positive_int("depth", depth))
         width = check_positive_int("width", width)
         return cls((width,) * (depth + 1), **kwargs)  # type: ignore[arg-type]
 

@@ -15,14 +15,19 @@ numbers are allowed, so a spec can never run other code.
 from __future__ import annotations
 
 import ast
+import inspect
+import math
 import operator
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gradmath.errors import GradmathError
+from gradmath.errors import GradmathError, suggest
 
 __all__ = ["parse_network"]
+
+#: Largest magnitude a spec's arithmetic may reach, in bits (float64 tops out at 2^1024).
+_MAX_BITS = 1024
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -93,15 +98,27 @@ def _eval(node: ast.AST, names: dict[str, Callable[..., Any]]) -> Any:
         return -v if isinstance(node.op, ast.USub) else v
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         a, b = _number(_eval(node.left, names)), _number(_eval(node.right, names))
+        if isinstance(node.op, ast.Pow) and abs(a) > 1 and b * math.log2(abs(a)) > _MAX_BITS:
+            # Integer powers are exact in Python: 2**10**10 would compute for minutes.
+            raise GradmathError(
+                f"The network spec computes {a!r}**{b!r}, beyond the float range (≈ 1.8e308)."
+            )
         try:
-            return _BINOPS[type(node.op)](a, b)
+            out = _BINOPS[type(node.op)](a, b)
         except (ZeroDivisionError, OverflowError) as exc:
             raise GradmathError(f"The network spec has an invalid number: {exc}.") from None
+        if not isinstance(out, (int, float)) or abs(out) > 2**_MAX_BITS:
+            raise GradmathError(
+                f"The network spec computes {ast.unparse(node)}, which is not a real number "
+                "in the float range."
+            )
+        return out
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         fn = names.get(node.func.id)
         if fn is None:
             raise GradmathError(
-                f"`{node.func.id}` is not allowed in a network spec; use {sorted(names)}."
+                f"`{node.func.id}` is not allowed in a network spec.{suggest(node.func.id, names)}"
+                f" Allowed: {', '.join(sorted(names))}."
             )
         args = [_eval(a, names) for a in node.args]
         kwargs = {k.arg: _eval(k.value, names) for k in node.keywords if k.arg is not None}
@@ -110,11 +127,21 @@ def _eval(node: ast.AST, names: dict[str, Callable[..., Any]]) -> Any:
         try:
             return fn(*args, **kwargs)
         except TypeError as exc:
-            raise GradmathError(f"In the network spec, {node.func.id}(...): {exc}.") from None
+            hint = _keyword_hint(fn, kwargs)
+            raise GradmathError(f"In the network spec, {node.func.id}(...): {exc}.{hint}") from None
     raise GradmathError(
         f"The network spec may only contain constructor calls, numbers and strings; found "
         f"`{ast.unparse(node)}`."
     )
+
+
+def _keyword_hint(fn: Callable[..., Any], kwargs: dict[str, Any]) -> str:
+    """Close matches for keywords ``fn`` does not take ("sigmab2" → "sigma_b2")."""
+    try:
+        known = [p for p in inspect.signature(fn).parameters if p != "self"]
+    except (TypeError, ValueError):  # pragma: no cover - every allowed name has a signature
+        return ""
+    return "".join(suggest(k, known) for k in kwargs if k not in known)
 
 
 def _number(v: object) -> float:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GAUSSIAN",
+    "MAX_SITES",
     "OTHER",
     "Grad",
     "Law",
@@ -122,6 +123,11 @@ class RowCounter:
         return self.n - 1
 
 
+#: Most sites (profile rows) a network may have. Depth 10,000 is routine; 10⁶ rows already
+#: cost about a second and 300 MB to list, and a repeat count of 10¹⁰⁰ would never finish.
+MAX_SITES = 10**6
+
+
 class SiteCounter:
     """Collects the sites of a network in forward order (``Network.sites``)."""
 
@@ -130,6 +136,11 @@ class SiteCounter:
         self._counts: dict[str, int] = {}
 
     def open(self, kind: str, width: int, fan_in: int | None = None) -> int:
+        if len(self.sites) >= MAX_SITES:
+            raise GradmathError(
+                f"This network has more than {MAX_SITES:,} sites (layers that record a "
+                "profile row); use fewer repetitions."
+            )
         k = self._counts.get(kind, 0) + 1
         self._counts[kind] = k
         self.sites.append(Site(f"{kind}{k}", kind, width, fan_in))

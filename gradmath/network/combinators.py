@@ -20,6 +20,7 @@ from gradmath.activations import Activation
 from gradmath.errors import GradmathError, check_positive_int
 from gradmath.network.base import (
     GAUSSIAN,
+    MAX_SITES,
     Grad,
     Layer,
     Scaled,
@@ -143,7 +144,12 @@ class Repeat(_Sequence):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layer", as_layer(self.layer))
-        object.__setattr__(self, "n", check_positive_int("n", self.n))
+        n = check_positive_int("n", self.n)
+        if n > MAX_SITES:
+            raise GradmathError(
+                f"`n` (={n!r}) repetitions: at most {MAX_SITES:,} (one profile row each at least)."
+            )
+        object.__setattr__(self, "n", n)
 
     def steps(self) -> Iterator[Layer]:
         for _ in range(self.n):

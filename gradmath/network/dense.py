@@ -98,6 +98,13 @@ class Dense(Layer):
             raise GradmathError(f"`gain` (={g!r}) must be a finite real number.")
         if not math.isfinite(float(g)):
             raise GradmathError(f"`gain` (={g!r}) must be a finite real number.")
+        if g != 0 and not 1e-150 <= abs(float(g)) <= 1e150:
+            # The variance carries gain²: beyond these it under- or overflows float64, and a
+            # variance of exactly 0 would read as a zero-initialised layer.
+            raise GradmathError(
+                f"`gain` (={g!r}) must be 0 or between 1e-150 and 1e150 in magnitude "
+                "(the weight variance carries gain²)."
+            )
         object.__setattr__(self, "gain", float(g))
 
     # ------------------------------------------------------------------ structure
