@@ -89,9 +89,12 @@ def bonferroni_z(m: int, alpha: float = 0.01) -> float:
     3.765
     """
     check_positive_int("m", m, what="a positive integer (the number of tests)")
-    if not 0 < alpha < 1:
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise GradmathError(f"`alpha` (={alpha!r}) must lie in (0, 1).")
-    return NormalDist().inv_cdf(1 - alpha / (2 * int(m)))
+    p = alpha / (2 * int(m))
+    if not p > 1e-300:  # Φ⁻¹ from the lower tail keeps its digits down to here
+        raise GradmathError(f"`alpha` (={alpha!r}) over m = {m} tests is below 1e-300.")
+    return -NormalDist().inv_cdf(p)
 
 
 def _two_sided_p(z: float) -> float:

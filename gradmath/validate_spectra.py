@@ -5,8 +5,11 @@ over all eigenvalues nor the textbook Kolmogorov–Smirnov null (i.i.d. samples)
 statistics here are formed per network and compared *across independent networks*:
 
 - moments: network i gives m̂_{k,i} = mean_j (λ_ij/m₁)^k; z_k = (mean_i m̂_{k,i} − m_k)/SE with
-  SE = sd_i/√K (the CLT over K independent networks), one comparison per moment, threshold
-  ``z_max`` per comparison as in :func:`gradmath.validate.compare`;
+  SE = sd_i/√K (the CLT over K independent networks), one comparison per moment; as in
+  :func:`gradmath.validate.compare` the SE rests on K networks, so z is referred to Student's t
+  with K − 1 degrees of freedom: ``z_max`` fixes the per-comparison tail 2(1 − Φ(z_max)) and
+  |z| is held to the t quantile with that tail (:func:`gradmath.validate.t_threshold`; 8.47 for
+  K = 8 at z_max = 4); fewer than :data:`gradmath.validate.MIN_NETWORKS` networks are refused;
 - distribution: network i gives its empirical spectral CDF e_i(x) on a grid of the theory's
   quantiles; D = max_x |mean_i e_i(x) − F(x)| (the Kolmogorov–Smirnov distance of the pooled
   spectrum), and its null distribution is calibrated by the Gaussian multiplier bootstrap over
@@ -15,7 +18,7 @@ statistics here are formed per network and compared *across independent networks
   Its false-alarm rate is tested on exact nulls (i.i.d. and strongly repelling spectra) in
   ``tests/test_validate_spectra.py``.
 
-The verdict agrees iff every |z_k| < ``z_max`` and the KS p-value ≥ ``ks_alpha``.
+The verdict agrees iff every |z_k| is below that threshold and the KS p-value ≥ ``ks_alpha``.
 Finite width biases the spectrum by O(1/width) (more with depth), which these tests resolve
 when the number of networks is large: a disagreement at depth ≥ about width/10 is often that, not
 an error; pick sizes accordingly (as :func:`gradmath.validate.compare` explains).
@@ -32,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradmath.errors import GradmathError, check_positive_int, check_seed
+from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
 
 __all__ = ["KSTest", "SpectrumComparison", "compare_spectra", "ks_across"]
 
@@ -77,10 +80,17 @@ def ks_across(
     if len(rows) < 2 or any(r.size == 0 for r in rows):
         raise GradmathError("`samples` needs K ≥ 2 independent, non-empty rows.")
     n_boot = check_positive_int("n_boot", n_boot)
-    g = np.asarray(grid, dtype=np.float64)
+    try:
+        g = np.asarray(grid, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise GradmathError(f"`grid` (={grid!r}) must be an array of numbers.") from None
+    if g.ndim != 1 or g.size == 0 or not np.all(np.isfinite(g)):
+        raise GradmathError("`grid` must be a non-empty 1-D array of finite points.")
     e = np.stack([np.searchsorted(row, g, side="right") / row.size for row in rows])  # (K, m)
     pooled = e.mean(axis=0)
     theory = np.asarray(cdf(g), dtype=np.float64)
+    if theory.shape != g.shape or not np.all((theory >= 0) & (theory <= 1)):
+        raise GradmathError("`cdf` must map the grid to probabilities in [0, 1] (one per point).")
     d = float(np.max(np.abs(pooled - theory)))
     K = e.shape[0]
     centred = (e - pooled) * math.sqrt(K / (K - 1)) / K
@@ -114,8 +124,15 @@ class SpectrumComparison:
         return float(np.max(np.abs(self.z)))
 
     @property
+    def threshold(self) -> float:
+        """The bound on |z_k|: Student t with K − 1 degrees of freedom at the tail of ``z_max``."""
+        from gradmath.validate import t_threshold
+
+        return float(t_threshold(self.z_max, self.n_networks - 1))
+
+    @property
     def agrees(self) -> bool:
-        return self.max_abs_z < self.z_max and self.ks.p_value >= self.ks_alpha
+        return self.max_abs_z < self.threshold and self.ks.p_value >= self.ks_alpha
 
     @property
     def family_alpha(self) -> float:
@@ -129,9 +146,10 @@ class SpectrumComparison:
         word = "agrees" if self.agrees else "DISAGREES"
         return (
             f"sampled spectrum {word} with theory: max |z| = {self.max_abs_z:.2f} (moment {k}; "
-            f"threshold {self.z_max:g}), KS distance {self.ks.distance:.4f} with p = "
-            f"{self.ks.p_value:.3g} (threshold {self.ks_alpha:g}); {self.n_networks} networks, "
-            f"family-wise false-alarm rate ≤ {self.family_alpha:.2%}"
+            f"|z| < {self.threshold:.3g}: z_max = {self.z_max:g} under Student t, "
+            f"{self.n_networks - 1} degrees of freedom), KS distance {self.ks.distance:.4f} "
+            f"with p = {self.ks.p_value:.3g} (threshold {self.ks_alpha:g}); "
+            f"{self.n_networks} networks, family-wise false-alarm rate ≤ {self.family_alpha:.2%}"
         )
 
     def table(self) -> str:
@@ -197,6 +215,8 @@ def compare_spectra(
     from a network (``Jacobian.of``) must describe the sampled network at the same input
     second moment, as :func:`gradmath.validate.compare` requires of profiles.
     """
+    from gradmath.validate import MIN_NETWORKS
+
     net = getattr(theory, "network", None)
     if net is not None and (net != sim.network or theory.input_q != sim.input_q):
         raise GradmathError(
@@ -204,14 +224,27 @@ def compare_spectra(
             f"(input_q {theory.input_q!r} vs {sim.input_q!r}); compare like with like."
         )
     K = int(sim.n_networks)
-    if K < 2:
-        raise GradmathError(f"`sim` has {K} network(s); the across-network test needs ≥ 2.")
+    if K < MIN_NETWORKS:
+        raise GradmathError(
+            f"`sim` has {K} network(s); the across-network tests need at least {MIN_NETWORKS} "
+            "(an SE from K networks has K − 1 degrees of freedom; 16 or more for useful power)."
+        )
     check_positive_int("moments", moments)
+    check_positive("z_max", z_max)
+    if not (isinstance(ks_alpha, (int, float)) and 0 < ks_alpha < 1):
+        raise GradmathError(f"`ks_alpha` (={ks_alpha!r}) must lie in (0, 1).")
+    check_positive_int("grid_points", grid_points, minimum=2)
     spectrum = theory.spectrum()
     unit = float(theory.log_mean)
     x = sim.scaled(unit)
     exact = np.array(theory.moments(moments))
-    per = np.stack([np.mean(x**k, axis=1) for k in range(1, moments + 1)])  # (k, K)
+    with np.errstate(over="ignore", invalid="ignore"):
+        per = np.stack([np.mean(x**k, axis=1) for k in range(1, moments + 1)])  # (k, K)
+    if not (np.all(np.isfinite(per)) and np.all(np.isfinite(exact))):
+        raise GradmathError(
+            f"`moments` (={moments!r}): the sampled or theoretical moments beyond the float64 "
+            "range; compare fewer moments."
+        )
     mean = per.mean(axis=1)
     se = per.std(axis=1, ddof=1) / math.sqrt(K)
     diff = mean - exact
