@@ -137,14 +137,15 @@ class ErfForm(GaussianClosedForm):
     def __repr__(self) -> str:
         return "ErfForm()"
 
+    # √(1 + 4q) = 2·hypot(½, √q) and 1 + 2q = 2(½ + q): no overflow up to q = 1.8e308.
     def phi2(self, q: Any) -> Any:
-        return (2 / np.pi) * np.arctan(2 * q / np.sqrt(1 + 4 * q))
+        return (2 / np.pi) * np.arctan(q / np.hypot(0.5, np.sqrt(q)))
 
     def dphi2(self, q: Any) -> Any:
-        return (4 / np.pi) / np.sqrt(1 + 4 * q)
+        return (2 / np.pi) / np.hypot(0.5, np.sqrt(q))
 
     def slope(self, q: Any) -> Any:
-        return (4 / np.pi) / (1 + 2 * q) / np.sqrt(1 + 4 * q)
+        return (1 / np.pi) / (0.5 + q) / np.hypot(0.5, np.sqrt(q))
 
     def log_phi2(self, log_q: Any) -> Any:
         log_q = np.asarray(log_q, dtype=np.float64)
@@ -172,7 +173,7 @@ class ErfForm(GaussianClosedForm):
     def dkernel(self, q1: Any, q2: Any, c: Any) -> Any:
         """E[erf'(u₁)erf'(u₂)] = (4/π)/√det(I + 2Σ) = (4/π)/√D (a Gaussian integral)."""
         _, d, scale = self._scaled(q1, q2, c)
-        return (4.0 / np.pi) / (np.sqrt(d) * scale)
+        return (4.0 / np.pi) / np.sqrt(d) / scale
 
     @staticmethod
     def _scaled(q1: Any, q2: Any, c: Any) -> tuple[Any, Any, Any]:

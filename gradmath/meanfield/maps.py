@@ -229,7 +229,15 @@ def _solve_table(
 def _hermite_root(ta: Array, tb: Array, Da: Array, Db: Array, Sa: Array, Sb: Array) -> Array:
     """Root in [ta, tb] of the cubic Hermite interpolant of D (values D, slopes S in t)."""
     h = tb - ta
-    x = np.clip(Da / np.where(Da - Db != 0, Da - Db, 1.0), 0.0, 1.0)  # secant start
+    # A guess only (clipped to [0, 1], NaN → the midpoint): D near ±1.8e308 (huge σ²) may
+    # overflow in the cubic without harm.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        x = np.clip(Da / np.where(Da - Db != 0, Da - Db, 1.0), 0.0, 1.0)  # secant start
+        x = _hermite_newton(x, h, Da, Db, Sa, Sb)
+    return ta + np.nan_to_num(x, nan=0.5) * h
+
+
+def _hermite_newton(x: Array, h: Array, Da: Array, Db: Array, Sa: Array, Sb: Array) -> Array:
     for _ in range(6):
         x2, x3 = x * x, x * x * x
         p = (
@@ -240,9 +248,8 @@ def _hermite_root(ta: Array, tb: Array, Da: Array, Db: Array, Sa: Array, Sb: Arr
         )
         dp = (6 * x2 - 6 * x) * Da + (3 * x2 - 4 * x + 1) * h * Sa + (6 * x - 6 * x2) * Db
         dp = dp + (3 * x2 - 2 * x) * h * Sb
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.clip(np.where(dp != 0, x - p / dp, x), 0.0, 1.0)
-    return ta + np.nan_to_num(x, nan=0.5) * h
+        x = np.clip(np.where(dp != 0, x - p / dp, x), 0.0, 1.0)
+    return x
 
 
 def _newton(

@@ -131,7 +131,7 @@ class HermiteSeries:
             dval = dval * c + k * t
         val = val * c + a[0] * b[0]
         with np.errstate(divide="ignore", invalid="ignore"):
-            dval = dval / np.sqrt(self.q[i] * other.q[j])
+            dval = dval / (np.sqrt(self.q[i]) * np.sqrt(other.q[j]))  # q₁q₂ may overflow
         ac = np.abs(c)
         cK = ac**self.terms
         both = self.ok[i] & other.ok[j]

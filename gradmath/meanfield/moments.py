@@ -142,11 +142,13 @@ class ActivationMoments:
         """(log E[φ²], log E[φ'²], d log E[φ²]/d log q) for log q outside [T_LO, T_HI]."""
         lim = self.limits
         big = log_q > T_HI
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             a = math.log(lim.phi0_2) if lim.phi0_2 > 0 else -np.inf
             small_p = np.logaddexp(a, log_q + math.log(lim.d0))
             small_d = np.full_like(log_q, math.log(lim.d0))
             small_s = np.exp(log_q + math.log(lim.d0) - small_p) if lim.d0 > 0 else 0.0 * log_q
+        # q = 0 exactly (log q = −∞, a dead signal): the limit of q·d0/(φ(0)² + q·d0).
+        small_s = np.where(np.isneginf(log_q), 0.0 if lim.phi0_2 > 0 else 1.0, small_s)
         lp_hi, ld_hi = math.log(lim.phi2_hi), math.log(lim.dphi2_hi)
         if lim.unbounded:
             big_p, big_d, big_s = lp_hi + log_q - T_HI, np.full_like(log_q, ld_hi), 1.0

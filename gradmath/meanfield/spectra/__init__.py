@@ -173,25 +173,41 @@ class Jacobian:
         From the Gaussian engine (:func:`d2_moments`), or from the exact atoms where φ' is
         piecewise constant (linear: exactly 1; ReLU: exactly ½).
         """
+        mu = self._mu(n)
+        with np.errstate(over="ignore", under="ignore"):
+            sw = np.array([ly.sigma_w2 for ly in self.layers])[:, None]
+            out = mu * sw ** np.arange(1, n + 1)
+        if not np.all(np.isfinite(out)):
+            raise GradmathError(
+                "σ_w^{2k} μ_k exceeds the float64 range here; use `log_chi` and `moments` "
+                "(in units of the mean, where σ_w² cancels)."
+            )
+        return out
+
+    def _mu(self, n: int) -> Array:
+        """μ_k = E[φ'(h^l)^{2k}] per layer, shape (L, n), without the σ_w^{2k} factor."""
         n = check_positive_int("n", n)
         reps, _ = self._groups
         out = {}
         for ly in reps:
             law = d2_law(ly.activation, ly.q)
             if law.exact:
-                mu = np.array([law.moment(k) for k in range(1, n + 1)])
+                out[ly.key] = np.array([law.moment(k) for k in range(1, n + 1)])
             else:
-                mu = d2_moments(ly.activation, ly.q, n)
-            out[ly.key] = mu * ly.sigma_w2 ** np.arange(1, n + 1)
+                out[ly.key] = np.asarray(d2_moments(ly.activation, ly.q, n), dtype=np.float64)
         return np.array([out[ly.key] for ly in self.layers])
+
+    def _mu1(self) -> Array:
+        mu1 = self._mu(1)[:, 0]
+        if np.any(mu1 <= 0):
+            raise GradmathError("A layer has E[φ'(h)²] = 0: its Jacobian is zero.")
+        return mu1
 
     @cached_property
     def log_chi(self) -> Array:
         """log(σ_w² μ₁(q^l)) per layer: the per-layer growth of E‖J v‖² (χ₁ at a fixed point)."""
-        mu1 = self.d2_moments(1)[:, 0]
-        if np.any(mu1 <= 0):
-            raise GradmathError("A layer has E[φ'(h)²] = 0: its Jacobian is zero.")
-        return np.log(mu1)
+        sw = np.array([ly.sigma_w2 for ly in self.layers])
+        return np.log(sw) + np.log(self._mu1())  # in logs: σ_w² μ₁ may leave float range
 
     @property
     def log_mean(self) -> float:
@@ -211,14 +227,30 @@ class Jacobian:
 
         Pennington, Schoenholz & Ganguli (2017), eq. 13, for layers that differ.
         """
-        mu = self.d2_moments(2)
+        mu = self._mu(2)  # σ_w² cancels in μ₂/μ₁²
+        self._mu1()
         s1 = np.array([-1.0 if ly.gaussian else 0.0 for ly in self.layers])
-        return float(np.sum(mu[:, 1] / mu[:, 0] ** 2 - 1 - s1))
+        with np.errstate(over="ignore"):
+            v = float(np.sum(mu[:, 1] / mu[:, 0] ** 2 - 1 - s1))
+        if not math.isfinite(v):
+            raise GradmathError("The spectrum's variance exceeds the float64 range here.")
+        return v
 
     def moments(self, n: int = 4) -> tuple[float, ...]:
         """E[(λ/m₁)^k], k = 1 … n: moments of JJᵀ in units of its mean (S-transform series)."""
-        mu = self.d2_moments(n)
-        norm = mu / mu[:, :1] ** np.arange(1, n + 1)
+        mu = self._mu(n)  # σ_w^{2k} cancels in μ_k/μ₁^k
+        mu1 = self._mu1()
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            den = mu1[:, None] ** np.arange(1, n + 1)
+            # μ₁^k may underflow (μ₁ ~ q^{-1/2} at huge q): then in logs.
+            logs = np.exp(np.log(mu) - np.arange(1, n + 1) * np.log(mu1)[:, None])
+            norm = np.where((den > 0) & np.isfinite(den), mu / den, logs)
+        big = GradmathError(
+            f"The first {n} moments of JJᵀ/m₁ exceed the float64 range here (a spectrum "
+            "with almost all its mass near 0); ask for fewer moments."
+        )
+        if not np.all(np.isfinite(norm)):
+            raise big
         reps, counts = self._groups
         # Equal layers: one S-transform raised to a power (fast at depth 10,000).
         total = [1.0] + [0.0] * (n - 1)
@@ -226,11 +258,15 @@ class Jacobian:
 
         by_key = {ly.key: norm[i] for i, ly in enumerate(self.layers)}
         gauss = sum(ly.gaussian for ly in self.layers)
-        for ly, c in zip(reps, counts, strict=True):
-            s = s_transform(list(by_key[ly.key]))
-            total = series_mul(total, _power(s, c, n), n)
-        total = series_mul(total, _power([(-1.0) ** k for k in range(n)], gauss, n), n)
-        return tuple(float(m) for m in moments_from_s(total))
+        with np.errstate(over="ignore", invalid="ignore"):
+            for ly, c in zip(reps, counts, strict=True):
+                s = s_transform(list(by_key[ly.key]))
+                total = series_mul(total, _power(s, c, n), n)
+            total = series_mul(total, _power([(-1.0) ** k for k in range(n)], gauss, n), n)
+            out = tuple(float(m) for m in moments_from_s(total))
+        if not all(math.isfinite(m) for m in out):
+            raise big
+        return out
 
     # ---------------------------------------------------------------- the density
 
