@@ -22,6 +22,7 @@ from gradmath import MLP, GradmathError, Profile, symbolic
 from gradmath.cli import main
 from gradmath.numeric import length_chain
 from gradmath.numeric.train import make_task, train
+from gradmath.spec import parse_network
 from gradmath.symbolic import norm_clip_derivation, value_clip_derivation
 
 RNG = np.random.default_rng(0)
@@ -190,6 +191,15 @@ def test_a_healthy_run_is_not_a_divergence() -> None:
         (["notes", "--out", "{dir}/file.txt"], "is a file"),
         (["notes", "--out", "/proc/x"], "Cannot use `out`"),
         (["predict", "--activation", "sigmod"], "Did you mean 'sigmoid'"),
+        # argparse's own errors: one line too (no usage block)
+        (["derive", "elu", "--param", "alpha=x"], r"'x' is not a number \(see gradmath derive"),
+        (["inspect"], "the following arguments are required"),
+        (["validate", "--networks", "many"], "invalid int value"),
+        # network specs: bounded work, names with suggestions
+        (["predict", "--network", "Network(4, Dense(2**10**10))"], "float range"),
+        (["predict", "--network", "Network(4, repeat(Dense(4), 10**100))"], "at most 1,000,000"),
+        (["predict", "--network", "Network(4, Dense(4, sigmab2=1))"], "Did you mean 'sigma_b2'"),
+        (["predict", "--depth", "100000000"], "at most 1,000,000"),
     ],
     ids=[
         "figure-dir",
@@ -201,6 +211,13 @@ def test_a_healthy_run_is_not_a_divergence() -> None:
         "notes-file",
         "notes-proc",
         "predict-name",
+        "argparse-type",
+        "argparse-missing",
+        "argparse-int",
+        "spec-power",
+        "spec-repeat",
+        "spec-keyword",
+        "predict-depth",
     ],
 )
 def test_cli_errors_are_one_line_exit_2(
@@ -208,7 +225,10 @@ def test_cli_errors_are_one_line_exit_2(
 ) -> None:
     (tmp_path / "file.txt").write_text("mine\n")
     before = sorted(p.name for p in tmp_path.iterdir())
-    code = main([a.replace("{dir}", str(tmp_path)) for a in argv])
+    try:
+        code = main([a.replace("{dir}", str(tmp_path)) for a in argv])
+    except SystemExit as exc:  # argparse's usage errors exit from parse_args
+        code = exc.code
     err = capsys.readouterr().err
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
@@ -269,3 +289,114 @@ def test_meanfield_extremes_are_right() -> None:
     assert all(a > b for a, b in itertools.pairwise(rates))
     assert rates[-2] == pytest.approx(limit, rel=1e-13) and rates[-1] == pytest.approx(limit)
     assert (rates[1] - limit) * 1e8 == pytest.approx(1.5914, rel=1e-3)  # the O(1/B) term
+
+
+# ------------------------------------------------------------------ newer code, same classes
+
+
+def _spectra(n: int) -> tuple[Any, Any]:
+    from gradmath.meanfield.spectra import Jacobian
+    from gradmath.numeric.spectra import sample_spectra
+
+    net = MLP.square(8, 2, activation="tanh", init="glorot_normal")
+    return Jacobian.of(net), sample_spectra(net, n_networks=n, seed=0)
+
+
+def _compare_spectra(n: int, **kw: Any) -> Any:
+    from gradmath.validate_spectra import compare_spectra
+
+    return compare_spectra(*_spectra(n), **kw)
+
+
+NEW_REFUSED: list[tuple[str, Callable[[], Any], str]] = [
+    # unbounded work: exact integer powers and repetition counts
+    (
+        "spec-huge-power",
+        lambda: parse_network("Network(4, Dense(2**10**10))"),
+        "float range",
+    ),
+    (
+        "spec-huge-repeat",
+        lambda: parse_network("Network(4, repeat(Dense(4), 10**100))"),
+        r"`n` .* at most 1,000,000",
+    ),
+    ("spec-complex", lambda: parse_network("Network(4, Dense((-8) ** 0.5))"), "real"),
+    ("mlp-depth", lambda: MLP.square(4, 10**8), r"`depth` .* at most 1,000,000"),
+    # names looked up with suggestions
+    (
+        "spec-name",
+        lambda: parse_network("Network(4, Dens(4))"),
+        "Did you mean 'Dense'",
+    ),
+    (
+        "spec-keyword",
+        lambda: parse_network("Network(4, Dense(4, sigmab2=0.1))"),
+        "Did you mean 'sigma_b2'",
+    ),
+    # gain² under/overflow (a variance of exactly 0 would read as a zero-initialised layer)
+    ("dense-gain-huge", lambda: gradmath.network.Dense(4, gain=1e200), "`gain`"),
+    ("dense-gain-tiny", lambda: gradmath.network.Dense(4, gain=1e-300), "`gain`"),
+    # the spectra comparison: Student t needs enough networks, arguments checked
+    ("spectra-3-networks", lambda: _compare_spectra(3), "at least 4"),
+    ("spectra-z-max-nan", lambda: _compare_spectra(4, z_max=math.nan), "`z_max`"),
+    ("spectra-ks-alpha", lambda: _compare_spectra(4, ks_alpha=2.0), "`ks_alpha`"),
+    ("spectra-grid-points", lambda: _compare_spectra(4, grid_points=1), "`grid_points`"),
+    (
+        "ks-empty-grid",
+        lambda: gradmath.validate_spectra.ks_across(np.ones((3, 4)), lambda g: g, []),
+        "`grid`",
+    ),
+    ("bonferroni-tiny-alpha", lambda: gradmath.validate.bonferroni_z(3, 5e-324), "`alpha`"),
+    # results beyond float64 are said, not returned as inf/NaN
+    (
+        "jacobian-moments-overflow",
+        lambda: gradmath.meanfield.spectra.jacobian("tanh", 5e-324, 1.7e308, depth=3).moments(3),
+        "float64 range",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"), [c[1:] for c in NEW_REFUSED], ids=[c[0] for c in NEW_REFUSED]
+)
+def test_new_code_refuses_with_a_gradmath_error(call: Callable[[], Any], match: str) -> None:
+    with pytest.raises(GradmathError, match=match):
+        call()
+
+
+def test_new_code_extremes_are_right() -> None:
+    import mpmath
+
+    from gradmath.closed_forms import ErfForm
+    from gradmath.meanfield.spectra import jacobian
+
+    mf = gradmath.meanfield
+    # erf's closed forms at q near the float64 top (√(1 + 4q) overflowed): against mpmath.
+    q = mpmath.mpf(1e308)
+    erf = ErfForm()
+    assert erf.dphi2(1e308) == pytest.approx(
+        float(4 / mpmath.pi / mpmath.sqrt(1 + 4 * q)), rel=1e-14
+    )
+    assert erf.slope(1e308) == pytest.approx(
+        float(4 / mpmath.pi / (1 + 2 * q) / mpmath.sqrt(1 + 4 * q)), rel=1e-14
+    )
+    assert erf.phi2(1e308) == pytest.approx(1.0, rel=1e-14)
+    # c = 0: D = (1 + 2q)², so E[erf'(u₁)erf'(u₂)] = (4/π)/(1 + 2q); c = ½: (2/π) arcsin(½) = ⅓.
+    assert float(mf.dkernel("erf", 1e308, 1e308, 0.0)) == pytest.approx(
+        float(4 / mpmath.pi / (1 + 2 * q)), rel=1e-13
+    )
+    assert float(mf.kernel("erf", 1e308, 1e308, 0.5)) == pytest.approx(1 / 3, rel=1e-14)
+    # The Jacobian's moments in units of its mean do not depend on σ_w² (it cancels), also
+    # where σ_w^{2k} overflows.
+    ref = jacobian("relu", 2.0, depth=2, q=1.0).moments(3)
+    assert jacobian("relu", 1e300, depth=2, q=1.0).moments(3) == pytest.approx(ref, rel=1e-12)
+    # A dead signal (q = 0 exactly, log q = −∞) through tanh: finite or −inf logs, no NaN.
+    net = gradmath.network.Network(
+        4, gradmath.network.Dense(4, gain=0.0), "tanh", gradmath.network.Dense(4)
+    )
+    p = mf.predict(net)
+    assert np.isneginf(p.log_q[0]) and not np.any(np.isnan(p.log_grad_q))
+    # Bonferroni from the lower tail: digits kept for tiny α (1 − α/2m rounded them away).
+    assert gradmath.validate.bonferroni_z(1, 1e-20) == pytest.approx(
+        9.33604484923406, rel=1e-13
+    )  # mpmath

@@ -10,6 +10,7 @@ values comes first), so the whole module runs in seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ import gradmath
 from gradmath import GradmathError, meanfield
 from gradmath.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
 from gradmath.diagnose import diagnose, log_slope
+from gradmath.meanfield import spectra as ms
 from gradmath.numeric.train import make_task
 from gradmath.validate import bonferroni_z, t_threshold
 
@@ -138,3 +140,101 @@ def test_activations_are_finite_on_finite_input(name: str) -> None:
         assert np.all(np.isfinite(act(x))) and np.all(np.isfinite(act.deriv(x)))
 
     check()
+
+
+# --------------------------------------------------------------------------- newer public API
+
+
+def _scales(d: Any) -> tuple[float, ...]:
+    """DepthScales with ξ_q, ξ_c = ∞ (a diverging depth scale, documented) read as 0."""
+    return tuple(0.0 if v == math.inf else v for v in dataclasses.astuple(d))
+
+
+MEANFIELD_MORE: dict[str, Callable[[float, float, float], Any]] = {
+    "correlation_fixed_point": lambda q, w, b: meanfield.correlation_fixed_point("tanh", w, b),
+    "depth_scales": lambda q, w, b: _scales(meanfield.depth_scales("erf", w, b)),
+    "kernel": lambda q, w, b: meanfield.kernel("tanh", q, w, 0.5),
+    "dkernel_relu": lambda q, w, b: meanfield.dkernel("relu", q, w, b),
+    "log_mean_dphi2": lambda q, w, b: meanfield.log_mean_dphi2("gelu", q),
+    "batch_moments": lambda q, w, b: meanfield.batch_moments("tanh", int(min(abs(q), 1e30))),
+    "jacobian_moments": lambda q, w, b: ms.jacobian("tanh", w, b, depth=3).moments(3),
+    "jacobian_at_q": lambda q, w, b: ms.jacobian("relu", w, 0.0, depth=2, q=q).moments(2),
+    "critical_point": lambda q, w, b: ms.critical_point("erf", q),
+    "critical_jacobian": lambda q, w, b: ms.critical_jacobian("tanh", q, depth=2).moments(2),
+}
+
+
+@pytest.mark.parametrize("name", list(MEANFIELD_MORE))
+def test_more_meanfield_functions(name: str) -> None:
+    f = MEANFIELD_MORE[name]
+
+    @FEW
+    @given(ANY, ANY, ANY)
+    @example(1e300, 1e10, 0.0)
+    @example(1.0, 1e308, 1e308)
+    @example(5e-324, 2.0, 0.0)
+    def check(q: float, w: float, b: float) -> None:
+        if name == "batch_moments" and not math.isfinite(q):
+            return  # the argument is an int built from q
+        _finite_or_refused(lambda: f(q, w, b))
+
+    check()
+
+
+def _profile_ok(p: Any) -> None:
+    """A profile's logs: finite, or −inf (an exact zero); NaN only where a site has no weight."""
+    for name in ("log_q", "log_grad_q", "log_wgrad_q"):
+        arr = getattr(p, name)
+        has = ~np.isnan(arr) if name == "log_wgrad_q" else np.ones(arr.shape, dtype=bool)
+        assert not np.any(np.isnan(arr[has])) and not np.any(arr == np.inf), (name, arr)
+
+
+@FEW
+@given(ANY, ANY, ANY, ANY)
+@example(1.0, 0.0, 0.5, 1.0)  # ReZero: exact-zero branch gradients, −inf in the logs
+@example(1e300, 1e300, 1e10, 1e-300)
+def test_predict_on_composed_networks(
+    input_q: float, sigma_b2: float, alpha: float, gain: float
+) -> None:
+    """Any parameters of a composed network give a profile (finite or −inf logs) or a
+    GradmathError, at any depth of the constructor calls."""
+    from gradmath.network import Dense, LayerNorm, Network, Residual, Serial
+
+    def build() -> Any:
+        block = Residual(Serial(LayerNorm(), Dense(8, gain=gain), "tanh", Dense(8)), alpha=alpha)
+        net = Network(8, Dense(8, sigma_b2=sigma_b2), "relu", block, Dense(4))
+        return meanfield.predict(net, input_q, 1.0)
+
+    try:
+        p = build()
+    except GradmathError:
+        return
+    _profile_ok(p)
+
+
+@settings(max_examples=60)
+@given(st.text(max_size=40))
+@example("Network(4, Dense(2**10**10))")
+@example("Network(4, repeat(Dense(4), 10**100))")
+@example("Network(4, Dense(4, sigmab2=1))")
+@example("Network(4, Dense(4), (-8) ** 0.5)")
+def test_network_specs_parse_or_are_refused(text: str) -> None:
+    """Any text is a network or a GradmathError, quickly (no exponentiation or repetition
+    without bound)."""
+    from gradmath.spec import parse_network
+
+    try:
+        parse_network(text)
+    except GradmathError:
+        pass
+
+
+@FEW
+@given(ANY, ANY)
+def test_conditions_and_seeds(a: float, b: float) -> None:
+    from gradmath import sweep
+    from gradmath.conditions import Conditions
+
+    _finite_or_refused(lambda: (Conditions(input_q=a, output_grad_q=b).input_q, 0.0))
+    _finite_or_refused(lambda: sweep.seeds(a, 3))  # type: ignore[arg-type]
+    _finite_or_refused(lambda: bonferroni_z(3, a))
