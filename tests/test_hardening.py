@@ -187,6 +187,7 @@ def test_a_healthy_run_is_not_a_divergence() -> None:
         (["phase", "tanh", "--sigma-b2", "0", "--figure", "/proc/x.pdf"], "Cannot write"),
         (["phase", "tanh", "--sigma-b2", "0", "--figure", "{dir}/x.txt"], "must end in"),
         (["validate", "--workers", "-1"], "`workers`"),
+        (["validate", "--width", "100000000", "--depth", "2"], "needs at least"),
         (["validate", "--networks", "2", "--depth", "2", "--width", "4"], "n_networks"),
         (["notes", "--out", "{dir}/file.txt"], "is a file"),
         (["notes", "--out", "/proc/x"], "Cannot use `out`"),
@@ -207,6 +208,7 @@ def test_a_healthy_run_is_not_a_divergence() -> None:
         "figure-proc",
         "figure-suffix",
         "workers",
+        "validate-huge-width",
         "networks",
         "notes-file",
         "notes-proc",
@@ -345,6 +347,17 @@ NEW_REFUSED: list[tuple[str, Callable[[], Any], str]] = [
         "ks-empty-grid",
         lambda: gradmath.validate_spectra.ks_across(np.ones((3, 4)), lambda g: g, []),
         "`grid`",
+    ),
+    # issue 11 items for simulate (TypeError / MemoryError before)
+    (
+        "simulate-bogus-dtype",
+        lambda: gradmath.numeric.simulate(MLP((4, 4)), dtype="bogus", n_networks=4, seed=0),
+        "`dtype`",
+    ),
+    (
+        "simulate-huge",
+        lambda: gradmath.numeric.simulate(MLP.square(10**6, 2), n_networks=4, seed=0),
+        "needs at least",
     ),
     ("bonferroni-tiny-alpha", lambda: gradmath.validate.bonferroni_z(3, 5e-324), "`alpha`"),
     # results beyond float64 are said, not returned as inf/NaN

@@ -235,8 +235,20 @@ def memory_plan(
     :data:`MEMORY_FRACTION` of physical memory.
     """
     return _plan(
-        as_network(net), batch, np.dtype(dtype).itemsize, n_networks, memory_budget, threads.cores()
-    )
+        as_network(net), batch, _check_dtype(dtype).itemsize, n_networks, memory_budget,
+        threads.cores(),
+    )  # fmt: skip
+
+
+def _check_dtype(dtype: object) -> np.dtype[Any]:
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        dt = None
+    # `is None` first: np.dtype(None) is float64, so None == float64 holds ("bogus" passed).
+    if dt is None or dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise GradmathError(f"`dtype` (={dtype!r}) must be numpy.float64 or numpy.float32.")
+    return dt  # type: ignore[no-any-return, unused-ignore]
 
 
 def _plan(
@@ -390,12 +402,7 @@ def simulate(
     if batch is None:
         batch = 64
     B = check_positive_int("batch", batch, minimum=2 if network.uses_batch_statistics else 1)
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise GradmathError(f"`dtype` (={dtype!r}) must be numpy.float64 or numpy.float32.")
+    dt = _check_dtype(dtype)
     cond = Conditions(input_q, output_grad_q, loss, B, N)
     budget = check_positive("memory_budget", memory_budget)
     if isinstance(seed, np.random.SeedSequence):
