@@ -98,14 +98,16 @@ def test_recursion_definition_step_by_step():
 def test_depth_10000_is_finite_and_fast(act, sigma_w2):
     net = MLP.square(256, 10_000, activation=act,
                      init=gradmath.initializer("normal", sigma_w2=sigma_w2))  # fmt: skip
-    t = time.perf_counter()
+    # CPU time of the process, not wall time: on a loaded machine the wall clock mostly
+    # measures waiting for a core (5-15 s at load average 16 on 2 cores, 1 s of CPU).
+    t = time.process_time()
     p = predict(net)
-    elapsed = time.perf_counter() - t
+    elapsed = time.process_time() - t
     for arr in (p.log_q, p.log_grad_q, p.log_wgrad_q):
         assert np.all(np.isfinite(arr))
     if act == "relu":
         assert p.log_q[-1] == pytest.approx(math.log(4.0) + 9999 * math.log(2.0), rel=1e-12)
-    assert elapsed < 5.0  # the benchmark asks < 0.5 s on an idle machine; CI may be loaded
+    assert elapsed < 5.0  # the benchmark asks < 0.5 s of wall time on an idle machine
 
 
 def test_dispatch_and_bad_input():
