@@ -45,7 +45,7 @@ def _names() -> dict[str, Callable[..., Any]]:
     allowed = (
         "Network", "Serial", "repeat", "Dense", "Elementwise", "Residual", "BatchNorm",
         "LayerNorm", "pre_ln_block", "post_ln_block", "fixup_block", "Conv", "AvgPool",
-        "AdaptiveAvgPool", "GlobalAvgPool", "Flatten",
+        "AdaptiveAvgPool", "GlobalAvgPool", "Flatten", "Dropout", "Scale",
     )  # fmt: skip
     out: dict[str, Callable[..., Any]] = {n: getattr(nw, n) for n in allowed}
     out["MLP"] = MLP

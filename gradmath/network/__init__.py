@@ -27,11 +27,14 @@ from gradmath.network.conv import Conv as Conv
 from gradmath.network.dense import Dense as Dense
 from gradmath.network.elementwise import Elementwise as Elementwise
 from gradmath.network.layernorm import LayerNorm as LayerNorm
+from gradmath.network.measured import Measured as Measured
 from gradmath.network.pooling import AdaptiveAvgPool as AdaptiveAvgPool
 from gradmath.network.pooling import AvgPool as AvgPool
 from gradmath.network.pooling import Flatten as Flatten
 from gradmath.network.pooling import GlobalAvgPool as GlobalAvgPool
 from gradmath.network.residual import Residual as Residual
+from gradmath.network.scale import Dropout as Dropout
+from gradmath.network.scale import Scale as Scale
 
 __all__ = [
     "AdaptiveAvgPool",
@@ -39,14 +42,17 @@ __all__ = [
     "BatchNorm",
     "Conv",
     "Dense",
+    "Dropout",
     "Elementwise",
     "Flatten",
     "GlobalAvgPool",
     "Layer",
     "LayerNorm",
+    "Measured",
     "Network",
     "Repeat",
     "Residual",
+    "Scale",
     "Serial",
     "Site",
     "as_layer",

@@ -1,10 +1,15 @@
-"""Layer normalisation y = (x − μ)/σ over each example's units (γ = 1, β = 0), both rules.
+"""Layer normalisation y = (x − μ)/√(σ² + ε) over each example's units (γ = 1, β = 0), both rules.
 
-Ba, Kiros & Hinton (2016), eq. 4. Exact at any width: each example's output has mean 0 and
-mean square 1 over its units, so q_y = 1. Mean field (width → ∞): μ → m = E[x_i] and
-σ² → q_x − m², so LN divides by √(q_x − m²); the Jacobian (I − 11ᵀ/n − y yᵀ/n)/σ loses two
-of n directions, and the backward factor is 1/(q_x − m²): q̃_x = q̃_y / (q_x − m²). A centred
-Gaussian input stays Gaussian; two examples' correlation becomes (c q_x − m²)/(q_x − m²).
+Ba, Kiros & Hinton (2016), eq. 4, with PyTorch's ε inside the root (``nn.LayerNorm(eps=1e-5)``).
+With ε = 0 it is exact at any width: each example's output has mean 0 and mean square 1 over
+its units, so q_y = 1. Mean field (width → ∞): μ → m = E[x_i] and σ² → v = q_x − m², so
+
+    q_y = v/(v + ε),       q̃_x = q̃_y/(v + ε)
+
+(the Jacobian (I − 11ᵀ/n − y yᵀ/n)/√(v + ε) loses O(1/n) of the n directions). ε matters when
+the input's variance is small: GPT-2's residual stream at initialisation has v ≈ 1e-3, so
+ε = 1e-5 lowers q_y by 1 %. A centred Gaussian input stays Gaussian; two examples' correlation
+becomes (c q_x − m²)/v.
 A pre-LN residual block x + α·F(LN(x)) therefore adds a constant to q per block (linear
 growth with depth) while its gradient factor 1 + α²·(…)/q → 1 stays bounded.
 """
@@ -14,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from gradmath.errors import GradmathError
 from gradmath.network.base import (
@@ -38,13 +45,24 @@ __all__ = ["LayerNorm"]
 
 @dataclass(frozen=True)
 class LayerNorm(Layer):
-    """Normalise each example over its units (a site: ``layernorm1``, …).
+    """Normalise each example over its units (a site: ``layernorm1``, …); ``eps`` is added
+    to the variance inside the square root, as in ``torch.nn.LayerNorm``.
 
     >>> LayerNorm().out_width(16)
     16
     """
 
+    eps: float = 0.0
+
     NEEDS = frozenset({"mean"})
+
+    def __post_init__(self) -> None:
+        e = self.eps
+        if isinstance(e, bool) or not isinstance(e, (int, float, np.integer, np.floating)):
+            raise GradmathError(f"`eps` (={e!r}) must be a finite number >= 0.")
+        if not (math.isfinite(float(e)) and e >= 0):
+            raise GradmathError(f"`eps` (={e!r}) must be a finite number >= 0.")
+        object.__setattr__(self, "eps", float(e))
 
     def out_width(self, width: Shape) -> Shape:
         return flat_width(width, "LayerNorm")
@@ -59,17 +77,18 @@ class LayerNorm(Layer):
             raise GradmathError("LayerNorm needs the mean of its input, which was not tracked.")
         q = math.exp(x.log_q)
         var = q - m * m
-        if not var > 1e-300 * q:
+        if not var > 1e-300 * q and self.eps == 0.0:
             raise GradmathError(
                 "Every unit of an example reaches this layer norm with the same value "
                 "(variance 0 over the units), so the normalisation is undefined."
             )
-        log_var = math.log(var)
-        c = None if x.c is None else (x.c * q - m * m) / var
+        c = None if x.c is None or not var > 0 else (x.c * q - m * m) / var
+        log_var_eps = math.log(var + self.eps)
+        log_qy = math.log(var) - log_var_eps if var > 0 else -math.inf
         law = x.law if m == 0.0 else OTHER
         site = ctx.sites.open("layernorm", x.width)
-        ctx.rows[0, site] = 0.0
-        return Signal(x.width, 0.0, law, c, 0.0), (site, log_var)
+        ctx.rows[0, site] = log_qy
+        return Signal(x.width, log_qy, law, c, 0.0), (site, log_var_eps)
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
         site, log_var = tape
@@ -84,8 +103,13 @@ class LayerNorm(Layer):
         return y
 
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
-        # LN is scale invariant: standardise u itself; the output scale is 1 (s = 0).
-        h, inv = standardize(x.u, axis=-1)
+        # LN is scale invariant: standardise u itself; the output scale is 1 (s = 0). ε in
+        # the units of u: ε·e^{−2s} per network.
+        eps: Any = 0.0
+        if self.eps:
+            with np.errstate(over="ignore"):
+                eps = (self.eps * np.exp(-2.0 * x.s)).astype(x.u.dtype)[:, None, None]
+        h, inv = standardize(x.u, axis=-1, eps=eps)
         site = ctx.sites.open("layernorm", h.shape[-1])
         ctx.forward_log[0, :, site] = log0_array(mean_square(h))
         zero = 0.0 * x.s

@@ -23,8 +23,12 @@ __all__ = ["standardize", "standardize_backward"]
 Array = NDArray[np.floating[Any]]
 
 
-def standardize(a: Array, axis: int, eps: float = 0.0) -> tuple[Array, Array]:
+def standardize(a: Array, axis: int, eps: float | Array = 0.0) -> tuple[Array, Array]:
     """(h, 1/σ): h = (a − μ)/σ along ``axis`` (σ² the biased variance + eps), 1/σ kept dims.
+
+    ``eps`` may be an array broadcasting against the variance (one ε per stacked network, in
+    that network's units). The backward formula (module docstring) holds with ε too: it only
+    uses h = (a − μ)/σ and 1/σ.
 
     >>> h, inv = standardize(np.array([[1.0, 3.0], [3.0, 7.0]]), axis=-2)
     >>> h.tolist(), inv.tolist()
@@ -33,7 +37,7 @@ def standardize(a: Array, axis: int, eps: float = 0.0) -> tuple[Array, Array]:
     mu = a.mean(axis=axis, keepdims=True)
     c = a - mu
     var = np.mean(c * c, axis=axis, keepdims=True)
-    if eps:
+    if np.any(eps):
         var = var + eps
     if not np.all(var > 0):
         what = "unit over the batch" if axis in (-2, a.ndim - 2) else "example over its units"

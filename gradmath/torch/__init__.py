@@ -4,7 +4,8 @@
   :class:`~gradmath.Profile` with Monte-Carlo standard errors); :func:`measure` gives every
   site, the theory's and the measured-only ones;
 - :func:`from_module`: the gradmath network the mean-field theory takes; :func:`translate`
-  shows how each layer was read and where theory stops;
+  shows how each layer was read and where theory stops; :func:`predict` is the mean-field
+  prediction with the standard error that measured-only parts pass on;
 - :func:`find_nonfinite` / :class:`NonFiniteWatch`: the first module whose output or gradient
   becomes inf/NaN;
 - :class:`TrainingMonitor`: per-layer gradient norms and updates of a real training run, in a
@@ -18,6 +19,7 @@ Importing this subpackage imports torch; ``import gradmath`` never does.
 from __future__ import annotations
 
 from gradmath.torch.convert import from_module as from_module
+from gradmath.torch.convert import predict as predict
 from gradmath.torch.convert import probe as probe
 from gradmath.torch.measure import Measurement as Measurement
 from gradmath.torch.measure import SiteInfo as SiteInfo
@@ -41,6 +43,7 @@ __all__ = [
     "find_nonfinite",
     "from_module",
     "measure",
+    "predict",
     "probe",
     "translate",
 ]

@@ -5,14 +5,16 @@ pass per init with hooks on every site (:mod:`gradmath.torch.sites`), and estima
 
 - ``q``: E[h²], the mean square of the site's output tensor (over batch, features, positions);
 - ``grad_q``: E[(∂L/∂h)²], the mean square of the loss gradient with respect to that output;
-- ``wgrad_q`` (dense and conv sites): E[(∂ℓ_b/∂W_ij)²] per example, estimated from the batch
-  gradient as ‖∂L/∂W‖²_F / (N · numel W), N the examples the layer sees: the rows of a dense
-  layer's input (batch × positions for a sequence model), the batch for a conv (whose
-  per-example gradient sums over positions). With the default loss (a Gaussian output
-  gradient independent across examples) the examples' gradients are uncorrelated and this is
-  unbiased; batch statistics (batch norm), attention (which mixes positions) and tied weights
-  (GPT-2's lm_head is wte) make it the batch gradient's size instead, as in
-  ``numeric.simulate`` for batch norm.
+- ``wgrad_q`` (dense and conv sites): E[(∂ℓ_b/∂W_ij)²] per example. For a dense layer the
+  examples are the rows r of its (…, features) input (batch × positions for a sequence model)
+  and ∂ℓ_r/∂W = δ_r x_rᵀ, so the estimate is mean_r ms(δ_r)·ms(x_r) (ms: mean square over the
+  row), exactly what ``numeric.simulate`` computes, from the layer's own input and output
+  gradient: it does not count the correlation between rows that the batch gradient
+  ‖Σ_r δ_r x_rᵀ‖² would (attention mixes positions, rows at one position share a position
+  embedding, batch norm couples examples), nor the gradient another module adds to a tied
+  weight (GPT-2's lm_head is the token embedding). For a conv, whose per-example gradient sums
+  over positions, it is the batch gradient ‖∂L/∂W‖²_F / (B · numel W), unbiased when the
+  examples' gradients are uncorrelated (the default loss, no batch statistics).
 
 The estimator is the one ``numeric.simulate`` uses (its docstring explains the choice): the log
 of the mean over inits, with the delta-method standard error sd_k(Q_k)/(√N · mean_k Q_k).
@@ -186,14 +188,19 @@ class _Recorder:
         self.sizes: dict[int, int] = {}
         self.g_sizes: dict[int, int] = {}
         self.g_in_sizes: dict[int, int] = {}
-        self.calls: dict[nn.Module, list[int]] = {}
+        self.calls: dict[nn.Module, list[tuple[int, tuple[int, ...]]]] = {}
+        self.groups: dict[nn.Module, list[tuple[int, ...]]] = {}
+        self.wg: dict[int, torch.Tensor] = {}  # √(per-row weight gradient) of dense sites
+        self.trace: Trace | None = None
         self.graph: set[int] = set()
         self.readings: dict[tuple[Any, ...], SiteKind | None] = {}
         self.first = True
 
     def start(self, trace: Trace) -> None:
-        for d in (self.q, self.g, self.g_in, self.sizes, self.g_sizes, self.g_in_sizes):
+        for d in (self.q, self.g, self.g_in, self.sizes, self.g_sizes, self.g_in_sizes, self.wg):
             d.clear()
+        self.groups.clear()
+        self.trace = trace
         self.calls.clear()
         self.graph = set(trace.inputs)
         self.n_seen = 0
@@ -225,8 +232,14 @@ class _Recorder:
         self.sizes[k] = t.numel()
         if t.requires_grad:
             t.register_hook(lambda grad, k=k: self._grad(self.g, self.g_sizes, k, grad))
+            x = self.trace.tensor(event.inputs[0]) if self.trace and event.inputs else None
+            if kind == "dense" and x is not None and x.shape[:-1] == t.shape[:-1]:
+                xr = x.detach().square().mean(dim=-1)  # ms(x_r) per row
+                t.register_hook(lambda grad, k=k, xr=xr: self._row_wgrad(k, grad, xr))
         if kind == "measured" and event.module is not None:
-            self.calls.setdefault(event.module, []).append(k)
+            pending = self.groups.get(event.module)
+            group = pending.pop() if pending else (0,)
+            self.calls.setdefault(event.module, []).append((k, group))
 
     def _grad(
         self, store: dict[int, torch.Tensor], sizes: dict[int, int], k: int, grad: torch.Tensor
@@ -234,15 +247,37 @@ class _Recorder:
         store[k] = _norm(grad)
         sizes[k] = grad.numel()
 
+    def _row_wgrad(self, k: int, grad: torch.Tensor, xr: torch.Tensor) -> None:
+        # Per-row weight gradient of a dense layer: mean_r ms(δ_r)·ms(x_r) (module docstring),
+        # kept as its square root (the statistics square every value on the host).
+        g2 = grad.detach().square().mean(dim=-1)
+        self.wg[k] = torch.sqrt((g2 * xr.to(g2.dtype)).mean())
+
+    def pre_hook(self, module: nn.Module, args: Any) -> None:
+        """Which positional inputs of a measured-only module are the same tensor as its first
+        floating one: self-attention takes x as query, key and value, and the gradient x
+        receives is the sum of the three. (Seen before the backward hook wraps each input in
+        a tensor of its own.)"""
+        first = next((a for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()),
+                     None)  # fmt: skip
+        group = tuple(j for j, a in enumerate(args) if a is first) if first is not None else (0,)
+        self.groups.setdefault(module, []).append(group)
+
     def backward_hook(self, module: nn.Module, grad_in: Any, grad_out: Any) -> None:
         """The gradient a measured-only module passes to its input (through it alone): the
         theory resumes after the module with the measured gain q̃(input)/q̃(output)."""
         calls = self.calls.get(module)
         if not calls:
             return
-        k = calls.pop()  # backward visits the calls of a module in reverse order
-        g = next((t for t in grad_in if isinstance(t, torch.Tensor)), None)
-        if g is not None and g.is_floating_point():
+        k, group = calls.pop()  # backward visits the calls of a module in reverse order
+        parts = [grad_in[j] for j in group
+                 if j < len(grad_in) and isinstance(grad_in[j], torch.Tensor)]  # fmt: skip
+        if not parts:
+            parts = [t for t in grad_in if isinstance(t, torch.Tensor)][:1]
+        if parts and parts[0].is_floating_point():
+            g = parts[0]
+            for t in parts[1:]:
+                g = g + t
             self._grad(self.g_in, self.g_in_sizes, k, g)
 
 
@@ -369,6 +404,7 @@ def _run(
         handles = []
         try:
             handles = [m.register_full_backward_hook(rec.backward_hook) for m in hooked]
+            handles += [m.register_forward_pre_hook(rec.pre_hook) for m in hooked]
             for s in _seeds(seed, n):
                 with torch.random.fork_rng(devices=devices):
                     torch.manual_seed(s)
@@ -413,6 +449,10 @@ def _collect(rec: _Recorder, B: int) -> list[tuple[float, float, float, float]]:
         values += [store.get(k) for k in range(m)]
         sizes += [size.get(k, 0) for k in range(m)]
     for k, event in enumerate(rec.events):
+        if k in rec.wg:  # a dense layer's per-row estimate (module docstring)
+            values.append(rec.wg[k])
+            sizes.append(1)
+            continue
         w = weight_of(event.module) if event.module is not None else None
         g = None if w is None else w.grad
         values.append(None if g is None else _norm(g))

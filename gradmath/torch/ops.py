@@ -64,12 +64,14 @@ _HF_ACTS = {
 class Reading:
     """What one event does: ``role`` is a site kind, ``"activation"``, ``"dropout"``,
     ``"scale"``, ``"pass"`` or ``"ignore"`` (an event outside the data flow). ``activation``,
-    ``factor`` (second-moment multiplier of dropout/scale) and ``note`` as they apply."""
+    ``factor`` (second-moment multiplier of dropout/scale), ``p`` (dropout's probability) and
+    ``note`` as they apply."""
 
     role: str
     activation: Activation | None = None
     factor: float = 1.0
     note: str = ""
+    p: float = 0.0  # dropout's drop probability
 
     @property
     def site(self) -> SiteKind | None:
@@ -146,7 +148,7 @@ def classify(event: Event, graph: set[int], in_shape: tuple[int, ...] | None = N
         if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d)):
             p = float(m.p)
             return (
-                Reading("dropout", factor=1.0 / (1.0 - p))
+                Reading("dropout", factor=1.0 / (1.0 - p), p=p)
                 if m.training and p > 0
                 else Reading("pass")
             )
@@ -230,5 +232,5 @@ def _function_dropout(event: Event) -> Reading:
     p = float(kw.get("p", pos[0] if len(pos) > 0 else 0.5))
     training = bool(kw.get("training", pos[1] if len(pos) > 1 else True))
     if training and p > 0:
-        return Reading("dropout", factor=1.0 / (1.0 - p))
+        return Reading("dropout", factor=1.0 / (1.0 - p), p=p)
     return Reading("pass")

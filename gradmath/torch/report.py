@@ -3,8 +3,9 @@
 :func:`explain` runs the whole chain on a model and an example input::
 
     translation = translate(model, x)             # how each layer is read, where theory stops
-    theory      = meanfield.predict(from_module(model, x), input_q=E[x²])
-    measured    = probe(model, x, n_inits=...)    # the same sites, over re-initialisations
+    network     = from_module(model, x, seed=seed + 1)  # measured-only parts: other inits
+    measured    = probe(model, x, n_inits=..., seed=seed)  # the same sites, re-initialised
+    theory      = gradmath.torch.predict(network, like=measured)  # + jackknife SE
     comparison  = validate.compare(theory, measured)
 
 and returns a :class:`Report`: per site the measured log second moments ± SE, the prediction
@@ -55,8 +56,19 @@ class Report:
 
     @property
     def names(self) -> list[str]:
-        # the modules of the weight layers, in the order of the profiles' rows
-        return [s.module for s in self.translation.sites if s.kind == "dense"]
+        """Site names with the module each one is (``dense3 transformer.h.0.mlp.c_fc``)."""
+        from gradmath.torch.convert import sites_on_path
+
+        path = sites_on_path(self.translation)
+        return [f"{s.name} {p.site.module}" for s, p in zip(self.measured.sites, path, strict=True)]
+
+    @property
+    def measured_only(self) -> list[int]:
+        """Rows the theory does not cover: their forward moment is a measurement (of other
+        inits than the probe's), from which the theory resumes."""
+        from gradmath.torch.convert import sites_on_path
+
+        return [i for i, p in enumerate(sites_on_path(self.translation)) if p.measured_only]
 
     @property
     def verdict(self) -> str:
@@ -68,10 +80,21 @@ class Report:
             f"{self.comparison.verdict}"
         )
 
+    def segments(self) -> list[str]:
+        """Where theory stops and starts again along the network's rows (sums of measured
+        parts, such as token + position embeddings, count as measured)."""
+        from gradmath.torch.convert import sites_on_path
+        from gradmath.torch.translate import segments
+
+        path = sites_on_path(self.translation)
+        return segments((s.name, p.site.module, p.measured_only)
+                        for s, p in zip(self.measured.sites, path, strict=True))  # fmt: skip
+
     def table(self) -> str:
         """Per layer: measured ± SE, predicted and z for q, q̃ and the weight gradient."""
         c, th, me = self.comparison, self.theory, self.measured
-        names = self.names or [str(i + 1) for i in range(th.depth)]
+        names = self.names
+        only = set(self.measured_only)
         w = max(8, *(len(n) for n in names))
         head = f"{'layer':<{w}} " + " ".join(f"{label:^30}" for _, label in _COLUMNS)
         sub = f"{'':<{w}} " + " ".join(f"{'measured':>14} {'theory':>8} {'z':>6}" for _ in _COLUMNS)
@@ -83,10 +106,14 @@ class Report:
                 se_arr = getattr(me, f"log_{q}_se")
                 se = (se_arr[i] if se_arr is not None else 0.0) / _LN10
                 t = getattr(th, f"log_{q}")[i] / _LN10
+                if np.isnan(v):
+                    cells.append(f"{'—':>14} {'—':>8} {'':>6}")
+                    continue
                 cells.append(f"{v:8.3f}±{se:5.3f} {t:8.3f} {c.z[k, i]:+6.2f}")
-            lines.append(f"{name:<{w}} " + " ".join(cells))
+            mark = "  measured only" if i in only else ""
+            lines.append(f"{name:<{w}} " + " ".join(cells) + mark)
         lines.append("")
-        lines.extend(self.translation.segments())
+        lines.extend(self.segments())
         lines.append(self.verdict)
         return "\n".join(lines)
 
@@ -98,7 +125,8 @@ class Report:
         """The gradient-flow plot (:func:`gradmath.render.figures.gradient_flow`)."""
         from gradmath.render.figures import gradient_flow
 
-        return gradient_flow(self.theory, self.measured, ax=ax, names=self.names or None)
+        return gradient_flow(self.theory, self.measured, ax=ax, names=self.names,
+                             measured_only=self.measured_only)  # fmt: skip
 
 
 def explain(
@@ -113,18 +141,22 @@ def explain(
 ) -> Report:
     """Translate, predict, probe, compare and diagnose ``model`` on ``inputs`` (module doc).
 
-    The theory starts from the inputs' measured second moment E[x²] and a unit output
-    gradient, the probe's default condition.
+    The theory is predicted under the probe's conditions (``predict(net, like=measured)``:
+    the inputs' E[x²], a unit output gradient, the batch). Measured-only parts carry moments
+    measured on other inits (seed + 1) than the probe's, so theory and probe stay independent
+    and the theory's standard error (jackknife) covers what those parts pass on.
     """
-    from gradmath.meanfield import predict
-    from gradmath.torch.convert import network_of, profile_of
+    from gradmath.torch.convert import network_of, predict, profile_of
     from gradmath.torch.measure import measure
     from gradmath.torch.translate import translate
     from gradmath.validate import compare
 
     translation = translate(model, inputs)
-    network = network_of(translation)
     m = measure(model, inputs, n_inits=n_inits, seed=seed, init=init, dtype=dtype)
+    parts = None
+    if translation.measured:
+        parts = measure(model, inputs, n_inits=n_inits, seed=seed + 1, init=init, dtype=dtype)
+    network = network_of(translation, parts)
     measured = profile_of(network, translation, m)
     theory = predict(network, like=measured)
     comparison = compare(theory, measured, z_max=z_max)

@@ -14,7 +14,15 @@ from typing import Literal
 
 from torch import nn
 
-__all__ = ["ADD_FUNCTIONS", "AVG_POOLS", "MEASURED_TYPES", "SiteKind", "site_kind", "weight_of"]
+__all__ = [
+    "ADD_FUNCTIONS",
+    "AVG_POOLS",
+    "MEASURED_TYPES",
+    "SiteKind",
+    "is_attention",
+    "site_kind",
+    "weight_of",
+]
 
 SiteKind = Literal["dense", "conv", "batchnorm", "layernorm", "residual", "measured"]
 
@@ -44,7 +52,7 @@ def _is_hf_conv1d(module: nn.Module) -> bool:
     return type(module).__name__ == "Conv1D" and hasattr(module, "nf")
 
 
-def _is_attention(module: nn.Module) -> bool:
+def is_attention(module: nn.Module) -> bool:
     # Hugging Face names every self-attention block *Attention (GPT2Attention, BertAttention,
     # BertSelfAttention, ...); torch's is nn.MultiheadAttention.
     return isinstance(module, nn.MultiheadAttention) or type(module).__name__.endswith(
@@ -66,7 +74,7 @@ def site_kind(module: nn.Module) -> SiteKind | None:
         return "batchnorm"
     if isinstance(module, nn.LayerNorm):
         return "layernorm"
-    if isinstance(module, MEASURED_TYPES) or _is_attention(module):
+    if isinstance(module, MEASURED_TYPES) or is_attention(module):
         return "measured"
     if not isinstance(module, _KNOWN_PARAMETER_FREE) and any(
         True for _ in module.parameters(recurse=False)

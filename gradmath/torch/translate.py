@@ -17,7 +17,7 @@ theory stops and where it starts again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +38,27 @@ from gradmath.torch._model import (
 )
 from gradmath.torch.measure import channels
 from gradmath.torch.ops import classify
+from gradmath.torch.sites import is_attention
 from gradmath.torch.trace import Event, tracing
-from gradmath.torch.weights import WeightReading, read_bias, read_weight
+from gradmath.torch.weights import (
+    WeightReading,
+    declared_variances,
+    read_bias,
+    read_weight,
+)
 
-__all__ = ["Act", "Add", "Conv", "Dense", "Factor", "Measured", "Norm", "Translation", "translate"]
+__all__ = [
+    "Act",
+    "Add",
+    "Conv",
+    "Dense",
+    "Factor",
+    "Measured",
+    "Norm",
+    "Translation",
+    "segments",
+    "translate",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,15 +74,20 @@ class Site:
 
 @dataclass(frozen=True, eq=False)
 class Dense:
+    """A weight layer; ``tied`` names another module holding the same weight tensor (GPT-2's
+    lm_head is the token embedding), whose gradient then also lands in this weight's."""
+
     site: Site
     weight: WeightReading
     sigma_b2: float
     bias_label: str
+    tied: str = ""
 
     def describe(self) -> str:
         w = self.weight
+        tied = f"; weight tied to {self.tied}" if self.tied else ""
         return (f"dense {w.fan_in}→{w.fan_out}, W ~ {w.label} (Var·fan_in = "
-                f"{w.variance * w.fan_in:.4g}), bias {self.bias_label}")  # fmt: skip
+                f"{w.variance * w.fan_in:.4g}), bias {self.bias_label}{tied}")  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,23 +123,34 @@ class Act:
 
 @dataclass(frozen=True, eq=False)
 class Norm:
+    """A normalisation; ``training``: batch statistics (else running ones, a batch norm in eval
+    mode); ``running_default``: running mean 0 and variance 1, as at initialisation."""
+
     site: Site
     kind: str
     eps: float
     affine_default: bool
+    training: bool = True
+    running_default: bool = True
 
     def describe(self) -> str:
-        what = "batch norm (train-mode batch statistics)" if self.kind == "batchnorm" else (
-            "layer norm")  # fmt: skip
-        return what + ("" if self.affine_default else ", non-default γ/β (measured only)")
+        if self.kind == "layernorm":
+            what = f"layer norm (ε = {self.eps:g})"
+        elif self.training:
+            what = "batch norm (train-mode batch statistics)"
+        else:
+            what = "batch norm in eval mode (running statistics)"
+        return what + ("" if self.affine_default else ", non-default γ/β")
 
 
 @dataclass(frozen=True, eq=False)
 class Factor:
-    """Multiplies the second moment by ``factor`` (dropout in train mode: 1/(1 − p))."""
+    """Multiplies the second moment by ``factor`` (dropout in train mode: 1/(1 − p), with
+    ``p`` given; a scalar multiplication by c: c²)."""
 
     factor: float
     what: str
+    p: float | None = None
 
     def describe(self) -> str:
         return f"{self.what}: second moment × {self.factor:.4g}"
@@ -138,10 +171,13 @@ class Add:
 
 @dataclass(frozen=True, eq=False)
 class Measured:
-    """An operation the theory does not cover; its moments come from measurement."""
+    """An operation the theory does not cover; its moments come from measurement.
+    ``centred``: its output has mean 0 (attention ends in a zero-mean projection, embedding
+    tables are zero-mean draws); else the mean is unknown to the theory."""
 
     site: Site
     note: str
+    centred: bool = False
 
     def describe(self) -> str:
         return f"measured only: {self.note}"
@@ -172,22 +208,7 @@ class Translation:
 
     def segments(self) -> list[str]:
         """Where theory runs and where it stops, as sentences in forward order."""
-        out: list[str] = []
-        run: list[str] = []
-
-        def close() -> None:
-            if run:
-                out.append("theory: " + (f"{run[0]} … {run[-1]}" if len(run) > 1 else run[0]))
-                run.clear()
-
-        for s in self.sites:
-            if s.kind == "measured":
-                close()
-                out.append(f"measured only: {s.name} ({s.module})")
-            else:
-                run.append(s.name)
-        close()
-        return out
+        return segments((s.name, s.module, s.kind == "measured") for s in self.sites)
 
     def describe(self) -> str:
         """One line per operation on the path from input to output."""
@@ -209,22 +230,64 @@ class Translation:
         return "\n".join(lines)
 
 
+def segments(sites: Iterable[tuple[str, str, bool]]) -> list[str]:
+    """Sentences saying where theory runs and where it stops, from (site name, module,
+    measured only) in forward order.
+
+    >>> segments([("dense1", "0", False), ("measured1", "1", True), ("dense2", "2", False)])
+    ['theory: dense1', 'measured only: measured1 (1)', 'theory: dense2']
+    """
+    out: list[str] = []
+    run: list[str] = []
+
+    def close() -> None:
+        if run:
+            out.append("theory: " + (f"{run[0]} … {run[-1]}" if len(run) > 1 else run[0]))
+            run.clear()
+
+    for name, module, measured in sites:
+        if measured:
+            close()
+            out.append(f"measured only: {name} ({module})")
+        else:
+            run.append(name)
+    close()
+    return out
+
+
 def _tuple(v: Any, n: int) -> tuple[int, ...]:
     return tuple(int(x) for x in v) if isinstance(v, (tuple, list)) else (int(v),) * n
 
 
-def _op_for(event: Event, site: Site | None, reading: Any) -> Op | None:
+@dataclass(frozen=True)
+class _Model:
+    """What reading one layer needs to know about the whole model."""
+
+    owners: dict[int, list[str]]  # id(parameter) -> the modules holding it
+    declared: tuple[float, ...]  # weight variances the model's own init declares
+
+
+def _model_info(model: nn.Module) -> _Model:
+    owners: dict[int, list[str]] = {}
+    for name, mod in model.named_modules(remove_duplicate=False):
+        for p in mod.parameters(recurse=False):
+            owners.setdefault(id(p), []).append(name)
+    return _Model(owners, declared_variances(model))
+
+
+def _op_for(event: Event, site: Site | None, reading: Any, info: _Model) -> Op | None:
     role = reading.role
     m = event.module
     if role == "dense":
         assert m is not None and site is not None
         layout = "in_out" if type(m).__name__ == "Conv1D" else "out_in"
-        w = read_weight(m.weight, layout)  # type: ignore[arg-type]
+        w = read_weight(m.weight, layout, declared=info.declared)  # type: ignore[arg-type]
         bv, bl = read_bias(getattr(m, "bias", None), w.fan_in)
-        return Dense(site, w, bv, bl)
+        others = [n for n in info.owners.get(id(m.weight), []) if n != event.name]
+        return Dense(site, w, bv, bl, ", ".join(others))
     if role == "conv":
         assert isinstance(m, (nn.Conv1d, nn.Conv2d)) and site is not None
-        w = read_weight(m.weight)
+        w = read_weight(m.weight, declared=info.declared)
         bv, bl = read_bias(m.bias, w.fan_in)
         n = m.weight.dim() - 2
         pad = m.padding if not isinstance(m.padding, str) else (-1,) * n
@@ -237,14 +300,22 @@ def _op_for(event: Event, site: Site | None, reading: Any) -> Op | None:
         default = (gamma is None or bool((gamma == 1).all())) and (
             beta is None or bool((beta == 0).all())
         )
-        return Norm(site, role, float(getattr(m, "eps", 0.0)), default)
+        rm, rv = getattr(m, "running_mean", None), getattr(m, "running_var", None)
+        running = (rm is None or bool((rm == 0).all())) and (rv is None or bool((rv == 1).all()))
+        training = bool(m.training) or rm is None  # no running statistics: batch statistics
+        return Norm(site, role, float(getattr(m, "eps", 0.0)), default, training, running)
     if role == "activation":
         return Act(reading.activation, reading.note)
     if role in ("dropout", "scale"):
-        return Factor(reading.factor, "dropout (train mode)" if role == "dropout" else "scale")
+        if role == "dropout":
+            return Factor(reading.factor, "dropout (train mode)", reading.p)
+        return Factor(reading.factor, "scale")
     if role == "measured":
         assert site is not None
-        return Measured(site, reading.note or "no mean-field rule")
+        centred = m is not None and (
+            isinstance(m, (nn.Embedding, nn.EmbeddingBag)) or is_attention(m)
+        )
+        return Measured(site, reading.note or "no mean-field rule", centred)
     return None
 
 
@@ -284,6 +355,7 @@ def translate(model: nn.Module, example_input: Any) -> Translation:
                 f"The model does not run on the example input: {str(exc).splitlines()[0]}"
             ) from exc
     out_id = id(first_tensor(out))
+    info = _model_info(model)
     paths: dict[int, tuple[Any, ...]] = {i: () for i in trace.inputs}
     sites: list[Site] = []
     counters: dict[str, int] = {}
@@ -313,7 +385,7 @@ def translate(model: nn.Module, example_input: Any) -> Translation:
             base: tuple[Any, ...] = ins[0] if ins else ()
             for other in ins[1:]:
                 base = base[: _common_prefix(base, other)]
-            op = _op_for(event, site, reading)
+            op = _op_for(event, site, reading, info)
             path = (*base, op) if op is not None else base
         for o in event.outputs:
             paths[o] = path

@@ -8,7 +8,13 @@ truncated normal κ = 2.3655, normal κ = 3; orthogonal by its Gram matrix) and 
 four standard errors, SE(v̂)/v = √((κ − 1)/m) for m entries. A match gives the initializer's
 exact variance (PyTorch's default ``kaiming_uniform_(a=√5)`` shows up as
 ``torch_linear_default``, Var = 1/(3·fan_in)); no match gives the sample variance, reported as
-"custom", so a user's own initialisation is honoured either way. Fans follow PyTorch
+"custom", so a user's own initialisation is honoured either way. A model may also *declare*
+its init: a Hugging Face model draws its weights from N(0, ``config.initializer_range``²), and
+GPT-2 its residual projections from N(0, r²/(2·n_layer)) (Radford et al. 2019, §2.3);
+:func:`declared_variances` lists them and they are tried first, as normal distributions.
+Matching matters: the sample variance of one draw is off by √(2/m) (0.55 % for a 128×512
+matrix), which is the size of the probe's Monte-Carlo error, while the probe redraws from the
+declared law every time. Fans follow PyTorch
 (``nn.init._calculate_fan_in_and_fan_out``): fan_in = C_in·∏kernel, fan_out = C_out·∏kernel.
 """
 
@@ -22,7 +28,7 @@ import torch
 from gradmath.errors import GradmathError
 from gradmath.initializers import Initializer, initializer
 
-__all__ = ["WeightReading", "read_bias", "read_weight"]
+__all__ = ["WeightReading", "declared_variances", "read_bias", "read_weight"]
 
 #: Kurtosis E[W⁴]/E[W²]² of each distribution family.
 KURTOSIS = {"uniform": 1.8, "truncated_normal": 2.3655367171296495, "normal": 3.0}
@@ -71,6 +77,8 @@ class WeightReading:
 
     @property
     def label(self) -> str:
+        if self.matched and self.init.name == "normal":
+            return f"declared N(0, {self.variance:.4g})"
         if self.matched:
             params = ", ".join(f"{k}={v!r}" for k, v in self.init.params.items())
             return f"{self.init.name}({params})" if params else self.init.name
@@ -102,8 +110,29 @@ def _is_orthogonal(w: torch.Tensor) -> float | None:
     return None
 
 
-def read_weight(weight: torch.Tensor, layout: str = "out_in") -> WeightReading:
-    """Match a weight tensor to the initializer it was drawn from (module docstring).
+def declared_variances(model: torch.nn.Module) -> tuple[float, ...]:
+    """Weight variances a model's own initialisation declares (module docstring): for a
+    Hugging Face model r² and r²/(2·n_layers), r = ``config.initializer_range``; else none.
+
+    >>> declared_variances(torch.nn.Linear(2, 2))
+    ()
+    """
+    config = getattr(model, "config", None)
+    r = getattr(config, "initializer_range", None)
+    if not isinstance(r, (int, float)) or isinstance(r, bool) or not r > 0:
+        return ()
+    out = [float(r) ** 2]
+    n = getattr(config, "num_hidden_layers", None)
+    if isinstance(n, int) and n > 0:
+        out.append(float(r) ** 2 / (2 * n))
+    return tuple(out)
+
+
+def read_weight(
+    weight: torch.Tensor, layout: str = "out_in", *, declared: tuple[float, ...] = ()
+) -> WeightReading:
+    """Match a weight tensor to the initializer it was drawn from (module docstring);
+    ``declared``: variances of normal distributions the model declares, tried first.
 
     >>> import torch
     >>> from torch import nn
@@ -125,6 +154,12 @@ def read_weight(weight: torch.Tensor, layout: str = "out_in") -> WeightReading:
         init = initializer("orthogonal", gain=math.sqrt(g2))
         return WeightReading(init.variance(fan_in, fan_out), v, init, True, fan_in, fan_out)
     if centred:
+        se_normal = 4 * math.sqrt(2.0 / m)
+        if abs(kurt - 3.0) <= 4 * math.sqrt(72.0 / m) + 0.05:
+            for var in declared:
+                if abs(v / var - 1.0) < se_normal:
+                    init = initializer("normal", sigma_w2=var * fan_in)
+                    return WeightReading(var, v, init, True, fan_in, fan_out)
         for name, params in CANDIDATES:
             init = initializer(name, **params)
             k = KURTOSIS.get(init.distribution, 3.0)

@@ -12,6 +12,7 @@ from torch import nn  # noqa: E402
 
 from gradmath import GradmathError  # noqa: E402
 from gradmath.meanfield import predict  # noqa: E402
+from gradmath.network import Dense  # noqa: E402
 from gradmath.numeric import simulate  # noqa: E402
 from gradmath.torch import from_module, measure, probe  # noqa: E402
 from gradmath.validate import compare  # noqa: E402
@@ -44,19 +45,24 @@ def test_probe_simulate_and_theory_agree(name: str) -> None:
     x = torch.randn(BATCH, WIDTH, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     net = from_module(model, x)
     measured = probe(model, x, n_inits=INITS, seed=0, init=init, dtype=torch.float64)
-    theory = predict(net, like=measured)
-    compare(theory, measured).assert_agrees()
-    compare(predict(net), simulate(net, n_networks=INITS, batch=BATCH, seed=0)).assert_agrees()
+    compare(predict(net, like=measured), measured).assert_agrees()
+    sim = simulate(net, n_networks=INITS, batch=BATCH, seed=0)
+    compare(predict(net, like=sim), sim).assert_agrees()
+
+
+def _dense(net: object) -> list[Dense]:
+    return [layer for layer in net.body.layers if isinstance(layer, Dense)]  # type: ignore[attr-defined]
 
 
 def test_translation_reads_the_initializers() -> None:
     model, _ = _model("relu-torch-default-bias")
-    net = from_module(model, torch.randn(4, WIDTH))
-    assert {i.name for i in net.init} == {"torch_linear_default"}
-    assert net.layers[1].sigma_w2 == pytest.approx(1 / 3, rel=1e-15)
-    assert net.sigma_b2 == (1 / (3 * WIDTH),) * 10
+    dense = _dense(from_module(model, torch.randn(4, WIDTH)))
+    assert {d.init.name for d in dense} == {"torch_linear_default"}  # type: ignore[union-attr]
+    assert dense[1].init.sigma_w2(WIDTH, WIDTH) == pytest.approx(1 / 3, rel=1e-15)  # type: ignore[union-attr]
+    assert [d.sigma_b2 for d in dense] == [1 / (3 * WIDTH)] * 10
     model, _ = _model("relu-he")
-    assert from_module(model, torch.randn(4, WIDTH)).layers[3].sigma_w2 == pytest.approx(2.0)
+    dense = _dense(from_module(model, torch.randn(4, WIDTH)))
+    assert dense[3].init.sigma_w2(WIDTH, WIDTH) == pytest.approx(2.0)  # type: ignore[union-attr]
 
 
 def test_torch_default_relu_shrinks_by_one_sixth_per_layer() -> None:

@@ -73,12 +73,14 @@ def test_gpt2_layernorm_residual_feedforward_predicted_attention_embeddings_meas
     theory_kinds = {s.kind for s in t.sites if s.kind != "measured"}
     assert theory_kinds == {"layernorm", "residual", "dense"}
     dense = [op for op in _walk(t.ops) if isinstance(op, Dense)]
-    # HF's init: N(0, 0.02²), and the residual projections scaled by 1/√(2·n_layer)
+    # HF's init, read as declared by the config: N(0, 0.02²), and the residual projections
+    # scaled by 1/√(2·n_layer); lm_head is the token embedding's tensor
     fc = [d for d in dense if d.site.module.endswith("c_fc")]
     proj = [d for d in dense if d.site.module.endswith("mlp.c_proj")]
-    assert all(not d.weight.matched for d in fc + proj)
-    assert np.allclose([d.weight.variance for d in fc], 0.02**2, rtol=0.03)
-    assert np.allclose([d.weight.variance for d in proj], 0.02**2 / 8, rtol=0.03)
+    assert all(d.weight.matched and d.weight.label.startswith("declared") for d in fc + proj)
+    assert [d.weight.variance for d in fc] == [0.02**2] * 4
+    assert [d.weight.variance for d in proj] == [0.02**2 / 8] * 4
+    assert dense[-1].tied == "transformer.wte" and not fc[0].tied
     assert (fc[0].weight.fan_in, fc[0].weight.fan_out) == (128, 512)
     segs = t.segments()
     assert segs[-1] == "theory: residual8 … dense9"
