@@ -33,6 +33,7 @@ from gradmath.network.base import (
     Grad,
     Layer,
     Scaled,
+    Shape,
     Signal,
     SimContext,
     SiteCounter,
@@ -79,10 +80,10 @@ class Measured(Layer):
                 f"`log_gain` (={self.log_gain!r}) of {self.name!r} must be a number or −inf."
             )
 
-    def out_width(self, width: int) -> int:
+    def out_width(self, width: Shape) -> Shape:
         return self.width
 
-    def open_sites(self, width: int, sites: SiteCounter) -> int:
+    def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
         sites.open(self.kind, self.width)
         return self.width
 

@@ -25,7 +25,16 @@ import numpy as np
 
 from gradmath.errors import GradmathError
 from gradmath.initializers import initializer
-from gradmath.network.base import OTHER, Grad, Layer, Scaled, Signal, SimContext, TheoryContext
+from gradmath.network.base import (
+    OTHER,
+    Grad,
+    Layer,
+    Scaled,
+    Shape,
+    Signal,
+    SimContext,
+    TheoryContext,
+)
 
 __all__ = ["Dropout", "Scale"]
 
@@ -51,7 +60,7 @@ class Scale(Layer):
     def __post_init__(self) -> None:
         object.__setattr__(self, "c", _real("c", self.c))
 
-    def out_width(self, width: int) -> int:
+    def out_width(self, width: Shape) -> Shape:
         return width
 
     @property
@@ -88,7 +97,7 @@ class Dropout(Layer):
             raise GradmathError(f"`p` (={self.p!r}) must be a drop probability in [0, 1).")
         object.__setattr__(self, "p", p)
 
-    def out_width(self, width: int) -> int:
+    def out_width(self, width: Shape) -> Shape:
         return width
 
     def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
