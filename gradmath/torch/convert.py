@@ -20,16 +20,20 @@ activation modules and functions        ``Elementwise`` (the catalogue entry)
 ``nn.BatchNorm*`` eval mode, init stats ``Scale(1/√(1 + ε))``
 ``nn.Dropout*`` train mode              ``Dropout(p)`` (eval mode: nothing)
 ``x * c`` for a number c                ``Scale(c)``
+``nn.Conv1d/2d`` (groups = 1)           ``Conv`` (kernel, stride, padding, dilation, read init)
+``nn.AvgPool*``, ``nn.AdaptiveAvgPool*``  ``AvgPool``, ``AdaptiveAvgPool`` (positions' covariance)
+``nn.Flatten``, ``torch.flatten``       ``Flatten``
 ``x + F(x)``                            ``Residual(F)``
 sums of measured parts (embeddings)     ``Measured`` parts and their measured sum
 attention, embeddings, max-pooling,     ``Measured``: the moments measured on the model, marked
-average pooling, unknown modules        as measured only (:class:`~gradmath.network.Measured`)
-``nn.Flatten``, views, ``nn.Identity``  nothing (entries move, moments do not change)
+unknown modules                         as measured only (:class:`~gradmath.network.Measured`)
+views, ``nn.Identity``                  nothing (entries move, moments do not change)
 =====================================  =======================================================
 
-Not translated yet, refused with a GradmathError naming the layer: convolutions (until
-``gradmath.network`` has a convolution layer), a residual join whose shortcut is not the
-identity (ResNet's downsampling), normalisations with γ ≠ 1 or β ≠ 0.
+Not translated yet, refused with a GradmathError naming the layer: a residual join whose
+shortcut is not the identity (ResNet's downsampling), normalisations with γ ≠ 1 or β ≠ 0;
+``gradmath.network`` itself refuses a batch norm on positions (``nn.BatchNorm2d``) and a
+measured-only part inside a convolutional stack (its positions' covariance is not measured).
 """
 
 from __future__ import annotations
@@ -46,10 +50,12 @@ from torch import nn
 from gradmath.conditions import Conditions
 from gradmath.errors import GradmathError
 from gradmath.network import (
+    AvgPool,
     BatchNorm,
     Dense,
     Dropout,
     Elementwise,
+    Flatten,
     Layer,
     LayerNorm,
     Measured,
@@ -58,11 +64,24 @@ from gradmath.network import (
     Scale,
     Serial,
 )
+from gradmath.network import Conv as ConvLayer
+from gradmath.network.pooling import AdaptiveAvgPool
 from gradmath.profile import Profile
 from gradmath.torch._model import InitFn
 from gradmath.torch.measure import Loss, Measurement, log_mean_se, measure
-from gradmath.torch.translate import Act, Add, Conv, Factor, Norm, Site, Translation, translate
+from gradmath.torch.translate import (
+    Act,
+    Add,
+    Conv,
+    Factor,
+    Norm,
+    Pool,
+    Site,
+    Translation,
+    translate,
+)
 from gradmath.torch.translate import Dense as DenseOp
+from gradmath.torch.translate import Flatten as FlattenOp
 from gradmath.torch.translate import Measured as MeasuredOp
 
 __all__ = [
@@ -241,10 +260,30 @@ def _add(op: Add, b: _Build, first: bool) -> list[Layer]:
 
 
 def _conv(op: Conv, b: _Build, first: bool) -> list[Layer]:
-    raise GradmathError(
-        f"{b.model}: {op.site.module} is a convolution ({op.describe()}); gradmath.network has "
-        "no convolution layer yet."
-    )
+    if op.groups != 1:
+        raise GradmathError(
+            f"{b.model}: {op.site.module} is a grouped convolution (groups={op.groups}); "
+            "gradmath's Conv covers groups=1."
+        )
+    b.open(op.site)
+    return [ConvLayer(op.out_shape[1], op.kernel, init=op.weight.init, sigma_b2=op.sigma_b2,
+                      padding=op.padding, stride=op.stride, dim=len(op.kernel),
+                      dilation=op.dilation)]  # fmt: skip
+
+
+def _pool(op: Pool, b: _Build, first: bool) -> list[Layer]:
+    m = op.module
+    b.open(op.site)
+    if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+        dim = 1 if isinstance(m, nn.AdaptiveAvgPool1d) else 2
+        return [AdaptiveAvgPool(tuple(op.site.shape[2:]), dim=dim)]  # the output's positions
+    assert isinstance(m, (nn.AvgPool1d, nn.AvgPool2d))
+    dim = 1 if isinstance(m, nn.AvgPool1d) else 2
+    return [AvgPool(m.kernel_size, m.stride, m.padding, dim=dim)]
+
+
+def _flatten(op: FlattenOp, b: _Build, first: bool) -> list[Layer]:
+    return [Flatten()]
 
 
 #: How each translated operation becomes gradmath layers: the one place a module type maps.
@@ -256,6 +295,8 @@ TABLE: dict[type, Builder] = {
     MeasuredOp: _measured,
     Add: _add,
     Conv: _conv,
+    Pool: _pool,
+    FlattenOp: _flatten,
 }
 
 
@@ -273,7 +314,17 @@ def _network(translation: Translation, b: _Build) -> Network:
     layers = _layers(translation.ops, b, True)
     if not layers:
         raise GradmathError(f"{translation.model_name}: nothing on the path from input to output.")
-    return Network(translation.input_width, *layers)
+    # A convolutional net takes (C, *positions) per example; others the features per row.
+    spatial = any(isinstance(layer, ConvLayer) for layer in _all(layers))
+    shape = translation.input_shape if spatial else translation.input_width
+    return Network(shape, *layers)
+
+
+def _all(layers: list[Layer]) -> list[Layer]:
+    out: list[Layer] = []
+    for layer in layers:
+        out += [layer, *_all(list(layer.children()))]
+    return out
 
 
 def network_of(translation: Translation, measurement: Measurement | None = None) -> Network:

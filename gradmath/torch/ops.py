@@ -8,15 +8,15 @@
 - ``dropout``: scales the second moment by 1/(1 − p) in train mode, nothing in eval mode;
 - ``scale``: multiplication or division by a Python number c (second moment × c²);
 - ``pass``: moves entries without changing their distribution (view, reshape, flatten,
-  permute, transpose, contiguous, indexing, dtype casts, ``nn.Identity``, ``nn.Flatten``,
-  average pooling over one position);
+  permute, transpose, contiguous, indexing, dtype casts, ``nn.Identity``, ``nn.Flatten``);
 - ``measured``: anything else that combines tensors of the data flow (matmul, softmax, cat,
-  max-pooling, average pooling over several positions, ...): it is a site, measured only.
+  max-pooling, ...): it is a site, measured only.
 
-Average pooling over k > 1 positions is measured only: its output second moment is
-E[x̄²] = (1/k²) Σ_{p,p'} E[x_p x_p'], which needs the covariance between positions, and the
-per-channel mean field gradmath uses tracks one second moment per layer, not a spatial kernel
-(Xiao et al. 2018 track the full kernel). Max-pooling has no Gaussian rule at all.
+Average pooling is a site (``avgpool``): its output second moment E[x̄²] = (1/k²) Σ_{p,p'}
+E[x_p x_p'] needs the covariance between positions, which gradmath's convolutional layers carry
+(Xiao et al. 2018's covariance map, :mod:`gradmath.network.pooling`); PyTorch's ``ceil_mode``,
+``count_include_pad=False`` and divisor overrides are measured only. Max-pooling has no
+Gaussian rule at all: measured only.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ class Reading:
 
     @property
     def site(self) -> SiteKind | None:
-        if self.role in ("dense", "conv", "batchnorm", "layernorm", "residual", "measured"):
+        if self.role in ("dense", "conv", "batchnorm", "layernorm", "residual", "avgpool",
+                         "measured"):  # fmt: skip
             return self.role  # type: ignore[return-value]
         return None
 
@@ -152,11 +153,21 @@ def classify(event: Event, graph: set[int], in_shape: tuple[int, ...] | None = N
                 if m.training and p > 0
                 else Reading("pass")
             )
-        if isinstance(m, (nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+        if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+            return Reading("avgpool")
+        if isinstance(m, (nn.AvgPool1d, nn.AvgPool2d)):
+            if (
+                m.count_include_pad
+                and not m.ceil_mode
+                and getattr(m, "divisor_override", None) is None
+            ):
+                return Reading("avgpool")
             k = _pool_positions(m, in_shape or event.shape, event.shape)
-            if k == 1:
-                return Reading("pass", note="average pooling over one position")
-            return Reading("measured", note=f"average pooling over {k} positions")
+            return Reading(
+                "measured",
+                note=f"average pooling over {k} positions "
+                "(ceil_mode, count_include_pad=False or a divisor override)",
+            )
         act = _module_activation(m)
         if act is not None:
             return act

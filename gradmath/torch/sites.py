@@ -24,7 +24,7 @@ __all__ = [
     "weight_of",
 ]
 
-SiteKind = Literal["dense", "conv", "batchnorm", "layernorm", "residual", "measured"]
+SiteKind = Literal["dense", "conv", "batchnorm", "layernorm", "residual", "avgpool", "measured"]
 
 #: torch.nn module types the mean-field theory does not cover: probed, never predicted.
 MEASURED_TYPES: tuple[type[nn.Module], ...] = (
@@ -41,7 +41,7 @@ MEASURED_TYPES: tuple[type[nn.Module], ...] = (
 #: from the model's data flow.
 ADD_FUNCTIONS = ("add", "__add__", "__radd__", "__iadd__", "add_")
 
-#: Average pooling: measured only unless it averages one position (gradmath.torch.ops).
+#: Average pooling: a site of its own ("avgpool", gradmath.torch.ops).
 AVG_POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
 
 _KNOWN_PARAMETER_FREE = (nn.Sequential, nn.ModuleList, nn.ModuleDict)

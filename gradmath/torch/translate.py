@@ -17,6 +17,7 @@ theory stops and where it starts again.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,8 +54,10 @@ __all__ = [
     "Conv",
     "Dense",
     "Factor",
+    "Flatten",
     "Measured",
     "Norm",
+    "Pool",
     "Translation",
     "segments",
     "translate",
@@ -98,7 +101,7 @@ class Conv:
     bias_label: str
     kernel: tuple[int, ...]
     stride: tuple[int, ...]
-    padding: tuple[int, ...]
+    padding: tuple[int, ...] | str
     dilation: tuple[int, ...]
     groups: int
     in_shape: tuple[int, ...]
@@ -157,6 +160,25 @@ class Factor:
 
 
 @dataclass(frozen=True, eq=False)
+class Pool:
+    """Average pooling (``nn.AvgPool1d/2d``, ``nn.AdaptiveAvgPool1d/2d``)."""
+
+    site: Site
+    module: nn.Module
+
+    def describe(self) -> str:
+        return f"average pooling ({type(self.module).__name__})"
+
+
+@dataclass(frozen=True, eq=False)
+class Flatten:
+    """(batch, C, *positions) → (batch, C·∏positions): ``nn.Flatten``, ``torch.flatten``, views."""
+
+    def describe(self) -> str:
+        return "flatten"
+
+
+@dataclass(frozen=True, eq=False)
 class Add:
     """A residual join: the sum of ``branch`` and ``shortcut`` applied to the same input."""
 
@@ -183,7 +205,7 @@ class Measured:
         return f"measured only: {self.note}"
 
 
-Op = Dense | Conv | Act | Norm | Factor | Add | Measured
+Op = Dense | Conv | Act | Norm | Factor | Pool | Flatten | Add | Measured
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,6 +222,7 @@ class Translation:
     batch: int
     input_width: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    input_shape: tuple[int, ...] = ()
 
     @property
     def measured(self) -> tuple[Site, ...]:
@@ -290,9 +313,9 @@ def _op_for(event: Event, site: Site | None, reading: Any, info: _Model) -> Op |
         w = read_weight(m.weight, declared=info.declared)
         bv, bl = read_bias(m.bias, w.fan_in)
         n = m.weight.dim() - 2
-        pad = m.padding if not isinstance(m.padding, str) else (-1,) * n
+        pad = m.padding if isinstance(m.padding, str) else _tuple(m.padding, n)
         return Conv(site, w, bv, bl, _tuple(m.kernel_size, n), _tuple(m.stride, n),
-                    _tuple(pad, n), _tuple(m.dilation, n), int(m.groups),
+                    pad, _tuple(m.dilation, n), int(m.groups),
                     tuple(event.in_shape or ()), tuple(event.shape))  # fmt: skip
     if role in ("batchnorm", "layernorm"):
         assert m is not None and site is not None
@@ -310,6 +333,9 @@ def _op_for(event: Event, site: Site | None, reading: Any, info: _Model) -> Op |
         if role == "dropout":
             return Factor(reading.factor, "dropout (train mode)", reading.p)
         return Factor(reading.factor, "scale")
+    if role == "avgpool":
+        assert m is not None and site is not None
+        return Pool(site, m)
     if role == "measured":
         assert site is not None
         centred = m is not None and (
@@ -317,6 +343,12 @@ def _op_for(event: Event, site: Site | None, reading: Any, info: _Model) -> Op |
         )
         return Measured(site, reading.note or "no mean-field rule", centred)
     return None
+
+
+def _flattens(a: tuple[int, ...] | None, b: tuple[int, ...]) -> bool:
+    # (N, C, *positions) → (N, C·∏positions): a flatten (not a transformer's (B, T, D) views).
+    return (a is not None and len(a) >= 3 and len(b) == 2 and a[0] == b[0]
+            and b[1] == math.prod(a[1:]))  # fmt: skip
 
 
 def _common_prefix(a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
@@ -338,6 +370,15 @@ def _features(x: Any) -> int:
                 return int(v.shape[1])
             return int(v.shape[-1]) if v.dim() >= 2 else 1
     return 1
+
+
+def _example_shape(x: Any) -> tuple[int, ...]:
+    # The shape of one example of the first input tensor ((C, H, W) for images).
+    values = x.values() if isinstance(x, dict) else x if isinstance(x, tuple) else [x]
+    for v in values:
+        if isinstance(v, torch.Tensor) and v.dim() >= 1:
+            return tuple(int(d) for d in v.shape[1:])
+    return ()
 
 
 def translate(model: nn.Module, example_input: Any) -> Translation:
@@ -381,6 +422,8 @@ def translate(model: nn.Module, example_input: Any) -> Translation:
             path = (*a[:n], Add(site, branch, shortcut))  # type: ignore[arg-type]
         elif reading.role == "pass":
             path = ins[0] if ins else ()
+            if _flattens(event.in_shape, event.shape):
+                path = (*path, Flatten())
         else:
             base: tuple[Any, ...] = ins[0] if ins else ()
             for other in ins[1:]:
@@ -398,4 +441,5 @@ def translate(model: nn.Module, example_input: Any) -> Translation:
         batch=batch_size(x),
         input_width=_features(x),
         notes=tuple(dict.fromkeys(notes)),
+        input_shape=_example_shape(x),
     )

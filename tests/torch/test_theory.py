@@ -109,6 +109,22 @@ def test_norm_and_dropout_mlps_probe_simulate_and_theory_agree(name: str) -> Non
     _assert_family_agrees(_without_ln_forward(compare(predict(net, like=sim), sim), eps=1e-5))
 
 
+def test_vgg_style_cnn_without_batch_norm_probe_and_theory_agree() -> None:
+    """3×3 convs (padding 1, torch's default init read from the weights), ReLU, 2×2 average
+    pooling, global average pooling, a linear classifier: every site predicted with the
+    positions' covariance (gradmath.network's Conv/AvgPool, zero padding modelled)."""
+    from .models import vgg
+
+    torch.manual_seed(0)
+    model = vgg((16, "M", 32, "M", 32))
+    x = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    net = from_module(model, x)
+    assert [s.name for s in net.sites] == ["conv1", "avgpool1", "conv2", "avgpool2", "conv3",
+                                           "avgpool3", "dense1"]  # fmt: skip
+    measured = probe(model, x, n_inits=16, seed=0, dtype=torch.float64)
+    compare(predict(net, like=measured), measured).assert_agrees()
+
+
 def test_transformer_encoder_is_predicted_around_measured_attention() -> None:
     """nn.TransformerEncoder (post-LN, ReLU feed-forward, dropout 0.1 in train mode): layer
     norms, residual sums, feed-forward layers and every gradient predicted; self-attention
