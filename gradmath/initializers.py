@@ -131,6 +131,33 @@ class Initializer:
         """The mean-field weight scale σ_w² = fan_in · Var[W] (Poole et al. 2016)."""
         return fan_in * self.variance(fan_in, fan_out)
 
+    @property
+    def excess_kurtosis(self) -> float:
+        """E[W⁴]/E[W²]² − 3 of one weight: the finite-width theory's only other input.
+
+        Normal 0; uniform −6/5; the normal truncated at ±2 std (Keras): E[z⁴] = 3 −
+        2a(a² + 3)φ(a)/(2Φ(a) − 1) and E[z²] = 1 − 2aφ(a)/(2Φ(a) − 1) at a = 2 give
+        −0.6345… . Orthogonal rows are not independent entries: refused.
+
+        >>> round(initializer("he_normal").excess_kurtosis, 6)
+        -0.634463
+        """
+        if self.distribution == "normal":
+            return 0.0
+        if self.distribution == "uniform":
+            return -1.2
+        if self.distribution == "truncated_normal":
+            a = 2.0
+            pdf = math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+            z = math.erf(a / math.sqrt(2))
+            m2 = 1 - 2 * a * pdf / z
+            m4 = 3 - 2 * a * (a * a + 3) * pdf / z
+            return m4 / (m2 * m2) - 3.0
+        raise GradmathError(
+            f"`{self.name}` draws orthogonal matrices, whose entries are not independent; "
+            "finite-width theory here needs i.i.d. weights (normal, truncated normal, uniform)."
+        )
+
     def sigma_b2(self, fan_in: int) -> float:
         """Var[b_i] of the framework's own bias init (zero unless ``bias_scale`` is set)."""
         _check_fans(fan_in, 1)

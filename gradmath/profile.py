@@ -55,11 +55,19 @@ class Profile:
       for sites with weights; NaN for the others.
 
     −∞ stands for an exact zero (e.g. the branch gradients of a ReZero block, α = 0). A
-    simulated profile also has ``*_se`` (standard errors of the logs across sampled networks),
-    ``ess`` (effective number of networks per quantity and site), and ``mean_log``/``sd_log``
-    (mean and standard deviation across networks of each network's own log moment: the typical
-    network and the spread from one initialisation to the next). ``conditions`` says what it was
-    made under; ``source`` where it came from ("theory", "simulation", …).
+    simulated profile also has ``*_se`` (standard errors of the logs across sampled networks)
+    and ``ess`` (effective number of networks per quantity and site).
+
+    The spread across initialisations, arrays of shape (3, sites) in the rows q, q̃, weight
+    gradient: with Q_k network k's own empirical moment at a site (its average over the batch
+    and the units, e.g. (1/(Bn)) Σ_{b,i} h_{bi}²), ``mean_log`` and ``sd_log`` are the mean and
+    the standard deviation across networks of log Q_k (the typical network, and how far one
+    initialisation lands from the next; log because Q_k is close to log-normal, Hanin & Nica
+    2019), and ``sd_log_se`` the standard error of log(sd_log) (``numeric.simulate``). A
+    theory profile with width corrections (``meanfield.predict(net, width_corrections=True)``)
+    predicts ``mean_log`` and ``sd_log`` for batch 1 (one example per network), NaN where it
+    predicts nothing. ``conditions`` says what a profile was made under; ``source`` where it
+    came from ("theory", "simulation", …).
     """
 
     network: Network
@@ -76,6 +84,7 @@ class Profile:
     mean_log: FloatArray | None = None
     sd_log: FloatArray | None = None
     reference: str = ""
+    sd_log_se: FloatArray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "network", as_network(self.network))
@@ -105,7 +114,7 @@ class Profile:
                 )
             arr.flags.writeable = False
             object.__setattr__(self, name, arr)
-        for name in ("ess", "mean_log", "sd_log"):
+        for name in ("ess", "mean_log", "sd_log", "sd_log_se"):
             value = getattr(self, name)
             if value is not None:
                 arr = np.array(value, dtype=np.float64)
@@ -167,6 +176,7 @@ class Profile:
             ess=pick(self.ess, True),
             mean_log=pick(self.mean_log, True),
             sd_log=pick(self.sd_log, True),
+            sd_log_se=pick(self.sd_log_se, True),
         )
 
     @property

@@ -32,6 +32,20 @@ choose the threshold for the whole family with
 :func:`bonferroni_z`, e.g. ``bonferroni_z(m_total, alpha=0.01)``, rather than raising z_max
 until things pass.
 
+The spread across initialisations (``compare(theory, sim, spread=True)``). Besides the mean
+moment, two statistics of the law of log Q_k across networks (``Profile.mean_log``,
+``Profile.sd_log``; Q_k network k's empirical moment):
+
+    typical:  z = (mean_log_sim − mean_log_theory) / (sd_log_sim/√N),
+    spread:   z = (log sd_sim + se² − log sd_theory) / se,   se = ``sd_log_se``,
+
+where se² = Var(log s) = (1/4)(ψ'((N−1)/2) + κ/N) (chi-square law of the sample variance of N
+normal values, widened by the sample excess kurtosis κ: delta method), and + se² removes the
+bias E[log s] ≈ log σ − se² (Jensen). A theory profile predicts these for one example per
+network (``meanfield.predict(net, width_corrections=True)``), so the simulation must have
+``batch=1``; two simulations can be compared at any equal batch (their errors combine).
+Every z counts towards the threshold and the family-wise bound like the mean's.
+
 What the z-test does and does not check. The SE is the simulation's sampling error only. The
 mean-field theory is exact at infinite width; a finite-width simulation carries an O(1/width)
 bias that the SE does not cover, so a large enough simulation of a finite net will always
@@ -145,6 +159,25 @@ class Comparison:
     z_max: float = 4.0
     #: Degrees of freedom of each SE (shape (3, L); ∞ for a normal reference). None: all ∞.
     dof: FloatArray | None = None
+    #: With ``spread=True``: z of the mean and of the SD across networks of log Q_k (module
+    #: docstring), shape (3, L), NaN where the theory predicts nothing; else None.
+    z_typical: FloatArray | None = None
+    z_spread: FloatArray | None = None
+
+    def _all_z(self) -> tuple[FloatArray, list[str], FloatArray]:
+        """Every z (the means, then typical values and spreads if compared), their labels and
+        degrees of freedom: the mean's own; a typical value's SE sd/√N is Student t with
+        N − 1; a spread's is normal (delta method)."""
+        dof = np.full(self.z.shape, np.inf) if self.dof is None else self.dof
+        parts = [(self.z, "", dof)]
+        if self.z_typical is not None and self.z_spread is not None:
+            n = self.sim.conditions.n_networks
+            nu = np.full(self.z.shape, np.inf if n is None else float(n - 1))
+            parts += [(self.z_typical, " typical", nu),
+                      (self.z_spread, " spread", np.full(self.z.shape, np.inf))]  # fmt: skip
+        labels = [QUANTITIES[q][1] + tag for _, tag, _ in parts for q in range(3)]
+        return (np.concatenate([z for z, _, _ in parts]), labels,
+                np.concatenate([d for _, _, d in parts]))  # fmt: skip
 
     @property
     def depth(self) -> int:
@@ -152,28 +185,29 @@ class Comparison:
 
     @property
     def max_abs_z(self) -> float:
-        return float(np.nanmax(np.abs(self.z)))
+        return float(np.nanmax(np.abs(self._all_z()[0])))
 
     @property
     def n_comparisons(self) -> int:
         """Tests made: every quantity at every site that has it (no weight gradient at a
-        residual or normalisation site)."""
-        return int(np.count_nonzero(~np.isnan(self.z)))
+        residual or normalisation site), and the typical value and spread if compared."""
+        return int(np.count_nonzero(~np.isnan(self._all_z()[0])))
 
     def _limits(self, z_max: float) -> FloatArray:
-        dof = np.full(self.z.shape, np.inf) if self.dof is None else self.dof
-        return np.broadcast_to(t_threshold(z_max, dof), self.z.shape)
+        zs, _, dof = self._all_z()
+        return np.broadcast_to(t_threshold(z_max, dof), zs.shape)
 
     def _over(self, z_max: float) -> NDArray[np.bool_]:
-        """|z| at or above its threshold (NaN = no such quantity at the site: never over)."""
+        """|z| at or above its threshold (NaN = no such quantity at the site: never over), for
+        every z of :meth:`_all_z`."""
         with np.errstate(invalid="ignore"):
-            return np.abs(self.z) >= self._limits(z_max)
+            return np.abs(self._all_z()[0]) >= self._limits(z_max)
 
     @property
     def threshold(self) -> FloatArray:
-        """The bound on each |z| (shape (3, L)): Student t with the SE's degrees of freedom at
-        the tail probability of ``z_max`` (module docstring)."""
-        return self._limits(self.z_max)
+        """The bound on each |z| of the means (shape (3, L)): Student t with the SE's degrees
+        of freedom at the tail probability of ``z_max`` (module docstring)."""
+        return self._limits(self.z_max)[:3]
 
     @property
     def z_normal(self) -> FloatArray:
@@ -210,7 +244,7 @@ class Comparison:
         finite = self.dof[used]
         if finite.size == 0:
             return f"threshold {z_max:g} per comparison"
-        lim = self._limits(z_max)[used]
+        lim = self._limits(z_max)[:3][used]
         lo, hi = float(np.min(finite)), float(np.max(finite))
         nu_text = f"{lo:.3g}" if np.isclose(lo, hi) else f"{lo:.3g}–{hi:.3g}"
         t_lo, t_hi = float(np.min(lim)), float(np.max(lim))
@@ -223,11 +257,12 @@ class Comparison:
     @property
     def verdict(self) -> str:
         """One line: agrees/disagrees, the worst |z| and where, and any unreliable layers."""
-        qi, li = np.unravel_index(int(np.nanargmax(np.abs(self.z))), self.z.shape)
+        zs, labels, _ = self._all_z()
+        qi, li = np.unravel_index(int(np.nanargmax(np.abs(zs))), zs.shape)
         word = "agrees" if self.agrees else "DISAGREES"
         text = (
             f"{self.sim.source} {word} with {self.theory.source}: max |z| = {self.max_abs_z:.2f} "
-            f"({QUANTITIES[qi][1]}, {self.theory.sites[li].name}); "
+            f"({labels[qi]}, {self.theory.sites[li].name}); "
             f"{self._threshold_text(self.z_max)}, {self.n_comparisons} comparisons, "
             f"family-wise false alarm ≤ {self.family_alpha:.2g}"
         )
@@ -239,17 +274,39 @@ class Comparison:
         return text
 
     def worst(self, n: int = 5) -> list[tuple[str, str, float, float]]:
-        """The n largest |z|: (site name, quantity label, z, relative error)."""
+        """The n largest |z|: (site name, quantity label, z, relative error); the relative
+        error of a spread row is sd_sim/sd_theory − 1, of a typical row e^{Δ mean_log} − 1."""
         n = check_positive_int("n", n)
-        flat = np.argsort(-np.nan_to_num(np.abs(self.z), nan=-1.0), axis=None, kind="stable")[:n]
+        zs, labels, _ = self._all_z()
+        rels = self._all_rel()
+        flat = np.argsort(-np.nan_to_num(np.abs(zs), nan=-1.0), axis=None, kind="stable")[:n]
         out = []
         for f in flat:
-            qi, li = np.unravel_index(int(f), self.z.shape)
-            if np.isnan(self.z[qi, li]):
+            qi, li = np.unravel_index(int(f), zs.shape)
+            if np.isnan(zs[qi, li]):
                 break
-            out.append((self.theory.sites[li].name, QUANTITIES[qi][1], float(self.z[qi, li]),
-                        float(self.rel_error[qi, li])))  # fmt: skip
+            out.append((self.theory.sites[li].name, labels[qi], float(zs[qi, li]),
+                        float(rels[qi, li])))  # fmt: skip
         return out
+
+    def _all_rel(self) -> FloatArray:
+        rel = [self.rel_error]
+        if self.z_typical is not None:
+            rel += [self._typical_rel, self._spread_rel]
+        return np.concatenate(rel)
+
+    @property
+    def _typical_rel(self) -> FloatArray:
+        a, b = self.theory.mean_log, self.sim.mean_log
+        assert a is not None and b is not None
+        return np.expm1(np.minimum(b - a, 709.0))
+
+    @property
+    def _spread_rel(self) -> FloatArray:
+        a, b = self.theory.sd_log, self.sim.sd_log
+        assert a is not None and b is not None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return b / a - 1.0
 
     def assert_agrees(self, z_max: float | None = None) -> None:
         """Raise :class:`GradmathError` listing the worst sites unless every |z| is below its
@@ -258,11 +315,13 @@ class Comparison:
         over = self._over(zm)
         if not np.any(over):
             return
-        order = np.argsort(-np.nan_to_num(np.abs(self.z), nan=-1.0), axis=None, kind="stable")
+        zs, labels, _ = self._all_z()
+        rels = self._all_rel()
+        order = np.argsort(-np.nan_to_num(np.abs(zs), nan=-1.0), axis=None, kind="stable")
         rows = "; ".join(
-            f"{self.theory.sites[li].name} {QUANTITIES[qi][1]}: z = {self.z[qi, li]:+.2f}, "
-            f"rel. error {self.rel_error[qi, li]:+.3g}"
-            for qi, li in (np.unravel_index(int(f), self.z.shape) for f in order[:5])
+            f"{self.theory.sites[li].name} {labels[qi]}: z = {zs[qi, li]:+.2f}, "
+            f"rel. error {rels[qi, li]:+.3g}"
+            for qi, li in (np.unravel_index(int(f), zs.shape) for f in order[:5])
             if over[qi, li]
         )
         raise GradmathError(
@@ -412,7 +471,47 @@ def _check_like_for_like(theory: Profile, sim: Profile) -> None:
         )
 
 
-def compare(theory: Profile, sim: Profile, *, z_max: float = 4.0) -> Comparison:
+def _spread_z(theory: Profile, sim: Profile) -> tuple[FloatArray, FloatArray]:
+    """(z_typical, z_spread) of ``compare(…, spread=True)`` (module docstring)."""
+    for name, p in (("theory", theory), ("sim", sim)):
+        if p.mean_log is None or p.sd_log is None:
+            raise GradmathError(
+                f"`{name}` has no spread across initialisations (mean_log/sd_log): use "
+                "meanfield.predict(net, width_corrections=True) or numeric.simulate."
+            )
+    if sim.sd_log_se is None or sim.conditions.n_networks is None:
+        raise GradmathError("`sim` must be a simulated profile (it has no sd_log_se).")
+    batch = sim.conditions.batch
+    if theory.sd_log_se is None and batch not in (None, 1):
+        raise GradmathError(
+            f"The predicted spread is that of one example's moment per network; simulate with "
+            f"batch=1 to compare it (this simulation has batch={batch})."
+        )
+    assert theory.mean_log is not None and theory.sd_log is not None
+    assert sim.mean_log is not None and sim.sd_log is not None
+
+    def parts(p: Profile) -> tuple[FloatArray, FloatArray, FloatArray]:
+        # (log s corrected for its bias, its variance, variance of mean_log)
+        assert p.sd_log is not None
+        if p.sd_log_se is None or p.conditions.n_networks is None:
+            zero = np.zeros_like(p.sd_log)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log(p.sd_log), zero, zero
+        v = p.sd_log_se**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(p.sd_log) + v, v, p.sd_log**2 / p.conditions.n_networks
+
+    la, va, ma = parts(theory)
+    lb, vb, mb = parts(sim)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        typical = (sim.mean_log - theory.mean_log) / np.sqrt(ma + mb)
+        spread = (lb - la) / np.sqrt(va + vb)
+    return typical, spread
+
+
+def compare(
+    theory: Profile, sim: Profile, *, z_max: float = 4.0, spread: bool = False
+) -> Comparison:
     """Compare two profiles of one network site by site (module docstring for the statistics).
 
     ``theory`` is usually ``meanfield.predict(mlp)`` (no SE) and ``sim`` is
@@ -420,6 +519,9 @@ def compare(theory: Profile, sim: Profile, *, z_max: float = 4.0) -> Comparison:
     Profiles of different networks, or made under different conditions (input_q,
     output_grad_q, loss, and the batch when the network normalises over it), are refused with
     the difference named; ``meanfield.predict(net, like=sim)`` predicts under ``sim``'s.
+    ``spread=True`` also tests the typical value and the spread across initialisations of each
+    site's log moment (``mean_log``, ``sd_log``; module docstring), e.g. of
+    ``predict(net, width_corrections=True)`` against ``simulate(net, batch=1)``.
 
     >>> import numpy as np
     >>> from gradmath import MLP, Profile
@@ -458,7 +560,8 @@ def compare(theory: Profile, sim: Profile, *, z_max: float = 4.0) -> Comparison:
         rel = np.expm1(np.minimum(diff, 709.0))
     rel = np.where(diff > 709.0, np.inf, rel)
     z = np.where(np.isnan(diff), np.nan, z)  # no weight gradient at this site
-    return Comparison(theory, sim, diff, se, z, rel, _ess(sim) | _ess(theory), zm, dof)
+    zt, zs = _spread_z(theory, sim) if spread else (None, None)
+    return Comparison(theory, sim, diff, se, z, rel, _ess(sim) | _ess(theory), zm, dof, zt, zs)
 
 
 def theory_and_simulation(

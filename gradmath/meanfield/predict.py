@@ -104,6 +104,7 @@ def predict(
     loss: Literal["mse"] | None = None,
     batch: int | None = None,
     like: Profile | None = None,
+    width_corrections: bool | Literal["auto", "expansion", "exact"] = False,
 ) -> Profile:
     """Mean-field profile of ``net`` (a :class:`~gradmath.network.Network` or an MLP).
 
@@ -115,6 +116,16 @@ def predict(
 
     Returns per site log q, log q̃ and (Dense sites) log E[(∂ℓ/∂W_ij)²]; see the module
     docstring for the rules and their sources.
+
+    ``width_corrections`` (plain nets: Dense, activation, …, Dense): the means at the net's
+    finite widths instead of infinite width, and per site the typical value and the spread
+    across initialisations, ``mean_log`` and ``sd_log`` = mean and SD of log Q with Q one
+    example's empirical moment (what ``numeric.simulate(net, batch=1)`` measures; compare with
+    ``validate.compare(…, spread=True)``). ``True``/``"auto"``: the O(1/width) expansion of
+    Roberts, Yaida & Hanin (2022, ch. 4–5) while it is accurate, the exact law of the forward
+    chain computed on a grid where depth/width is too large for it; ``"expansion"``,
+    ``"exact"`` force one (:mod:`gradmath.meanfield.finite_width`). ReLU with Gaussian weights
+    and zero bias gets Hanin & Nica's exact spread (2019, Thm 1).
 
     >>> from gradmath import MLP
     >>> p = predict(MLP.square(100, 3, activation="relu", init="torch_linear_default",
@@ -150,7 +161,7 @@ def predict(
     rows = ctx.rows
     if np.any(rows[:2] == np.inf) or np.any(np.isnan(rows[:2])):
         raise GradmathError("The prediction left the range of float64 logarithms.")
-    return Profile(
+    profile = Profile(
         network,
         rows[0],
         rows[1],
@@ -159,3 +170,8 @@ def predict(
         conditions=cond,
         reference=REFERENCE,
     )
+    if width_corrections is False:
+        return profile
+    from gradmath.meanfield.finite_width.predict import corrected
+
+    return corrected(profile, "auto" if width_corrections is True else width_corrections)

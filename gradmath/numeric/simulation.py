@@ -316,7 +316,34 @@ def _aggregate(logs: FloatArray) -> dict[str, FloatArray]:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (no weights)
         mean_log = np.nanmean(finite, axis=0)
         sd_log = np.nanstd(finite, axis=0, ddof=1)
-    return {"log_mean": log_mean, "se": se, "ess": ess, "mean_log": mean_log, "sd_log": sd_log}
+        sd_log_se = _sd_log_se(finite)
+    return {"log_mean": log_mean, "se": se, "ess": ess, "mean_log": mean_log, "sd_log": sd_log,
+            "sd_log_se": sd_log_se}  # fmt: skip
+
+
+def _sd_log_se(x: FloatArray) -> FloatArray:
+    """Standard error of log s, s the sample SD (ddof=1) of each column's non-NaN values.
+
+    For N normal values (N − 1)s²/σ² ~ χ²_{N−1}, so Var log s² = ψ'((N − 1)/2) exactly (≈ 2/(N−1));
+    beyond normality the delta method adds the excess kurtosis κ: Var(s²)/σ⁴ ≈ 2/(N − 1) + κ/N
+    (e.g. Casella & Berger, ex. 5.8). κ is the sample's (the small-sample unbiased G₂ of
+    Joanes & Gill 1998), floored at 0: a sample that happens to miss the tail has both a small
+    s and a small κ̂, and without the floor such samples give |z| beyond 3.9 ten times too
+    often (tests/test_validate_spread.py measures the rates). Var log s = (1/4) Var log s². NaN
+    where fewer than 4 values or no spread.
+    """
+    from scipy.special import polygamma
+
+    n = np.sum(~np.isnan(x), axis=0).astype(np.float64)
+    centred = x - np.nanmean(x, axis=0)
+    m2 = np.nanmean(centred**2, axis=0)
+    m4 = np.nanmean(centred**4, axis=0)
+    ok = (n >= 4) & (m2 > 0)
+    nn = np.where(ok, n, 4.0)
+    g2 = np.where(ok, m4 / np.where(ok, m2, 1.0) ** 2 - 3.0, 0.0)
+    kurt = np.maximum(((nn + 1) * g2 + 6) * (nn - 1) / ((nn - 2) * (nn - 3)), 0.0)
+    var = 0.25 * (polygamma(1, 0.5 * (nn - 1)) + kurt / nn)
+    return np.where(ok, np.sqrt(var), np.nan)
 
 
 # --------------------------------------------------------------------------- public
@@ -369,8 +396,16 @@ def simulate(
     Caveat at depth ≫ width: Q_k is then close to log-normal with a large log-variance, the mean
     is carried by rare networks and converges slowly; ``ess`` (the effective number of
     networks (Σ Q_k)²/Σ Q_k² per layer, per quantity) falls far below N and the SE is not to be
-    trusted. ``mean_log`` and ``sd_log`` give the typical network's log moment
-    and its spread across networks (Hanin & Nica's fluctuation).
+    trusted.
+
+    **The spread across networks**: ``mean_log`` and ``sd_log`` are the mean and the standard
+    deviation (ddof = 1) across networks of log Q_k (log G_k, log W_k), the typical network and
+    the spread from one initialisation to the next (Hanin & Nica 2019: close to log-normal);
+    networks with an exact zero (log −∞, a dead ReLU net) are left out of both. With
+    ``batch=1`` this is the spread that ``meanfield.predict(net, width_corrections=True)``
+    predicts; a larger batch averages B examples inside each network and narrows it.
+    ``sd_log_se`` is the standard error of log(sd_log): (1/4)(ψ'((N−1)/2) + κ/N) is its variance,
+    exact for normal logs (chi-square) plus the sample excess kurtosis κ ≥ 0 (delta method).
 
     Args:
         net: a :class:`~gradmath.network.Network` or an MLP (what ``meanfield.predict`` takes).
@@ -469,6 +504,7 @@ def simulate(
         ess=np.stack([st["ess"] for st in stats]),
         mean_log=np.stack([st["mean_log"] for st in stats]),
         sd_log=np.stack([st["sd_log"] for st in stats]),
+        sd_log_se=np.stack([st["sd_log_se"] for st in stats]),
         reference="log of the mean over networks; delta-method SE",
     )
 

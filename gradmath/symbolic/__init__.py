@@ -10,6 +10,8 @@ Every function returns a :class:`Derivation` (ordered :class:`Step` objects, an 
 - :func:`chain_rule` — ∂L/∂w_1 of a scalar chain as a product of local factors φ'(z_l)·w_l,
   and the bound |∂L/∂w_1| ≤ |∂L/∂a_L|·|a_0|·γ^L·∏_{l≥2}|w_l| with γ = sup|φ'|;
 - :func:`init_variance` — Var[W] of LeCun, He and Glorot from Var[y] = fan_in·Var[W]·E[x²];
+- :func:`relu_fluctuation` — E[X²] = 1 + 5/n for a He ReLU layer's squared-norm ratio, so
+  finite nets fluctuate like (1 + 5/n)^L (Hanin 2018);
 - the worked examples :func:`local_factor_example` (0.25·500 = 125),
   :func:`path_product_example` (300·200·125·1001), :func:`update_rounding_example`
   (0.001·2·10⁻¹⁰ lost in floating point), :func:`vanishing_bound_example` ((1/4)^L),
@@ -37,6 +39,7 @@ from gradmath.symbolic.examples import path_product_example as path_product_exam
 from gradmath.symbolic.examples import relu_chain_example as relu_chain_example
 from gradmath.symbolic.examples import update_rounding_example as update_rounding_example
 from gradmath.symbolic.examples import vanishing_bound_example as vanishing_bound_example
+from gradmath.symbolic.finite_width import relu_fluctuation as relu_fluctuation
 from gradmath.symbolic.init_variance import fan_symbols as fan_symbols
 from gradmath.symbolic.init_variance import init_variance as init_variance
 from gradmath.symbolic.recurrent import rnn_gradient_bound as rnn_gradient_bound
@@ -56,6 +59,7 @@ __all__ = [
     "path_product_example",
     "register_certifier",
     "relu_chain_example",
+    "relu_fluctuation",
     "rnn_gradient_bound",
     "update_rounding_example",
     "value_clip_derivation",
