@@ -26,7 +26,7 @@ The backward profile needs the tangent chain, not gradient independence: for sof
 correlation between the signal and the back-propagated gradient (a rank-one mode that grows
 faster than χ₁) moves q̃^1 by a factor e^{1.8} at width 64.
 
-A second family, ``NARROW``, runs width 16 and 32 at depths 20 to 50, where depth/width reaches
+A second family, ``NARROW``, runs width 16 and 32 at depths 10 to 50, where depth/width reaches
 3, for ReLU (against the exact law of Hanin & Nica, on the logs of one example's moments),
 tanh, GELU and SELU (against the finite-width theory), with its own Bonferroni threshold.
 """
@@ -178,9 +178,9 @@ def test_finite_width_forward_law(act: str) -> None:
 #: exact.
 NARROW_ACTS = {
     "relu": ("kaiming_normal_", ((16, 50), (32, 50))),  # Gaussian: the exact law needs it
-    "tanh": ("glorot_normal", ((16, 40),)),
-    "gelu": ("he_normal", ((32, 20),)),
-    "selu": ("lecun_normal", ((16, 40),)),
+    "tanh": ("glorot_normal", ((16, 40), (32, 40))),
+    "gelu": ("he_normal", ((16, 10), (32, 20))),
+    "selu": ("lecun_normal", ((16, 40), (32, 40))),
 }
 NARROW = [(a, w, d) for a, (_, cells) in NARROW_ACTS.items() for w, d in cells]
 #: ReLU: 4 comparisons (typical value and spread of log q and log q̃) per layer; others 3.
