@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gradmath.errors import GradmathError
+from gradmath.errors import GradmathError, check_positive
 from gradmath.network.base import (
     OTHER,
     Grad,
@@ -57,12 +57,7 @@ class LayerNorm(Layer):
     NEEDS = frozenset({"mean"})
 
     def __post_init__(self) -> None:
-        e = self.eps
-        if isinstance(e, bool) or not isinstance(e, (int, float, np.integer, np.floating)):
-            raise GradmathError(f"`eps` (={e!r}) must be a finite number >= 0.")
-        if not (math.isfinite(float(e)) and e >= 0):
-            raise GradmathError(f"`eps` (={e!r}) must be a finite number >= 0.")
-        object.__setattr__(self, "eps", float(e))
+        object.__setattr__(self, "eps", check_positive("eps", self.eps, allow_zero=True))
 
     def out_width(self, width: Shape) -> Shape:
         return flat_width(width, "LayerNorm")
