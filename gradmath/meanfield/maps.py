@@ -429,7 +429,12 @@ def correlation_map(
 
 
 def _c_star(
-    m: ActivationMoments, sw: Array, sb: Array, q: Array, chi: Array
+    m: ActivationMoments,
+    sw: Array,
+    sb: Array,
+    q: Array,
+    chi: Array,
+    exact: OnePoint | None = None,
 ) -> tuple[Array, Array]:
     """(c*, χ_c) with χ_c = σ_w² ∫φ'(u₁)φ'(u₂) at c*, vectorised; c* = 1 where χ₁ ≤ 1.
 
@@ -440,14 +445,15 @@ def _c_star(
     (Price's theorem, Schoenholz et al. 2017, eq. 9). Start: the secant between
     E(0) = (σ_w² E[φ]² + σ_b²)/q* (a univariate integral) and 1 − χ₁; iterates are kept
     inside the bracket [lo, hi] where E changes sign (bisection when Newton leaves it). The
-    last evaluation's slope is χ_c.
+    last evaluation's slope is χ_c. ``exact``: the exact one-point moments at the chaotic
+    points (χ₁ > 1, finite q*, in order), if the caller has them.
     """
     c = np.ones_like(sw)
     chic = np.where(np.isfinite(q), chi, 1.0)  # q* = ∞: the map's slope at c = 1 is 1
     idx = np.flatnonzero((chi > 1) & np.isfinite(q))
     if idx.size == 0:
         return c, chic
-    ker = m.kernel_at(q[idx])
+    ker = m.kernel_at(q[idx], exact)
     pos = np.arange(idx.size)  # the unfinished points, as positions in idx
     s_w, s_b, qs = sw[idx], sb[idx], q[idx]
     # E(0) = (σ_w² E[φ]² + σ_b²)/q*; an E[φ]² at rounding level (odd φ) is exactly 0, and then
@@ -668,6 +674,7 @@ def phase_diagram(
         # One Newton step with the exact moments polishes the interpolated q* where c* is
         # needed (the table's 2e-13 would show in ξ_c next to the critical line).
         pol = live & (chi > 1) & np.isfinite(s.q)
+        exact = None
         if np.any(pol):
             qp, swp, sbp = s.q[pol], sw[pol], sb[pol]
             e = m.exact(qp)
@@ -676,8 +683,15 @@ def phase_diagram(
             ok = np.abs(step) <= 1e-9 * qp
             q_star = s.q.copy()
             q_star[pol] = np.where(ok, qp - step, qp)
+            # The exact moments at the polished q* without a second quadrature: the table's
+            # error is smooth in q, so the table's change over the tiny step is the exact
+            # change to rounding (the step is below 1e-9·q).
+            moved = m.fast(q_star[pol])
+            before = OnePoint(*(x[pol] for x in s.moments))
+            exact = OnePoint(*(x + (y - z) for x, y, z in zip(e, moved, before, strict=True)))
             s = _Solved(q_star, s.moments)
-        c, chic = _c_star(m, sw[live], sb[live], s.q[live], chi[live])
+        # pol is exactly _c_star's chaotic set within live, in the same order.
+        c, chic = _c_star(m, sw[live], sb[live], s.q[live], chi[live], exact)
         c_star, chi_c = np.ones_like(sw), chi.copy()
         c_star[live], chi_c[live] = c, chic
         xi_c = _xi(chi_c)

@@ -366,15 +366,23 @@ class ActivationMoments:
         out[todo] = gs.expect2(fn, fn, f1[todo], f2[todo], fc[todo], self.act.kinks)
         return out.reshape(q1.shape)
 
-    def series(self, q: Array, terms: int = TERMS[0]) -> HermiteSeries:
-        """The Hermite coefficients of φ(√q z) at an array of q (:mod:`~.mehler`)."""
+    def series(
+        self, q: Array, terms: int = TERMS[0], exact: OnePoint | None = None
+    ) -> HermiteSeries:
+        """The Hermite coefficients of φ(√q z) at an array of q (:mod:`~.mehler`).
+
+        ``exact``: :meth:`exact` at the same q when the caller already has it.
+        """
         q = np.asarray(q, dtype=np.float64)
-        e = self.exact(q)
+        e = self.exact(q) if exact is None else exact
         return HermiteSeries(self.act, q, e.phi2, e.dphi2, terms)
 
-    def kernel_at(self, q: Array) -> KernelAt:
-        """The kernels at q₁ = q₂ = q for a fixed array of q, evaluated at many c (Newton)."""
-        return KernelAt(self, np.asarray(q, dtype=np.float64))
+    def kernel_at(self, q: Array, exact: OnePoint | None = None) -> KernelAt:
+        """The kernels at q₁ = q₂ = q for a fixed array of q, evaluated at many c (Newton).
+
+        ``exact``: :meth:`exact` at the same q when the caller already has it.
+        """
+        return KernelAt(self, np.asarray(q, dtype=np.float64), exact)
 
 
 class KernelAt:
@@ -384,9 +392,9 @@ class KernelAt:
     once; the product rule at the points and c where the series' bound is not small enough.
     """
 
-    def __init__(self, m: ActivationMoments, q: Array) -> None:
+    def __init__(self, m: ActivationMoments, q: Array, exact: OnePoint | None = None) -> None:
         self.m, self.q = m, q
-        self.series = None if m.form is not None else m.series(q)
+        self.series = None if m.form is not None else m.series(q, exact=exact)
         self.long: HermiteSeries | None = None  # the long series, where the short one failed
         if self.series is not None and np.all(self.series.ok):
             self.mean2 = self.series.a[0] ** 2
