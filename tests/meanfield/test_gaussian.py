@@ -258,3 +258,28 @@ def test_c_star_and_xi_c_near_the_critical_line_against_mpmath():
     for c_star, xi_c in ((ds.c_star, ds.xi_c), (pd.c_star[0, 0], pd.xi_c[0, 0])):
         assert c_star == pytest.approx(float(c_ref), rel=1e-10)
         assert xi_c == pytest.approx(xi_ref, rel=1e-10)
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "gelu"])
+def test_hermite_series_short_sums_equal_the_full_sums_to_rounding(name):
+    """Pairs whose tail is below rounding sum fewer terms; the value is the full sum's anyway.
+
+    The full sums are formed here directly from the coefficients (no Horner, no shortening),
+    over q from 1e-3 to 16 (q₁ ≠ q₂ too) and c across [−1, 1]; error relative to the scale
+    √(E f(u₁)² E f(u₂)²) as in the kernel's own bound.
+    """
+    m = ActivationMoments(gradmath.activation(name))
+    rng = np.random.default_rng(7)
+    q = np.exp(rng.uniform(math.log(1e-3), math.log(16.0), 60))
+    ser = m.series(q)
+    assert np.all(ser.ok)
+    i, j = rng.integers(0, q.size, 400), rng.integers(0, q.size, 400)
+    c = np.concatenate([rng.uniform(-1, 1, 396), [-1.0, 0.0, 0.5, 1.0]])
+    val, dval, _, _ = ser.kernel(ser, i, j, c)
+    k = np.arange(ser.terms + 1)[:, None]
+    t = ser.a[:, i] * ser.a[:, j]
+    full = np.sum(t * c**k, axis=0)
+    dfull = np.sum((k * t)[1:] * c ** (k[1:] - 1), axis=0) / np.sqrt(q[i] * q[j])
+    eps = np.finfo(float).eps
+    assert np.all(np.abs(val - full) <= 64 * eps * np.sqrt(ser.phi2[i] * ser.phi2[j]))
+    assert np.all(np.abs(dval - dfull) <= 64 * eps * np.sqrt(ser.dphi2[i] * ser.dphi2[j]))
