@@ -35,7 +35,7 @@ from gradmath.meanfield.moments import log_mean_dphi2 as log_mean_dphi2
 from gradmath.meanfield.moments import log_mean_phi2 as log_mean_phi2
 from gradmath.meanfield.moments import mean_dphi2 as mean_dphi2
 from gradmath.meanfield.moments import mean_phi2 as mean_phi2
-from gradmath.meanfield.predict import predict as predict
+from gradmath.meanfield.prediction import predict as predict
 from gradmath.meanfield.selu import selu_map as selu_map
 from gradmath.meanfield.selu import selu_parameters as selu_parameters
 

@@ -17,7 +17,7 @@ from typing import Any
 from gradmath.activations import Activation, activation
 from gradmath.errors import GradmathError
 from gradmath.initializers import Initializer
-from gradmath.meanfield.predict import MeanFieldContext
+from gradmath.meanfield.prediction import MeanFieldContext
 from gradmath.network import Network
 
 __all__ = ["SpectralFold"]
