@@ -43,6 +43,11 @@ def _layer_norms(p: Profile) -> np.ndarray:
     return np.exp(0.5 * lw[np.isfinite(lw)])
 
 
+def _diagnose(p: Profile) -> Diagnosis | None:
+    norms = _layer_norms(p)
+    return diagnose(norms) if norms.size >= 2 else None
+
+
 @dataclass(frozen=True, eq=False)
 class Report:
     """The outcome of :func:`explain` (module docstring)."""
@@ -51,8 +56,8 @@ class Report:
     theory: Profile
     measured: Profile
     comparison: Comparison
-    diagnosis: Diagnosis
-    theory_diagnosis: Diagnosis
+    diagnosis: Diagnosis | None  # None: fewer than two weight layers, no trend to diagnose
+    theory_diagnosis: Diagnosis | None
 
     @property
     def names(self) -> list[str]:
@@ -74,6 +79,11 @@ class Report:
     def verdict(self) -> str:
         """One paragraph: measured verdict, the theory's, and whether they agree."""
         m, t = self.diagnosis, self.theory_diagnosis
+        if m is None or t is None:
+            return (
+                "One weight layer: no trend across layers for diagnose to judge.\n"
+                f"{self.comparison.verdict}"
+            )
         same = "as" if m.verdict == t.verdict else "unlike"
         return (
             f"Measured: {m}\nTheory predicts {t.verdict!r} ({same} the measurement).\n"
@@ -119,7 +129,8 @@ class Report:
 
     def latex(self) -> str:
         """The comparison as a booktabs table, followed by the verdict as a sentence."""
-        return self.comparison.latex() + "\n\n" + str(self.diagnosis).replace("%", r"\%")
+        said = self.verdict if self.diagnosis is None else str(self.diagnosis)
+        return self.comparison.latex() + "\n\n" + said.replace("%", r"\%")
 
     def figure(self, ax: Axes | None = None) -> Axes:
         """The gradient-flow plot (:func:`gradmath.render.figures.gradient_flow`)."""
@@ -165,6 +176,6 @@ def explain(
         theory=theory,
         measured=measured,
         comparison=comparison,
-        diagnosis=diagnose(_layer_norms(measured)),
-        theory_diagnosis=diagnose(_layer_norms(theory)),
+        diagnosis=_diagnose(measured),
+        theory_diagnosis=_diagnose(theory),
     )

@@ -17,6 +17,10 @@ def sigmoid_mlp() -> nn.Module:
     return nn.Sequential(*layers)
 
 
+def one_layer() -> nn.Module:
+    return nn.Linear(32, 10)
+
+
 def not_a_model() -> int:
     return 3
 

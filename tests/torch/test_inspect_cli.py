@@ -34,6 +34,20 @@ def test_table_verdict_and_figure(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert fig.exists() and fig.stat().st_size > 1000
 
 
+def test_one_weight_layer_is_compared_without_a_trend(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A single Linear has nothing for diagnose's slope over layers; the comparison still runs."""
+    fig = tmp_path / "one.pdf"
+    code = main(["inspect", "inspect_factories:one_layer", "--input-shape", "16,32",
+                 "--inits", "6", "--figure", str(fig)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "One weight layer: no trend across layers for diagnose to judge." in out
+    assert "torch probe agrees with theory" in out
+    assert fig.exists() and fig.stat().st_size > 1000
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
