@@ -18,7 +18,14 @@ statistics here are formed per network and compared *across independent networks
   Its false-alarm rate is tested on exact nulls (i.i.d. and strongly repelling spectra) in
   ``tests/test_validate_spectra.py``.
 
-The verdict agrees iff every |z_k| is below that threshold and the KS p-value ≥ ``ks_alpha``.
+Dead units (φ' = 0 on part of the line: ReLU, hard-tanh) are the one finite-width effect
+treated exactly (:mod:`gradmath.meanfield.spectra.finite`): at width n, J has n − min_l k_l
+zero eigenvalues (k_l live units of layer l), whose total over the networks is tested against
+its law at that width, and the KS test compares the nonzero eigenvalues with their law given the
+counts, mixed over draws of the counts (the bootstrap then has a second, independent sample).
+
+The verdict agrees iff every |z_k| is below that threshold and the KS p-value (and, with dead
+units, the zero count's) ≥ ``ks_alpha``.
 Finite width biases the spectrum by O(1/width) (more with depth), which these tests resolve
 when the number of networks is large: a disagreement at depth ≥ about width/10 is often that, not
 an error; pick sizes accordingly (as :func:`gradmath.validate.compare` explains).
@@ -69,6 +76,12 @@ def ks_across(
     lengths; entries within a row may be dependent. The pooled CDF is the mean of the rows'
     empirical CDFs.
 
+    ``cdf`` maps the grid to F (shape (m,)), or to M independent draws F_j of a random CDF
+    whose mean is the theory (shape (M, m): a mixture computed by Monte Carlo, such as the
+    finite-width law of a spectrum with dead units). Then D = max |mean_i e_i − mean_j F_j| and
+    the bootstrap adds the draws' own multiplier term Σ_j ξ'_j (F_j − F̄)/M·√(M/(M−1)) (two
+    independent samples), so a finite M costs power, not calibration.
+
     >>> rng = np.random.default_rng(1)
     >>> from statistics import NormalDist
     >>> t = ks_across(rng.standard_normal((20, 50)), np.vectorize(NormalDist().cdf),
@@ -88,19 +101,35 @@ def ks_across(
         raise GradmathError("`grid` must be a non-empty 1-D array of finite points.")
     e = np.stack([np.searchsorted(row, g, side="right") / row.size for row in rows])  # (K, m)
     pooled = e.mean(axis=0)
-    theory = np.asarray(cdf(g), dtype=np.float64)
-    if theory.shape != g.shape or not np.all((theory >= 0) & (theory <= 1)):
-        raise GradmathError("`cdf` must map the grid to probabilities in [0, 1] (one per point).")
+    draws = np.asarray(cdf(g), dtype=np.float64)
+    if (
+        draws.shape[-1:] != g.shape
+        or draws.ndim > 2
+        or (draws.ndim == 2 and draws.shape[0] < 2)
+        or not np.all((draws >= 0) & (draws <= 1))
+    ):
+        raise GradmathError(
+            "`cdf` must map the grid to probabilities in [0, 1]: one per point, or M ≥ 2 rows "
+            "of independent draws."
+        )
+    theory = draws if draws.ndim == 1 else draws.mean(axis=0)
     d = float(np.max(np.abs(pooled - theory)))
-    K = e.shape[0]
-    centred = (e - pooled) * math.sqrt(K / (K - 1)) / K
+    centred = _centred(e)
+    if draws.ndim == 2:
+        centred = np.concatenate((centred, _centred(draws)))
     rng = np.random.default_rng(check_seed(seed))
     boot = np.empty(n_boot)
     for start in range(0, n_boot, 256):
-        xi = rng.standard_normal((min(256, n_boot - start), K))
+        xi = rng.standard_normal((min(256, n_boot - start), centred.shape[0]))
         boot[start : start + xi.shape[0]] = np.max(np.abs(xi @ centred), axis=1)
     p = (1 + int(np.sum(boot >= d * (1 - 1e-12)))) / (n_boot + 1)
     return KSTest(d, p, g, pooled, theory, n_boot)
+
+
+def _centred(rows: Array) -> Array:
+    """(rows − their mean)·√(K/(K − 1))/K: the multiplier bootstrap's weights for a mean."""
+    K = rows.shape[0]
+    return (rows - rows.mean(axis=0)) * math.sqrt(K / (K - 1)) / K
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +147,17 @@ class SpectrumComparison:
     zero_mass: float = 0.0
     zero_fraction: float = 0.0
     zero_fraction_se: float = 0.0
+    #: With dead units: the expected zero fraction at this width (the law of n − min_l k_l)
+    #: and the two-sided p-value of the networks' total zero count under that law.
+    zero_expected: float = 0.0
+    zero_p_value: float = 1.0
+    #: Nonzero eigenvalues per network the theory puts below :data:`RESOLUTION` (counted with
+    #: the zeros by a float64 SVD); the zero count is tested only while K times this is < 0.5.
+    zero_hidden: float = 0.0
+
+    @property
+    def zeros_tested(self) -> bool:
+        return bool(self.zero_mass) and self.n_networks * self.zero_hidden < 0.5
 
     @property
     def max_abs_z(self) -> float:
@@ -132,24 +172,41 @@ class SpectrumComparison:
 
     @property
     def agrees(self) -> bool:
-        return self.max_abs_z < self.threshold and self.ks.p_value >= self.ks_alpha
+        return (
+            self.max_abs_z < self.threshold
+            and self.ks.p_value >= self.ks_alpha
+            and self.zero_p_value >= self.ks_alpha
+        )
 
     @property
     def family_alpha(self) -> float:
-        """Bonferroni bound on a false alarm: moments at z_max each, plus the KS level."""
+        """Bonferroni bound on a false alarm: moments at z_max each, plus the KS level (twice
+        with dead units: the zero count is tested at that level too)."""
         per = 2 * NormalDist().cdf(-self.z_max)
-        return min(1.0, self.z.size * per + self.ks_alpha)
+        return min(1.0, self.z.size * per + (2 if self.zero_mass else 1) * self.ks_alpha)
 
     @property
     def verdict(self) -> str:
         k = int(np.argmax(np.abs(self.z))) + 1
         word = "agrees" if self.agrees else "DISAGREES"
+        zeros = "KS"
+        if self.zeros_tested:
+            zeros = (
+                f"zero eigenvalues {self.zero_fraction:.4f} against {self.zero_expected:.4f} at "
+                f"this width (p = {self.zero_p_value:.3g}), KS of the nonzero part"
+            )
+        elif self.zero_mass:
+            zeros = (
+                f"zero eigenvalues not resolved ({self.zero_hidden:.2g} nonzero ones per network "
+                f"below {RESOLUTION:g}·λ_max), KS of the nonzero part above that"
+            )
         return (
             f"sampled spectrum {word} with theory: max |z| = {self.max_abs_z:.2f} (moment {k}; "
             f"|z| < {self.threshold:.3g}: z_max = {self.z_max:g} under Student t, "
-            f"{self.n_networks - 1} degrees of freedom), KS distance {self.ks.distance:.4f} "
-            f"with p = {self.ks.p_value:.3g} (threshold {self.ks_alpha:g}); "
-            f"{self.n_networks} networks, family-wise false-alarm rate ≤ {self.family_alpha:.2%}"
+            f"{self.n_networks - 1} degrees of freedom), {zeros} distance "
+            f"{self.ks.distance:.4f} with p = {self.ks.p_value:.3g} (threshold "
+            f"{self.ks_alpha:g}); {self.n_networks} networks, family-wise false-alarm rate ≤ "
+            f"{self.family_alpha:.2%}"
         )
 
     def table(self) -> str:
@@ -160,9 +217,11 @@ class SpectrumComparison:
             rows.append(f"{k:>2} {t:>12.6g} {s:>12.6g} {se:>10.3g} {z:>7.2f}")
         if self.zero_mass:
             rows.append(
-                f"zero eigenvalues: theory {self.zero_mass:.4f}, sampled {self.zero_fraction:.4f} "
-                f"± {self.zero_fraction_se:.4f} (finite width adds O(1/√width): the rank of J is "
-                "the fewest live units of any layer); the KS test compares the nonzero part"
+                f"zero eigenvalues: sampled {self.zero_fraction:.4f} ± {self.zero_fraction_se:.4f}"
+                f", {self.zero_expected:.4f} expected at this width (the rank of J is the fewest "
+                f"live units of any layer; infinite width {self.zero_mass:.4f}), p = "
+                f"{self.zero_p_value:.3g}; the KS test compares the nonzero part with its law "
+                "given the live counts, mixed over their law"
             )
         return "\n".join([*rows, self.verdict])
 
@@ -207,6 +266,8 @@ def compare_spectra(
     grid_points: int = 100,
     n_boot: int = 2000,
     seed: int = 0,
+    mixture: int = 16,
+    count_draws: int = 4000,
 ) -> SpectrumComparison:
     """Compare ``theory`` (a :class:`gradmath.meanfield.spectra.Jacobian`) with ``sim`` (a
     :class:`gradmath.numeric.spectra.SampledSpectra`); see the module docstring.
@@ -214,6 +275,14 @@ def compare_spectra(
     Eigenvalues are compared in units of the theory's mean m₁ = e^{log_mean}. A theory made
     from a network (``Jacobian.of``) must describe the sampled network at the same input
     second moment, as :func:`gradmath.validate.compare` requires of profiles.
+
+    Dead units (φ' = 0 with probability a_l > 0: ReLU, hard-tanh) are compared at the sample's
+    width n (:mod:`gradmath.meanfield.spectra.finite`): J has exactly n − min_l k_l zero
+    eigenvalues (k_l the live units of layer l), whose law is sampled ``count_draws`` times
+    from the exact chain of the counts; the networks' total zero count is tested against it
+    (two-sided, its exact K-fold convolution). The nonzero eigenvalues are compared with their
+    law given the counts, F_+(x | k) = (F(x | k) − max_l(1 − k_l/n))/min_l(k_l/n), averaged over
+    ``mixture`` draws of k (the KS bootstrap includes their spread, :func:`ks_across`).
     """
     from gradmath.validate import MIN_NETWORKS
 
@@ -234,6 +303,8 @@ def compare_spectra(
     if not (isinstance(ks_alpha, (int, float)) and 0 < ks_alpha < 1):
         raise GradmathError(f"`ks_alpha` (={ks_alpha!r}) must lie in (0, 1).")
     check_positive_int("grid_points", grid_points, minimum=2)
+    check_positive_int("mixture", mixture, minimum=2)
+    check_positive_int("count_draws", count_draws, minimum=mixture)
     spectrum = theory.spectrum()
     unit = float(theory.log_mean)
     x = sim.scaled(unit)
@@ -254,12 +325,22 @@ def compare_spectra(
     floor = RESOLUTION * float(spectrum.lambda_max)
     a0 = float(spectrum.atom_mass[spectrum.atoms == 0].sum())
     zeros = np.mean(x < floor, axis=1)
+    expected, p_zero, hidden = 0.0, 1.0, 0.0
     if a0 > 0:
-        # Dead units: compare the law of the nonzero eigenvalues, F_+ = (F − a₀)/(1 − a₀); the
-        # number of zeros is reported beside it (its finite-width excess is O(1/√width)).
-        def cdf(v: Array) -> Array:
-            return np.clip((spectrum.cdf(v) - a0) / (1 - a0), 0.0, 1.0)
+        # Dead units: the zero count against its law at this width, the nonzero part against
+        # its law given the live counts, mixed over them (docstring).
+        from gradmath.meanfield.spectra import live_counts
 
+        n = x.shape[1]
+        q_in = sim.input_q if theory.input_q is None else theory.input_q
+        live = live_counts(theory, n, q_in, draws=count_draws, seed=seed)
+        law = np.bincount(n - live.min(axis=1), minlength=n + 1) / live.shape[0]
+        expected = float(np.dot(np.arange(n + 1), law)) / n
+        cdf, hidden = _mixture(theory, live[:mixture], n, unit, floor)
+        # Nonzero eigenvalues below the floor are counted with the zeros: the exact zero count
+        # is observable only while the theory puts (on average) < 0.5 of them in all K nets.
+        if K * hidden < 0.5:
+            p_zero = _two_sided(law, int(np.sum(x < floor)), K)
         rows = [r[r >= floor] for r in x]
         ks = ks_across(rows, cdf, grid[grid >= floor], n_boot=n_boot, seed=seed)
     else:
@@ -276,4 +357,50 @@ def compare_spectra(
         a0,
         float(zeros.mean()),
         float(zeros.std(ddof=1) / math.sqrt(K)),
+        expected,
+        p_zero,
+        hidden,
     )
+
+
+def _two_sided(pmf: Array, total: int, K: int) -> float:
+    """Two-sided p-value of a sum of K independent draws from ``pmf`` (on 0, 1, …) being
+    ``total``: 2·min(P(S ≤ total), P(S ≥ total)), capped at 1, from the exact convolution."""
+    support = np.flatnonzero(pmf)
+    lo = int(support[0])
+    p = pmf[lo : support[-1] + 1]  # the sum's support starts at K·lo
+    law = np.ones(1)
+    for _ in range(K):
+        law = np.convolve(law, p)
+    t = total - K * lo
+    below = float(law[: t + 1].sum()) if t >= 0 else 0.0
+    above = float(law[max(t, 0) :].sum())
+    return min(1.0, 2 * min(below, above))
+
+
+def _mixture(
+    theory: Any, live: Any, n: int, unit: float, floor: float
+) -> tuple[Callable[[Array], Array], float]:
+    """The CDFs of the nonzero eigenvalues above ``floor`` (x in units of e^{unit}) given the
+    live counts, one row per draw k: (F_+(x | k) − F_+(floor | k))/(1 − F_+(floor | k)), as the
+    sample sees them; and the mean number of nonzero eigenvalues per network below ``floor``."""
+    from gradmath.meanfield.spectra import conditioned_spectrum
+
+    parts = []
+    hidden = 0.0
+    for k in live:
+        sp, shift = conditioned_spectrum(theory, k.tolist(), n)
+        scale = math.exp(unit - theory.log_mean - shift)  # x ↦ λ/m₁(k)
+        gone = 1.0 - float(k.min()) / n
+
+        def plus(v: Array, sp: Any = sp, scale: float = scale, gone: float = gone) -> Array:
+            return np.clip((sp.cdf(v * scale) - gone) / (1 - gone), 0.0, 1.0)
+
+        low = float(plus(np.array([floor]))[0])
+        hidden += low * float(k.min()) / len(live)
+        parts.append((plus, low))
+
+    def cdf(v: Array) -> Array:
+        return np.stack([np.clip((f(v) - low) / (1 - low), 0.0, 1.0) for f, low in parts])
+
+    return cdf, hidden

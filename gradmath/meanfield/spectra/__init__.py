@@ -41,6 +41,7 @@ from gradmath.errors import GradmathError, check_positive, check_positive_int
 from gradmath.initializers import Initializer
 from gradmath.meanfield.gaussian import expect
 from gradmath.meanfield.spectra.density import Spectrum, solve_spectrum
+from gradmath.meanfield.spectra.finite import conditioned_spectrum, live_counts
 from gradmath.meanfield.spectra.law import D2Law, d2_law, d2_moments
 from gradmath.meanfield.spectra.series import moments_from_s, product_moments, s_transform
 
@@ -49,12 +50,14 @@ __all__ = [
     "Jacobian",
     "JacobianLayer",
     "Spectrum",
+    "conditioned_spectrum",
     "critical_jacobian",
     "critical_network",
     "critical_point",
     "d2_law",
     "d2_moments",
     "jacobian",
+    "live_counts",
     "moments_from_s",
     "product_moments",
     "s_transform",

@@ -537,7 +537,10 @@ def solve_spectrum(
         return -2 * s * complex(dv), -2 * s * dw
 
     tangent = record(s, *state)
-    mass = rates[0] * s / 3  # the first panel, g ∝ s² (refined by Spectrum._above)
+    # The first panel, g ∝ s^a with a = s g'/g (2 at a square-root edge, 0 where the density
+    # diverges like 1/√(λ_max − λ)), as Spectrum._above integrates it.
+    a = float(np.clip(s * slopes[0] / rates[0], -0.9, 8.0)) if rates[0] > 0 else 2.0
+    mass = rates[0] * s / (a + 1)
     # Each panel's Hermite rule errs by about corr²/panel (corr, the end correction, is O(h²)
     # of the panel, the rule's error O(h⁴)): their sum is the grid's error estimate.
     error = 0.0
