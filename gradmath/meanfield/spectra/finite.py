@@ -16,7 +16,7 @@ edge where equal ones have a hard one). This module gives both:
   scalar |x^l|²/n with n i.i.d. draws per layer is the network's own law of the counts at cost
   O(nL) per draw instead of O(n²L). For ReLU P(h > 0) = ½ whatever the scale, so the counts are
   i.i.d. Binomial(n, ½) and P(n − min k ≤ z) = P(Bin(n, ½) ≥ n − z)^L exactly; for hard-tanh
-  the fluctuating |x|² spreads each count (variance ≈ 1.7× the binomial at q* = ¼, Gaussian
+  the fluctuating |x|² spreads each count (variance ≈ 1.7× the binomial at q* = 1/4, Gaussian
   weights) and correlates the layers, which a binomial law would miss.
 - :func:`conditioned_spectrum` is the free-probability law of JJᵀ given the counts, in units of
   the infinite-width mean m₁.
