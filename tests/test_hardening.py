@@ -304,6 +304,15 @@ def _spectra(n: int) -> tuple[Any, Any]:
     return Jacobian.of(net), sample_spectra(net, n_networks=n, seed=0)
 
 
+def _live_counts(**kw: Any) -> Any:
+    from gradmath.meanfield.spectra import jacobian, live_counts
+
+    args = {"width": 8, "draws": 2} | kw
+    return live_counts(
+        jacobian("relu", 2.0, depth=2), args["width"], 1.0, draws=args["draws"], seed=0
+    )
+
+
 def _compare_spectra(n: int, **kw: Any) -> Any:
     from gradmath.validate_spectra import compare_spectra
 
@@ -343,6 +352,17 @@ NEW_REFUSED: list[tuple[str, Callable[[], Any], str]] = [
     ("spectra-z-max-nan", lambda: _compare_spectra(4, z_max=math.nan), "`z_max`"),
     ("spectra-ks-alpha", lambda: _compare_spectra(4, ks_alpha=2.0), "`ks_alpha`"),
     ("spectra-grid-points", lambda: _compare_spectra(4, grid_points=1), "`grid_points`"),
+    ("spectra-mixture", lambda: _compare_spectra(4, mixture=1), "`mixture`"),
+    ("spectra-count-draws", lambda: _compare_spectra(4, count_draws=3), "`count_draws`"),
+    (
+        "ks-one-theory-draw",
+        lambda: gradmath.validate_spectra.ks_across(
+            np.ones((3, 4)), lambda g: np.full((1, g.size), 0.5), [0.5, 1.0]
+        ),
+        "M ≥ 2 rows",
+    ),
+    ("live-counts-width", lambda: _live_counts(width=0), "`width`"),
+    ("live-counts-draws", lambda: _live_counts(draws=0), "`draws`"),
     (
         "ks-empty-grid",
         lambda: gradmath.validate_spectra.ks_across(np.ones((3, 4)), lambda g: g, []),
