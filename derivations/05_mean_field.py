@@ -265,10 +265,12 @@ edge of chaos}}, $\chi_1 \approx 1$, lets very deep networks train.
 \subsection{{Predicted versus simulated}}
 The theory is about infinitely wide networks; Table~\ref{{tab:cmp}} checks it on sampled
 networks of finite width. The tolerance comes from
-the Monte-Carlo standard error rather than a fixed percentage: a $|z|$ below 4 means the
-difference is within what sampling explains (largest $|z|$: {worst_tanh:.2f} for tanh,
-{worst_relu:.2f} for ReLU, over all ten layers). At finite width each layer adds a
-correction of relative size $O(1/n)$
+the Monte-Carlo standard error rather than a fixed percentage: $z$ is the difference of
+the logs over its standard error, on the normal scale (calibrated for the skewed,
+close to log-normal law of one network's moments: \texttt{{gradmath.validate}}), and a
+$|z|$ below 4 means the difference is within what sampling explains (largest $|z|$:
+{worst_tanh:.2f} for tanh, {worst_relu:.2f} for ReLU, over all ten layers). At finite width
+each layer adds a correction of relative size $O(1/n)$
 that the infinite-width theory leaves out; it matters most where $q^l$ itself drifts slowly
 (no bias, $q^l\to 0$), which is why the tanh example keeps a little bias.
 

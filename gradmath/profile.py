@@ -63,7 +63,8 @@ class Profile:
     and the units, e.g. (1/(Bn)) Σ_{b,i} h_{bi}²), ``mean_log`` and ``sd_log`` are the mean and
     the standard deviation across networks of log Q_k (the typical network, and how far one
     initialisation lands from the next; log because Q_k is close to log-normal, Hanin & Nica
-    2019), and ``sd_log_se`` the standard error of log(sd_log) (``numeric.simulate``). A
+    2019), ``sd_log_se`` the standard error of log(sd_log) and ``n_log`` the number of networks
+    they rest on (those with Q_k > 0; ``numeric.simulate``). A
     theory profile with width corrections (``meanfield.predict(net, width_corrections=True)``)
     predicts ``mean_log`` and ``sd_log`` for batch 1 (one example per network), NaN where it
     predicts nothing. ``conditions`` says what a profile was made under; ``source`` where it
@@ -85,6 +86,7 @@ class Profile:
     sd_log: FloatArray | None = None
     reference: str = ""
     sd_log_se: FloatArray | None = None
+    n_log: FloatArray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "network", as_network(self.network))
@@ -114,7 +116,7 @@ class Profile:
                 )
             arr.flags.writeable = False
             object.__setattr__(self, name, arr)
-        for name in ("ess", "mean_log", "sd_log", "sd_log_se"):
+        for name in ("ess", "mean_log", "sd_log", "sd_log_se", "n_log"):
             value = getattr(self, name)
             if value is not None:
                 arr = np.array(value, dtype=np.float64)
@@ -177,6 +179,7 @@ class Profile:
             mean_log=pick(self.mean_log, True),
             sd_log=pick(self.sd_log, True),
             sd_log_se=pick(self.sd_log_se, True),
+            n_log=pick(self.n_log, True),
         )
 
     @property

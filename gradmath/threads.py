@@ -92,7 +92,8 @@ def limit(threads: int = 1) -> Iterator[None]:
 @contextmanager
 def pool(tasks: int) -> Iterator[ThreadPoolExecutor | None]:
     """A pool of min(``tasks``, :func:`cores`) threads for independent work, or ``None`` when
-    one thread would do (run the tasks inline then).
+    one thread would do (run the tasks inline then). ``tasks`` counts the tasks (an integer
+    >= 0; 0 or 1 gives ``None``).
 
     While the pool is open BLAS runs one thread per call and each pool thread has a gradmath
     budget of one, so the pool never keeps more threads busy than cores. Work split this way
@@ -102,7 +103,10 @@ def pool(tasks: int) -> Iterator[ThreadPoolExecutor | None]:
     """
     from threadpoolctl import threadpool_limits
 
-    n = min(int(tasks), cores())
+    from gradmath.errors import check_positive_int
+
+    n = min(check_positive_int("tasks", tasks, minimum=0,
+                               what="an integer >= 0 (the number of tasks)"), cores())  # fmt: skip
     if n < 2:
         yield None
         return

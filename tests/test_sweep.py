@@ -160,3 +160,14 @@ def test_pool_threads_run_with_one_blas_thread_and_a_budget_of_one() -> None:
         assert ex is not None and ex._max_workers == threads.cores()  # type: ignore[attr-defined]
         for budget, blas in ex.map(lambda _: inside(), range(4)):
             assert budget == 1 and set(blas) == {1}
+
+
+@pytest.mark.parametrize("tasks", [-1, 2.5, True, "4", None])
+def test_pool_refuses_a_task_count_that_is_not_a_count(tasks: object) -> None:
+    with pytest.raises(GradmathError, match=r"`tasks` .*integer >= 0"), threads.pool(tasks):  # type: ignore[arg-type]
+        pass
+
+
+def test_pool_of_no_tasks_is_inline() -> None:
+    with threads.pool(0) as ex:
+        assert ex is None

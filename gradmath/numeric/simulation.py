@@ -293,7 +293,8 @@ def _plan(
 
 
 def _aggregate(logs: FloatArray) -> dict[str, FloatArray]:
-    """Across networks (axis 0): log of the mean, its delta-method SE, ESS, mean and sd of logs.
+    """Across networks (axis 0): log of the mean, its delta-method SE, ESS, mean and sd of logs
+    and the number of networks these rest on (Q_k > 0).
 
     A site where every network is exactly 0 (e.g. a ReZero branch's gradient) gives −∞ with
     SE 0; NaN columns (weight gradients of sites without weights) stay NaN.
@@ -317,8 +318,9 @@ def _aggregate(logs: FloatArray) -> dict[str, FloatArray]:
         mean_log = np.nanmean(finite, axis=0)
         sd_log = np.nanstd(finite, axis=0, ddof=1)
         sd_log_se = _sd_log_se(finite)
+    n_log = np.where(np.isnan(top), np.nan, np.sum(np.isfinite(logs), axis=0).astype(np.float64))
     return {"log_mean": log_mean, "se": se, "ess": ess, "mean_log": mean_log, "sd_log": sd_log,
-            "sd_log_se": sd_log_se}  # fmt: skip
+            "sd_log_se": sd_log_se, "n_log": n_log}  # fmt: skip
 
 
 def _sd_log_se(x: FloatArray) -> FloatArray:
@@ -490,6 +492,12 @@ def simulate(
         if np.any(nan):
             site = network.sites[int(np.flatnonzero(nan.any(axis=0))[0])].name
             raise GradmathError(f"The {what} at {site} is not finite in some sampled network.")
+    return _profile_of(network, logs, cond)
+
+
+def _profile_of(network: Network, logs: FloatArray, cond: Conditions) -> Profile:
+    """The simulated Profile of per-network logs ``logs`` (3, N, sites): log q, log q̃,
+    log E[(∂ℓ/∂W)²] of each network at each site (:func:`_aggregate` per quantity)."""
     stats = [_aggregate(logs[j]) for j in range(3)]
     return Profile(
         network,
@@ -505,6 +513,7 @@ def simulate(
         mean_log=np.stack([st["mean_log"] for st in stats]),
         sd_log=np.stack([st["sd_log"] for st in stats]),
         sd_log_se=np.stack([st["sd_log_se"] for st in stats]),
+        n_log=np.stack([st["n_log"] for st in stats]),
         reference="log of the mean over networks; delta-method SE",
     )
 

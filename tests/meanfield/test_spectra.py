@@ -244,3 +244,15 @@ def test_cdf_is_monotone_with_atoms() -> None:
     f = sp.cdf(x)
     assert np.all(np.diff(f) >= -1e-12) and f[0] == pytest.approx(0.5, abs=1e-3)
     assert f[-1] == 1.0 and sp.cdf(0.0) == pytest.approx(0.5, abs=sp.unresolved + 1e-12)
+
+
+@pytest.mark.parametrize("q_star", [1e30, 1e100, 1e300, 1.7e308])
+def test_tanh_critical_point_at_huge_q_star_is_the_asymptotic_one(q_star: float) -> None:
+    """Issue 11 asked whether σ_w² = 1.9e150 at q* = 1e300 is a silent overflow: it is the
+    right answer. E[sech⁴(√q z)] = (4/3)/√(2πq) (1 + O(1/q)), so σ_w² = (3/4)√(2π q*) and
+    σ_b² = q* − σ_w² E[tanh²] = q* (1 − O(q*^{−1/2}))."""
+    from gradmath.meanfield.spectra import critical_point
+
+    sw, sb = critical_point("tanh", q_star)
+    assert sw == pytest.approx(0.75 * math.sqrt(2 * math.pi) * math.sqrt(q_star), rel=1e-12)
+    assert sb == pytest.approx(q_star, rel=1e-12) and math.isfinite(sb)

@@ -354,7 +354,11 @@ def critical_point(act: Activation | str, q_star: float) -> tuple[float, float]:
     """(σ_w², σ_b²) on the critical line χ₁ = 1 with fixed point ``q_star``.
 
     σ_w² = 1/E[φ'(√q* z)²], σ_b² = q* − σ_w² E[φ(√q* z)²] (Pennington et al. 2017, §3);
-    raises if that σ_b² is negative (no such net).
+    raises if that σ_b² is negative (no such net). For a saturating φ, σ_w² grows like √q*:
+    only |√q* z| = O(1) keeps φ' away from 0, so E[φ'²] ≈ φ_N(0)/√q* ∫φ'(u)² du (tanh:
+    σ_w² → (3/4)√(2π q*), from ∫sech⁴ = 4/3). The answer stays finite and accurate up to the
+    largest float q* (tanh at q* = 1e300: σ_w² = 1.88e150, σ_b² = q* to rounding): a real
+    critical net, not an overflow.
 
     >>> [round(v, 10) for v in critical_point("relu", 3.0)]
     [2.0, 0.0]
