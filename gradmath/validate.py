@@ -94,6 +94,7 @@ __all__ = [
     "Comparison",
     "bonferroni_z",
     "compare",
+    "lognormal_z",
     "t_threshold",
     "theory_and_simulation",
 ]
