@@ -26,7 +26,7 @@ lower tail is far heavier than Student's (linear net, width 8, depth 10, one exa
 network, N = 32: 354 of 4,000 seeds raised an alarm at z_max = 4 against a stated ≤ 0.19 %).
 
 The calibrated test (simulation against an exact theory). Where the simulated profile carries
-the mean ȳ and SD s of its N per-network logs (``Profile.mean_log``, ``sd_log``, every network's
+the mean ȳ and SD s of its N per-network logs (``Profile.mean_log``, ``sd_log``, every network's
 moment > 0: ``n_log`` = N), the log-normal law of Q_k is tested exactly: E[Q] = e^θ with
 θ = μ + σ²/2 is a linear hypothesis in the normal family's natural parameters, and Land's
 conditional test (:func:`lognormal_z`; Land 1971) has exactly the nominal size at any N ≥ 4
@@ -712,13 +712,13 @@ def lognormal_z(theta: ArrayLike, mean_log: ArrayLike, sd_log: ArrayLike, n: Arr
     §2; Lehmann & Romano, Testing Statistical Hypotheses, Thm 4.4.1: the UMP unbiased test).
     With x = (1 + T₁/√(N T₂))/2 ∈ [0, 1] and c = √(N T₂)/2 that is ∝ e^{−2cx} x^ν (1 − x)^ν,
     ν = (N − 3)/2, integrated by tanh-sinh quadrature in log space. Only the sample mean and
-    SD of the logs enter (sufficient statistics): T₁ = N(ȳ − θ), T₂ = (N − 1)s² + N(ȳ − θ)².
+    SD of the logs enter (sufficient statistics): T₁ = N(ȳ − θ), T₂ = (N − 1)s² + N(ȳ − θ)².
 
     Returns z = Φ⁻¹(P(T₁ ≤ t₁ | T₂)) (computed from the smaller tail): exactly N(0, 1) under H₀
     for log-normal Q_k at any N ≥ 3, > 0 when the sample lies above e^θ; ±∞ when every Y_k is
     equal and differs from θ. Vectorised.
 
-    >>> round(float(lognormal_z(0.0, 0.5, 1.0, 16)), 4)   # ȳ + s²/2 = 1 vs θ = 0: above
+    >>> round(float(lognormal_z(0.0, 0.5, 1.0, 16)), 4)   # ȳ + s²/2 = 1 vs θ = 0: above
     3.9457
     >>> round(float(lognormal_z(0.0, -3.0, 0.1, 32)), 2)  # far below
     -12.66
