@@ -193,7 +193,7 @@ class HermiteSeries:
     def _sums(
         self, other: HermiteSeries, i: NDArray[np.intp], j: NDArray[np.intp], c: Array, terms: int
     ) -> tuple[Array, Array]:
-        """Σ_{k≤terms} ã_k b̃_k c^k and Σ_{1≤k≤terms} k ã_k b̃_k c^{k−1}, by Horner in c."""
+        """Σ_{k≤terms} ã_k b̃_k c^k and Σ_{1≤k≤terms} k ã_k b̃_k c^{k−1}, by Horner in c."""
         a, b = self.a[: terms + 1, i], other.a[: terms + 1, j]
         val = a[-1] * b[-1]
         dval = terms * val
