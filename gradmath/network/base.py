@@ -202,12 +202,16 @@ class Spatial(NamedTuple):
     diagonal has mean 1 so that ``Signal.log_q`` carries the scale in log space (Xiao et al.
     2018, "Dynamical Isometry and a Mean Field Theory of CNNs", §2.2: the covariance map of a
     CNN). ``flat``: the tensor was flattened (positions still known, for an activation that
-    follows; a Dense layer reads only ``log_q``).
+    follows; a Dense layer reads only ``log_q``). ``cross``: the (P, P) matrix
+    E[x_{b,c,p} x_{b',c,p'}]/e^{log_q} for two different examples b ≠ b' of a batch (i.i.d.
+    inputs: 0), tracked only when a batch norm downstream needs it (else ``None``): the
+    positions' counterpart of ``Signal.c``.
     """
 
     shape: tuple[int, ...]
     cov: FloatArray
     flat: bool = False
+    cross: FloatArray | None = None
 
 
 class Grad(NamedTuple):
@@ -317,6 +321,9 @@ class SimContext(Protocol):
 
     K: int
     dtype: np.dtype[Any]
+    #: whether a layer normalises over the batch: the examples' losses are then coupled, and a
+    #: weight gradient is recorded as the batch gradient per example (what a probe measures)
+    batch_statistics: bool
     sites: RowCounter
     forward_log: FloatArray  # (3, K, n_sites) per-network logs, filled by the rules
 

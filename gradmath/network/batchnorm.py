@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from gradmath.errors import GradmathError
+from gradmath.network import batchnorm_positions as positions
+from gradmath.network import spatial
 from gradmath.network.base import (
     GAUSSIAN,
     Grad,
@@ -36,7 +38,7 @@ from gradmath.network.base import (
     SimContext,
     SiteCounter,
     TheoryContext,
-    flat_width,
+    features,
     log0_array,
     mean_square,
     sphere,
@@ -65,14 +67,16 @@ class BatchNorm(Layer):
     NEEDS = frozenset({"correlation", "batch"})
 
     def out_width(self, width: Shape) -> Shape:
-        return flat_width(width, "BatchNorm")
+        return width
 
     def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
-        sites.open("batchnorm", flat_width(width, "BatchNorm"))
+        sites.open("batchnorm", features(width))
         return width
 
     def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
         B = ctx.batch
+        if x.spatial is not None and not x.spatial.flat:
+            return self._positions_forward(x, ctx)
         if B is not None and B < 4:
             raise GradmathError(
                 f"`batch` (={B}) must be >= 4 for the batch-norm theory (or None, the "
@@ -97,6 +101,8 @@ class BatchNorm(Layer):
         return Signal(x.width, 0.0, sphere(B), -1.0 / (B - 1), 0.0), (site, log_inv_var)
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+        if len(tape) == 3:
+            return self._positions_backward(tape, g, ctx)
         site, log_inv_var = tape
         B = ctx.batch
         ctx.rows[1, site] = g.log_g
@@ -109,6 +115,39 @@ class BatchNorm(Layer):
             log_gx = log_gy + log_inv_var + _log_ratio(B, -2, -1)
         return Grad(log_gx + _log_ratio(B, -1, 0), "centred", log_gx)
 
+    # ------------------------------------------------------------------ with positions
+    def _positions_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
+        """Normalisation over examples and positions (:mod:`.batchnorm_positions`)."""
+        sp = x.spatial
+        assert sp is not None
+        if x.law.kind != "gaussian" or sp.cross is None:
+            raise GradmathError(
+                "BatchNorm's mean-field rule on positions needs a Gaussian input (the output "
+                "of a convolution); here it follows a layer whose output is not Gaussian."
+            )
+        B = ctx.batch
+        log_mu, log_ratio, k_y, c_y = positions.forward(sp.cov, sp.cross, B)
+        log_inv_var = log_ratio - log_mu - x.log_q  # log E[1/s²]
+        site = ctx.sites.open("batchnorm", x.width)
+        ctx.rows[0, site] = 0.0
+        out = Signal(x.width, 0.0, GAUSSIAN, None, 0.0, sp._replace(cov=k_y, cross=c_y))
+        return out, (site, log_inv_var, k_y)
+
+    def _positions_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+        site, log_inv_var, k_y = tape
+        if g.cov != "iid":
+            raise GradmathError(
+                "gradmath's batch-norm theory on positions covers Conv → BatchNorm with the "
+                "gradient of a convolution, activation, residual sum or pooling above it; here "
+                "another batch norm's gradient reaches it directly."
+            )
+        ctx.rows[1, site] = g.log_g
+        n = k_y.shape[0]
+        gf = spatial.full(g.spatial, n)
+        keep = positions.backward_factor(gf, k_y, ctx.batch)
+        gs = g.spatial if g.spatial is not None else np.ones(n)
+        return Grad(g.log_g + log_inv_var + math.log(keep), "centred", spatial=gs)
+
     def theory_spectrum(self, x: Signal, ctx: Any) -> Signal:
         raise GradmathError(
             "BatchNorm couples the examples of a batch: one example's output depends on the "
@@ -118,15 +157,34 @@ class BatchNorm(Layer):
         )
 
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
-        # BN is scale invariant: standardise u; the output has scale 1 (s = 0).
-        h, inv = standardize(x.u, axis=-2)
-        site = ctx.sites.open("batchnorm", h.shape[-1])
-        ctx.forward_log[0, :, site] = log0_array(mean_square(h))
-        return Scaled(h, np.zeros_like(x.s)), (site, h, inv, x.s)
+        # BN is scale invariant: standardise u; the output has scale 1 (s = 0). With positions
+        # (K, B, C, *pos) each channel is standardised over examples and positions together.
+        shape = x.u.shape
+        h, inv = standardize(_rows(x.u), axis=-2)
+        site = ctx.sites.open("batchnorm", shape[2])
+        out = _unrows(h, shape)
+        ctx.forward_log[0, :, site] = log0_array(mean_square(out))
+        return Scaled(out, np.zeros_like(x.s)), (site, h, inv, x.s)
 
     def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
         site, h, inv, s_in = tape
         ctx.forward_log[1, :, site] = 2.0 * g.s + log0_array(mean_square(g.u))
         if not need_input:
             return g
-        return Scaled(standardize_backward(g.u, h, inv, axis=-2), g.s - s_in)
+        d = standardize_backward(_rows(g.u), h, inv, axis=-2)
+        return Scaled(_unrows(d, g.u.shape), g.s - s_in)
+
+
+def _rows(u: Any) -> Any:
+    """(K, B, C, *pos) → (K, B·P, C): a channel's examples and positions as one batch axis."""
+    if u.ndim == 3:
+        return u
+    K, B, C = u.shape[:3]
+    return np.moveaxis(u.reshape(K, B, C, -1), 2, -1).reshape(K, -1, C)
+
+
+def _unrows(h: Any, shape: tuple[int, ...]) -> Any:
+    if len(shape) == 3:
+        return h
+    K, B, C = shape[:3]
+    return np.ascontiguousarray(np.moveaxis(h.reshape(K, B, -1, C), -1, 2)).reshape(shape)

@@ -223,7 +223,8 @@ class Network:
         if isinstance(w, int):
             return Signal(w, log_q, GAUSSIAN, c)
         n = math.prod(w[1:])
-        return Signal(w[0], log_q, GAUSSIAN, None, 0.0, Spatial(w[1:], np.eye(n)))
+        cross = None if c is None else np.full((n, n), c)
+        return Signal(w[0], log_q, GAUSSIAN, None, 0.0, Spatial(w[1:], np.eye(n), cross=cross))
 
     @cached_property
     def sites(self) -> tuple[Site, ...]:

@@ -52,6 +52,7 @@ from gradmath.network.base import (
     numel,
     renormalise,
 )
+from gradmath.network.batchnorm_positions import weight_gradient
 from gradmath.network.dense import check_sigma_b2
 
 __all__ = ["Conv", "spatial_shape"]
@@ -166,25 +167,32 @@ class Conv(Layer):
         log_w = log0(x.width * win.taps * v) + x.log_q + log_ma
         log_b = log0(self.resolved_sigma_b2(x.width))
         log_q = log_add(log_w, log_b)
-        if log_q == -math.inf:
-            cov = a_n
-        else:
-            cov = math.exp(log_w - log_q) * a_n + math.exp(log_b - log_q)
+        w_frac = 1.0 if log_q == -math.inf else math.exp(log_w - log_q)
+        b_frac = 0.0 if log_q == -math.inf else math.exp(log_b - log_q)
+        cov = w_frac * a_n + b_frac
+        # two examples: the same map on their cross moments (the bias is shared by both)
+        ac = None if sp.cross is None else spatial.window_average(sp.cross, sp.shape, win)
+        cross = None if ac is None else w_frac * ac * math.exp(-log_ma) + b_frac
         site = ctx.sites.open("conv", self.channels, x.width * win.taps)
         ctx.rows[0, site] = log_q
-        out = Signal(self.channels, log_q, GAUSSIAN, None, 0.0, Spatial(out_pos, cov))
-        return out, (site, x, a, v)
+        out = Signal(self.channels, log_q, GAUSSIAN, None, 0.0, Spatial(out_pos, cov, cross=cross))
+        return out, (site, x, a, v, ac)
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
-        site, x, a, v = tape
-        if g.cov != "iid":
+        site, x, a, v, ac = tape
+        if g.cov not in ("iid", "centred") or (g.cov == "centred" and g.spatial is None):
             raise GradmathError(
-                "gradmath's batch-norm theory does not cover tensors with positions (BatchNorm "
-                "after a convolution)."
+                "gradmath's batch-norm theory on positions covers a BatchNorm right after a "
+                "convolution; this convolution receives a gradient through another batch norm."
             )
         ctx.rows[1, site] = g.log_g
         gs = g.spatial
-        if gs is None:
+        if g.cov == "centred":
+            # below a batch norm on positions: the batch gradient sums δ·x over examples and
+            # positions with δ centred (batchnorm_positions.weight_gradient)
+            assert gs is not None and ac is not None
+            s = weight_gradient(spatial.full(gs, gs.shape[0]), a, ac, ctx.batch)
+        elif gs is None:
             s = float(np.trace(a))
         elif gs.ndim == 1:
             s = float(gs @ np.diagonal(a))
@@ -228,7 +236,12 @@ class Conv(Layer):
         K, B, C = g.u.shape[:3]
         d = g.u.reshape(K, B, C, -1)  # (K, B, C_out, P_out)
         # per-example weight gradient Σ_a δ_{o,a} patch_a: (K, B, C_out, C_in·∏k)
-        per = mean_square(np.matmul(d, cols), (-2, -1)).mean(axis=1)
+        wg = np.matmul(d, cols)
+        if ctx.batch_statistics:
+            # batch norm couples the examples: the batch gradient per example, ‖Σ_b ·‖²/B
+            per = mean_square(wg.sum(axis=1), (-2, -1)) / B
+        else:
+            per = mean_square(wg, (-2, -1)).mean(axis=1)
         ctx.forward_log[2, :, site] = 2.0 * (g.s + s_in) + log0_array(per)
         if not need_input:
             return g

@@ -72,6 +72,13 @@ class Elementwise(Layer):
                     "which the layer norm downstream needs; put a Dense layer in between."
                 )
             return Signal(x.width, math.log(m.phi2), OTHER, c, None), (x, m)
+        if x.law.kind != "gaussian" and x.spatial is not None:
+            raise GradmathError(
+                f"The mean-field rule of {act!r} on positions needs a Gaussian input (a "
+                "convolution's or a batch norm's output); here its input is not Gaussian: e.g. "
+                "the sum x + F(x) of a post-activation residual block (ResNet's ReLU after the "
+                "sum), whose x is an activation's output. gradmath has no rule for that law yet."
+            )
         if x.law.kind != "gaussian":
             raise GradmathError(
                 f"The mean-field rule of {act!r} needs a Gaussian input (the output of a Dense, "
@@ -140,7 +147,14 @@ class Elementwise(Layer):
         np.fill_diagonal(m, np.exp(log_diag - top))
         log_mean, r = spatial.normalised(m)
         log_q = (x.log_q if act.homogeneous else 0.0) + top + log_mean
-        out = Signal(x.width, log_q, OTHER, None, None, sp._replace(cov=r))
+        cross = None
+        if sp.cross is not None:
+            # two examples: (u_{b,p}, u_{b',p'}) with covariance C_pp', also at p = p'
+            cc = np.clip(sp.cross / np.sqrt(np.outer(d, d)), -1.0, 1.0)
+            cross = spatial.pair_kernel(mom, q, cc, deriv=False)
+            np.fill_diagonal(cross, mom.kernels(q, q, np.diagonal(cc).copy()))
+            cross = cross * math.exp(-top - log_mean)
+        out = Signal(x.width, log_q, OTHER, None, None, sp._replace(cov=r, cross=cross))
         return out, (x, (mom, q, corr, log_qp))
 
     def _spatial_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:

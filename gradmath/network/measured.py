@@ -27,7 +27,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from gradmath.errors import GradmathError, check_positive_int
+from gradmath.network import spatial
 from gradmath.network.base import (
     OTHER,
     Grad,
@@ -37,6 +40,7 @@ from gradmath.network.base import (
     Signal,
     SimContext,
     SiteCounter,
+    Spatial,
     TheoryContext,
 )
 
@@ -70,6 +74,10 @@ class Measured(Layer):
     log_grad_factor: float = 0.0
     mean: float | None = field(default=0.0, compare=False)
     replicates: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
+    positions: tuple[int, ...] = ()
+    cov: Any = field(default=None, compare=False, repr=False)
+    cross: Any = field(default=None, compare=False, repr=False)
+    grad_cov: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "width", check_positive_int("width", self.width))
@@ -81,16 +89,30 @@ class Measured(Layer):
             )
 
     def out_width(self, width: Shape) -> Shape:
-        return self.width
+        return (self.width, *self.positions) if self.positions else self.width
 
     def open_sites(self, width: Shape, sites: SiteCounter) -> Shape:
         sites.open(self.kind, self.width)
-        return self.width
+        return self.out_width(width)
 
     def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
         site = ctx.sites.open(self.kind, self.width)
         ctx.rows[0, site] = self.log_q
-        return Signal(self.width, self.log_q, OTHER, None, self.mean), site
+        sp = None
+        if self.positions:
+            if self.cov is None:
+                raise GradmathError(
+                    f"{self.name or 'A measured-only part'} outputs a tensor with positions, but "
+                    "the second moments between them were not measured; the theory after it "
+                    "needs them (gradmath.torch measures them)."
+                )
+            cov = np.asarray(self.cov, dtype=np.float64)
+            scale = float(np.mean(np.diagonal(cov)))
+            cross = None
+            if self.cross is not None and x.spatial is not None and x.spatial.cross is not None:
+                cross = np.asarray(self.cross, dtype=np.float64) / scale
+            sp = Spatial(self.positions, cov / scale, cross=cross)
+        return Signal(self.width, self.log_q, OTHER, None, self.mean, sp), site
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
         if g.cov != "iid":
@@ -100,7 +122,12 @@ class Measured(Layer):
             )
         log_g = g.log_g + self.log_grad_factor
         ctx.rows[1, tape] = log_g
-        return Grad(log_g + self.log_gain)
+        if self.grad_cov is None:
+            return Grad(log_g + self.log_gain)
+        # the gradient it passes down, between its input's positions, as measured (max-pooling
+        # passes it to the selected positions only; pooling at the top correlates positions)
+        _, gn = spatial.normalised(np.asarray(self.grad_cov, dtype=np.float64))
+        return Grad(log_g + self.log_gain, spatial=gn)
 
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
         raise GradmathError(

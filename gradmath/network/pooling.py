@@ -147,10 +147,13 @@ def _linear_forward(
     """K_y = P K_x Pᵀ for a linear map P (P_out, P_in) over one channel's positions."""
     assert x.spatial is not None
     log_mean, cov = spatial.normalised(p @ x.spatial.cov @ p.T)
+    cross = x.spatial.cross
+    if cross is not None:
+        cross = p @ cross @ p.T * math.exp(-log_mean)
     log_q = x.log_q + log_mean
     site = ctx.sites.open("avgpool", x.width)
     ctx.rows[0, site] = log_q
-    return x._replace(log_q=log_q, spatial=Spatial(out_pos, cov)), (site, p)
+    return x._replace(log_q=log_q, spatial=Spatial(out_pos, cov, cross=cross)), (site, p)
 
 
 def _linear_backward(tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
@@ -263,9 +266,11 @@ class GlobalAvgPool(Layer):
         sp = _positions(x, "GlobalAvgPool")
         mean = float(np.mean(sp.cov))
         log_q = x.log_q + (math.log(mean) if mean > 0 else -math.inf)
+        # two examples' channel means: E[ȳ_b ȳ_b'] = mean of C
+        c = None if sp.cross is None or not mean > 0 else float(np.mean(sp.cross)) / mean
         site = ctx.sites.open("avgpool", x.width)
         ctx.rows[0, site] = log_q
-        return Signal(x.width, log_q, x.law, None, x.mean), (site, sp.cov.shape[0])
+        return Signal(x.width, log_q, x.law, c, x.mean), (site, sp.cov.shape[0])
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
         site, n = tape
@@ -310,7 +315,10 @@ class Flatten(Layer):
         if x.spatial is None or x.spatial.flat:
             return x, None
         n = x.spatial.cov.shape[0]
-        return x._replace(width=x.width * n, spatial=x.spatial._replace(flat=True)), None
+        cross = x.spatial.cross
+        # one unit per (channel, position): its two-example correlation, averaged over them
+        c = None if cross is None else float(np.mean(np.diagonal(cross)))
+        return x._replace(width=x.width * n, c=c, spatial=x.spatial._replace(flat=True)), None
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
         return g

@@ -147,9 +147,12 @@ class Residual(Layer):
                     "branch on a tensor with positions, a flat one on a flat tensor)."
                 )
             # no cross term: the branch's output is centred given x (its last layer affine)
-            cov = math.exp(x.log_q - log_q) * x.spatial.cov
-            cov = cov + math.exp(log_qf - log_q) * f.spatial.cov
-            sp = x.spatial._replace(cov=cov)
+            wx, wf = math.exp(x.log_q - log_q), math.exp(log_qf - log_q)
+            cov = wx * x.spatial.cov + wf * f.spatial.cov
+            cross = None
+            if x.spatial.cross is not None and f.spatial.cross is not None:
+                cross = wx * x.spatial.cross + wf * f.spatial.cross
+            sp = x.spatial._replace(cov=cov, cross=cross)
         site = ctx.sites.open("residual", x.width)
         ctx.rows[0, site] = log_q
         return Signal(x.width, log_q, law, c, mean, sp), (site, tape, skip_tape)

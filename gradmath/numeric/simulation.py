@@ -90,6 +90,7 @@ class _Chunk:
         self.steps = spec.network.blocks()
         self.dtype = np.dtype(spec.dtype)
         self.K = len(seqs)
+        self.batch_statistics = spec.network.uses_batch_statistics
         self.progress: Any = None
         self.sites = RowCounter()
         self.forward_log = np.full((3, self.K, len(spec.network.sites)), np.nan)

@@ -73,6 +73,7 @@ class _OneNetwork:
     def __init__(self, network: Network, rng: np.random.Generator) -> None:
         self.network = network
         self.rng = rng
+        self.batch_statistics = network.uses_batch_statistics
         self.sites = RowCounter()
         # The rules record per-site logs here; the spectrum does not use them.
         self.forward_log = np.full((3, 1, len(network.sites)), np.nan)

@@ -16,7 +16,9 @@ PyTorch                                 gradmath layer
 ``nn.Linear``, HF ``Conv1D``            ``Dense`` (the read initializer and bias variance)
 activation modules and functions        ``Elementwise`` (the catalogue entry)
 ``nn.LayerNorm`` (γ = 1, β = 0)         ``LayerNorm(eps)`` (the model's ε)
-``nn.BatchNorm1d/2d`` train mode        ``BatchNorm`` (batch statistics; ε ≪ var, ignored)
+``nn.BatchNorm1d/2d`` train mode        ``BatchNorm`` (batch statistics; over examples and
+                                        positions for a tensor with positions; ε ≪ var,
+                                        ignored)
 ``nn.BatchNorm*`` eval mode, init stats ``Scale(1/√(1 + ε))``
 ``nn.Dropout*`` train mode              ``Dropout(p)`` (eval mode: nothing)
 ``x * c`` for a number c                ``Scale(c)``
@@ -24,16 +26,24 @@ activation modules and functions        ``Elementwise`` (the catalogue entry)
 ``nn.AvgPool*``, ``nn.AdaptiveAvgPool*``  ``AvgPool``, ``AdaptiveAvgPool`` (positions' covariance)
 ``nn.Flatten``, ``torch.flatten``       ``Flatten``
 ``x + F(x)``                            ``Residual(F)``
+``F(x) + S(x)`` (ResNet downsampling)   ``Residual(F, shortcut=S)`` (e.g. conv 1×1 + BN)
 sums of measured parts (embeddings)     ``Measured`` parts and their measured sum
 attention, embeddings, max-pooling,     ``Measured``: the moments measured on the model, marked
 unknown modules                         as measured only (:class:`~gradmath.network.Measured`)
 views, ``nn.Identity``                  nothing (entries move, moments do not change)
 =====================================  =======================================================
 
-Not translated yet, refused with a GradmathError naming the layer: a residual join whose
-shortcut is not the identity (ResNet's downsampling), normalisations with γ ≠ 1 or β ≠ 0;
-``gradmath.network`` itself refuses a batch norm on positions (``nn.BatchNorm2d``) and a
-measured-only part inside a convolutional stack (its positions' covariance is not measured).
+Inside a convolutional stack a measured-only part (max-pooling) hands on what the theory
+around it needs, measured on the model: the second moments between its output's positions for
+one example and for two (``Measured.cov``/``cross``, for the convolutions and batch norms
+after it) and between the positions of the gradient it passes down (``Measured.grad_cov``).
+An activation right before it (ReLU → max-pool) joins the segment: max-pooling passes the
+gradient only to selected positions, where φ' is not a typical value.
+
+Not translated yet, refused with a GradmathError naming the layer: normalisations with γ ≠ 1
+or β ≠ 0; the mean-field rule itself refuses an activation of a non-Gaussian residual sum
+(ResNet's ReLU after x + F(x) with x a ReLU output), so a ResNet translates but is predicted
+only up to its first such block.
 """
 
 from __future__ import annotations
@@ -116,14 +126,27 @@ class _Build:
     drop: int | None = None
     sites: list[PathSite] | None = None
     opened: int = 0
+    spatial: bool = False  # a convolutional net (input with positions)
 
     def open(self, site: Site, measured: bool = False) -> None:
         self.opened += 1
         if self.sites is not None:
             self.sites.append(PathSite(site, measured))
 
-    def moments(self, site: Site) -> tuple[float, float, tuple[tuple[float, float], ...]]:
-        """(log q, log gain, jackknife replicates) of a measured-only site."""
+    def positions(self, site: Site) -> tuple[Any, Any, Any]:
+        """(K, C, G) between the positions of a measured-only site's output (one example, two)
+        and of the gradient it passes down (None when not measured)."""
+        m = self.measurement
+        if m is None or site.name not in m.positions:
+            return None, None, None
+        k, c, g = m.positions[site.name]
+        return k, c, (g if np.ndim(g) == 2 else None)
+
+    def moments(
+        self, site: Site, below: Site | None = None
+    ) -> tuple[float, float, tuple[tuple[float, float], ...]]:
+        """(log q, log gain, jackknife replicates) of a measured-only site; ``below``: the
+        gain is taken from that site's output gradient (the segment starts there)."""
         m = self.measurement
         if m is None and self.sites is not None:
             return 0.0, 0.0, ()  # structure only (sites_on_path)
@@ -133,7 +156,9 @@ class _Build:
                 "from a measurement (from_module measures them)."
             )
         i = m.index(site.name)
-        per = m.per_init[:, :, i]  # (4, n_inits): log q, log q̃, log wgrad, log q̃ at input
+        per = m.per_init[:, :, i].copy()  # (4, n_inits): log q, log q̃, log wgrad, log q̃ in
+        if below is not None:
+            per[3] = m.per_init[1, :, m.index(below.name)]
         n = per.shape[1]
 
         def value(keep: np.ndarray) -> tuple[float, float]:
@@ -187,10 +212,13 @@ def _factor(op: Factor, b: _Build, first: bool) -> list[Layer]:
     return [Scale(math.sqrt(op.factor))]
 
 
-def _measured(op: MeasuredOp, b: _Build, first: bool, in_sum: int = 0) -> list[Layer]:
+def _measured(
+    op: MeasuredOp, b: _Build, first: bool, in_sum: int = 0, below: Site | None = None
+) -> list[Layer]:
     """A measured-only part. ``in_sum``: the number of elements of the sum it is a part of
-    (its gradient is the sum's, summed over the copies it was broadcast to)."""
-    log_q, log_gain, reps = b.moments(op.site)
+    (its gradient is the sum's, summed over the copies it was broadcast to); ``below``: the
+    site whose output gradient the part's gain ends at (an activation folded into it)."""
+    log_q, log_gain, reps = b.moments(op.site, below)
     if math.isnan(log_gain):
         if b.opened and not in_sum:
             raise GradmathError(
@@ -209,8 +237,23 @@ def _measured(op: MeasuredOp, b: _Build, first: bool, in_sum: int = 0) -> list[L
         factor = math.log(in_sum / math.prod(op.site.shape))
         log_gain, reps = -factor, tuple((q, -factor) for q, _ in reps)
     b.open(op.site, True)
+    shape = op.site.shape
+    pos: tuple[int, ...] = ()
+    cov = cross = grad = None
+    if len(shape) == 4 or (len(shape) == 3 and b.spatial):
+        # inside a conv stack: the theory after it needs the positions' second moments, and
+        # the theory below it the gradient's
+        pos = tuple(shape[2:])
+        cov, cross, grad = b.positions(op.site)
+        if cov is None and b.measurement is not None:
+            raise GradmathError(
+                f"{b.model}: the second moments between the positions of {op.site.module}'s "
+                "output were not measured, so the theory cannot resume after it."
+            )
+        if cov is None:  # structure only (sites_on_path)
+            cov = np.eye(math.prod(pos))
     return [Measured(op.site.width, log_q, log_gain, op.site.module, "measured", factor,
-                     0.0 if op.centred else None, reps)]  # fmt: skip
+                     0.0 if op.centred else None, reps, pos, cov, cross, grad)]  # fmt: skip
 
 
 def _all_measured(op: Any) -> bool:
@@ -248,15 +291,15 @@ def _parts(op: Add) -> list[MeasuredOp]:
 def _add(op: Add, b: _Build, first: bool) -> list[Layer]:
     if first and _all_measured(op):
         return _measured_sum(op, b, math.prod(op.site.shape))
-    if op.shortcut:
-        raise GradmathError(
-            f"{b.model}: {op.site.module} adds a branch to a shortcut that is not the identity "
-            f"({len(op.shortcut)} ops, e.g. ResNet's downsampling); gradmath translates "
-            "x + F(x) so far."
-        )
+    # Sites open in the order Residual opens them: the branch's, the shortcut's, the sum.
     branch = _layers(op.branch, b, False)
+    shortcut = _layers(op.shortcut, b, False) if op.shortcut else []
     b.open(op.site)
-    return [Residual(Serial(*branch), alpha=1.0)]
+    if not shortcut:
+        return [Residual(Serial(*branch), alpha=1.0)]
+    # ResNet's downsampling F(x) + BN(conv1×1(x)): a layer on the skip path
+    skip = shortcut[0] if len(shortcut) == 1 else Serial(*shortcut)
+    return [Residual(Serial(*branch), alpha=1.0, shortcut=skip)]
 
 
 def _conv(op: Conv, b: _Build, first: bool) -> list[Layer]:
@@ -303,6 +346,20 @@ TABLE: dict[type, Builder] = {
 def _layers(ops: Any, b: _Build, first: bool) -> list[Layer]:
     out: list[Layer] = []
     for k, op in enumerate(ops):
+        nxt = ops[k + 1] if k + 1 < len(ops) else None
+        if isinstance(op, Act) and isinstance(nxt, MeasuredOp) and k and b.spatial:
+            # An activation right before a measured part inside a conv stack (ReLU →
+            # max-pool): the part passes its gradient only to the positions it selects, where
+            # φ' is not a typical value (φ' = 1 at a max of ReLU outputs), so gradient
+            # independence fails across the activation; the segment starts at its input.
+            prev = getattr(ops[k - 1], "site", None)
+            if prev is not None:
+                continue
+        if isinstance(op, MeasuredOp) and k >= 2 and isinstance(ops[k - 1], Act) and b.spatial:
+            prev = getattr(ops[k - 2], "site", None)
+            if prev is not None:
+                out += _measured(op, b, first and k == 0, below=prev)
+                continue
         build = TABLE.get(type(op))
         if build is None:  # pragma: no cover - every Op type has an entry
             raise GradmathError(f"{b.model}: {type(op).__name__} has no translation.")
@@ -311,6 +368,7 @@ def _layers(ops: Any, b: _Build, first: bool) -> list[Layer]:
 
 
 def _network(translation: Translation, b: _Build) -> Network:
+    b.spatial = any(isinstance(op, Conv) for op in _walk(translation.ops))
     layers = _layers(translation.ops, b, True)
     if not layers:
         raise GradmathError(f"{translation.model_name}: nothing on the path from input to output.")
@@ -318,6 +376,15 @@ def _network(translation: Translation, b: _Build) -> Network:
     spatial = any(isinstance(layer, ConvLayer) for layer in _all(layers))
     shape = translation.input_shape if spatial else translation.input_width
     return Network(shape, *layers)
+
+
+def _walk(ops: Any) -> list[Any]:
+    out: list[Any] = []
+    for op in ops:
+        out.append(op)
+        if isinstance(op, Add):
+            out += _walk(op.branch) + _walk(op.shortcut)
+    return out
 
 
 def _all(layers: list[Layer]) -> list[Layer]:

@@ -103,6 +103,11 @@ class Measurement:
     log_grad_in_se: FloatArray
     per_init: FloatArray
     conditions: dict[str, Any] = field(default_factory=dict)
+    #: measured-only sites with positions, by site name: (K, C, G) between positions, averaged
+    #: over inits (:func:`position_moments`): the output's second moments for one example and
+    #: for two, and the input gradient's for one example (G normalised per init to mean
+    #: diagonal 1; 0 when no gradient reached the input)
+    positions: dict[str, tuple[FloatArray, FloatArray, Any]] = field(default_factory=dict)
 
     def index(self, name: str) -> int:
         """Position of the site called ``name`` (a gradmath name or a module's qualified name)."""
@@ -191,13 +196,18 @@ class _Recorder:
         self.calls: dict[nn.Module, list[tuple[int, tuple[int, ...]]]] = {}
         self.groups: dict[nn.Module, list[tuple[int, ...]]] = {}
         self.wg: dict[int, torch.Tensor] = {}  # √(per-row weight gradient) of dense sites
+        # measured-only sites with positions: (K, C) second moments between positions
+        self.positions: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.grad_positions: dict[int, torch.Tensor] = {}
         self.trace: Trace | None = None
         self.graph: set[int] = set()
         self.readings: dict[tuple[Any, ...], SiteKind | None] = {}
         self.first = True
+        self.position_totals: dict[int, list[Any]] = {}  # summed over inits, by event
 
     def start(self, trace: Trace) -> None:
-        for d in (self.q, self.g, self.g_in, self.sizes, self.g_sizes, self.g_in_sizes, self.wg):
+        for d in (self.q, self.g, self.g_in, self.sizes, self.g_sizes, self.g_in_sizes, self.wg,
+                  self.positions, self.grad_positions):  # fmt: skip
             d.clear()
         self.groups.clear()
         self.trace = trace
@@ -236,6 +246,8 @@ class _Recorder:
             if kind == "dense" and x is not None and x.shape[:-1] == t.shape[:-1]:
                 xr = x.detach().square().mean(dim=-1)  # ms(x_r) per row
                 t.register_hook(lambda grad, k=k, xr=xr: self._row_wgrad(k, grad, xr))
+        if kind == "measured" and t.dim() >= 3:
+            self.positions[k] = position_moments(t.detach())
         if kind == "measured" and event.module is not None:
             pending = self.groups.get(event.module)
             group = pending.pop() if pending else (0,)
@@ -279,6 +291,22 @@ class _Recorder:
             for t in parts[1:]:
                 g = g + t
             self._grad(self.g_in, self.g_in_sizes, k, g)
+            if k in self.positions and g.dim() >= 3:
+                # the gradient it passes down, between the input's positions (one example)
+                self.grad_positions[k] = position_moments(g.detach())[0]
+
+
+def position_moments(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(K, C) of a (B, C, *positions) tensor x, averaged over channels: K_pp' = mean over
+    examples of x_{b,c,p} x_{b,c,p'} and C_pp' = mean over pairs b ≠ b' of x_{b,c,p} x_{b',c,p'}
+    (what the theory after a measured-only part inside a conv stack needs:
+    ``Spatial.cov`` and ``Spatial.cross``)."""
+    x = t.reshape(t.shape[0], t.shape[1], -1).double()
+    B, C = x.shape[:2]
+    k = torch.einsum("bcp,bcq->pq", x, x)
+    s = x.sum(dim=0)
+    cross = (s.T @ s - k) / max(B * (B - 1), 1) / C
+    return k / (B * C), cross
 
 
 def _measured_modules(model: nn.Module) -> list[nn.Module]:
@@ -390,6 +418,7 @@ def _run(
 ) -> list[list[tuple[float, float, float, float]]]:
     """The n re-initialised, traced forward and backward passes; the model is restored."""
     per_init: list[list[tuple[float, float, float, float]]] = []
+    positions = rec.position_totals
     devices = [device] if device.type == "cuda" else []
     hooked = _measured_modules(model)
     # register_full_backward_hook marks a module for good (a later register_backward_hook on it
@@ -425,6 +454,13 @@ def _run(
                             warnings.filterwarnings("ignore", "Full backward hook is firing")
                             objective.backward()
                 per_init.append(_collect(rec, B))
+                for k, (kk, cc) in rec.positions.items():
+                    acc = positions.setdefault(k, [0.0, 0.0, 0.0])
+                    acc[0] += kk.cpu().numpy() / n
+                    acc[1] += cc.cpu().numpy() / n
+                    if k in rec.grad_positions:
+                        gk = rec.grad_positions[k].cpu().numpy()
+                        acc[2] += gk / max(float(np.mean(np.diagonal(gk))), 1e-300) / n
                 rec.first = False
         finally:
             for h in handles:
@@ -532,4 +568,9 @@ def _summarise(
         log_grad_in_se=stats[3][1],
         per_init=logs,
         conditions=conditions,
+        positions=_positions(infos, rec.position_totals),
     )
+
+
+def _positions(infos: list[SiteInfo], totals: dict[int, list[Any]]) -> dict[str, Any]:
+    return {infos[k].name: tuple(np.asarray(v) for v in t) for k, t in totals.items()}

@@ -246,6 +246,7 @@ class _Recorder:
     def __init__(self, n_sites: int, seed: int) -> None:
         self.K = 1
         self.dtype = np.dtype(np.float64)
+        self.batch_statistics = False
         self.sites = RowCounter()
         self.forward_log = np.full((3, 1, n_sites), np.nan)
         self.rng = np.random.default_rng(seed)

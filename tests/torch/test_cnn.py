@@ -12,8 +12,12 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from gradmath.torch import measure, translate  # noqa: E402
+from gradmath import GradmathError  # noqa: E402
+from gradmath.network import BatchNorm, Residual, Serial  # noqa: E402
+from gradmath.network import Conv as ConvLayer  # noqa: E402
+from gradmath.torch import from_module, measure, predict, probe, translate  # noqa: E402
 from gradmath.torch.translate import Conv  # noqa: E402
+from gradmath.validate import compare  # noqa: E402
 
 from .models import ResNet18, resnet_init, vgg  # noqa: E402
 
@@ -65,3 +69,52 @@ def test_resnet18_batch_norm_pins_the_forward_moment() -> None:
     # the stem's max-pool is measured only, and its input gradient is recorded
     assert np.isfinite(m.log_grad_in[m.index("maxpool")])
     assert all(isinstance(mod, nn.Module) for mod in model.modules())
+
+
+@pytest.mark.slow
+def test_max_pooling_measured_theory_resumes_after_it() -> None:
+    """VGG with max-pooling: each ReLU → max-pool is a measured-only segment that hands on
+    what the theory around it needs, measured on the model: the second moments between the
+    output's positions (for the convolutions after it) and between the positions of the
+    gradient it passes down (max-pooling sends it to the selected positions only, and the
+    global average pool at the top correlates all positions). Every row agrees, |z| < 4
+    family-wise. Handing on a white gradient instead puts the weight-gradient rows of the
+    convolutions below the pools e^0.2 … e^1.5 above theory (z up to 15); starting the segment
+    at the max-pool instead of the ReLU before it halves the gradient below it (the selected
+    positions have φ' = 1, not E[φ'²] = 1/2)."""
+    torch.manual_seed(0)
+    model = vgg(pool="max")
+    x = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    net = from_module(model, x, n_inits=8, seed=5)
+    measured = [s for s in net.sites if s.kind == "measured"]
+    assert len(measured) == 2
+    p = probe(model, x, n_inits=16, seed=7)
+    compare(predict(net, like=p), p).assert_agrees()
+
+
+def test_resnet18_translation_emits_shortcuts_and_says_where_theory_stops() -> None:
+    """ResNet-18 becomes Conv, BatchNorm (over examples and positions), ReLU,
+    Residual(shortcut=Serial(Conv 1×1 stride 2, BatchNorm)) for the downsampling blocks, the
+    stem's ReLU → max-pool measured (handing on the positions' moments), average pooling and
+    Dense. The mean field stops at the first ReLU after a residual sum: x + F(x) with x a ReLU
+    output is not Gaussian, and gradmath has no rule for its law (README, Known limits)."""
+    torch.manual_seed(0)
+    model = ResNet18()
+    x = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    net = from_module(model, x, n_inits=2, seed=5, init=resnet_init)
+    blocks = [layer for layer in net.body.layers if isinstance(layer, Residual)]
+    assert len(blocks) == 8
+    shortcuts = [b.shortcut for b in blocks]
+    assert [s is not None for s in shortcuts] == [False, False, True, False, True, False, True,
+                                                  False]  # fmt: skip
+    for s in shortcuts:
+        if s is not None:
+            assert isinstance(s, Serial)
+            conv, bn = s.layers
+            assert isinstance(conv, ConvLayer) and isinstance(bn, BatchNorm)
+            assert conv.kernel == (1, 1) and conv.stride == (2, 2)
+    kinds = [s.kind for s in net.sites]
+    assert kinds.count("conv") == 20 and kinds.count("batchnorm") == 20
+    assert kinds.count("measured") == 1 and kinds.count("residual") == 8
+    with pytest.raises(GradmathError, match="post-activation residual"):
+        predict(net, batch=8)
