@@ -27,6 +27,7 @@ from gradmath.network.conv import Conv as Conv
 from gradmath.network.dense import Dense as Dense
 from gradmath.network.elementwise import Elementwise as Elementwise
 from gradmath.network.layernorm import LayerNorm as LayerNorm
+from gradmath.network.maxpool import MaxPool as MaxPool
 from gradmath.network.measured import Measured as Measured
 from gradmath.network.pooling import AdaptiveAvgPool as AdaptiveAvgPool
 from gradmath.network.pooling import AvgPool as AvgPool
@@ -48,6 +49,7 @@ __all__ = [
     "GlobalAvgPool",
     "Layer",
     "LayerNorm",
+    "MaxPool",
     "Measured",
     "Network",
     "Repeat",

@@ -205,13 +205,17 @@ class Spatial(NamedTuple):
     follows; a Dense layer reads only ``log_q``). ``cross``: the (P, P) matrix
     E[x_{b,c,p} x_{b',c,p'}]/e^{log_q} for two different examples b ≠ b' of a batch (i.i.d.
     inputs: 0), tracked only when a batch norm downstream needs it (else ``None``): the
-    positions' counterpart of ``Signal.c``.
+    positions' counterpart of ``Signal.c``. ``draws``: for a field that is not Gaussian (after
+    max-pooling, a residual sum of an activation's output), a function returning (M, 2, P) draws
+    of one channel's field for two examples in units of e^{log_q/2}
+    (:mod:`gradmath.network.draws`).
     """
 
     shape: tuple[int, ...]
     cov: FloatArray
     flat: bool = False
     cross: FloatArray | None = None
+    draws: Any = None
 
 
 class Grad(NamedTuple):
@@ -221,6 +225,8 @@ class Grad(NamedTuple):
     ``"iid"`` (g·I, independent examples), ``"centred"`` (γ·P with P = I − 11ᵀ/B, after batch
     norm), or ``"dpd"`` (γ·D P D with D = diag φ'(h), between an activation and the batch norm
     below it; ``act`` is that activation). ``log_gamma`` is log γ for the last two.
+    ``batch_moments``: from a batch norm on positions, its output's (K_y, C_y), which the
+    weight gradient of the convolution below needs (``cov == "centred"`` there).
     """
 
     log_g: float
@@ -228,6 +234,7 @@ class Grad(NamedTuple):
     log_gamma: float = 0.0
     act: Activation | None = None
     spatial: FloatArray | None = None
+    batch_moments: Any = None
 
 
 class Moments(Protocol):

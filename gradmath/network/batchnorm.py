@@ -101,7 +101,7 @@ class BatchNorm(Layer):
         return Signal(x.width, 0.0, sphere(B), -1.0 / (B - 1), 0.0), (site, log_inv_var)
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
-        if len(tape) == 3:
+        if len(tape) == 4:
             return self._positions_backward(tape, g, ctx)
         site, log_inv_var = tape
         B = ctx.batch
@@ -131,10 +131,10 @@ class BatchNorm(Layer):
         site = ctx.sites.open("batchnorm", x.width)
         ctx.rows[0, site] = 0.0
         out = Signal(x.width, 0.0, GAUSSIAN, None, 0.0, sp._replace(cov=k_y, cross=c_y))
-        return out, (site, log_inv_var, k_y)
+        return out, (site, log_inv_var, k_y, c_y)
 
     def _positions_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
-        site, log_inv_var, k_y = tape
+        site, log_inv_var, k_y, c_y = tape
         if g.cov != "iid":
             raise GradmathError(
                 "gradmath's batch-norm theory on positions covers Conv → BatchNorm with the "
@@ -146,7 +146,8 @@ class BatchNorm(Layer):
         gf = spatial.full(g.spatial, n)
         keep = positions.backward_factor(gf, k_y, ctx.batch)
         gs = g.spatial if g.spatial is not None else np.ones(n)
-        return Grad(g.log_g + log_inv_var + math.log(keep), "centred", spatial=gs)
+        return Grad(g.log_g + log_inv_var + math.log(keep), "centred", spatial=gs,
+                    batch_moments=(k_y, c_y))  # fmt: skip
 
     def theory_spectrum(self, x: Signal, ctx: Any) -> Signal:
         raise GradmathError(

@@ -190,8 +190,9 @@ class Conv(Layer):
         if g.cov == "centred":
             # below a batch norm on positions: the batch gradient sums δ·x over examples and
             # positions with δ centred (batchnorm_positions.weight_gradient)
-            assert gs is not None and ac is not None
-            s = weight_gradient(spatial.full(gs, gs.shape[0]), a, ac, ctx.batch)
+            assert gs is not None and ac is not None and g.batch_moments is not None
+            k_y, c_y = g.batch_moments
+            s = weight_gradient(spatial.full(gs, gs.shape[0]), a, ac, k_y, c_y, ctx.batch)
         elif gs is None:
             s = float(np.trace(a))
         elif gs.ndim == 1:

@@ -22,6 +22,7 @@ import numpy as np
 
 from gradmath.activations import Activation, activation
 from gradmath.errors import GradmathError
+from gradmath.network import draws as law
 from gradmath.network import spatial
 from gradmath.network.base import (
     OTHER,
@@ -72,6 +73,8 @@ class Elementwise(Layer):
                     "which the layer norm downstream needs; put a Dense layer in between."
                 )
             return Signal(x.width, math.log(m.phi2), OTHER, c, None), (x, m)
+        if x.spatial is not None and x.spatial.draws is not None:
+            return self._drawn_forward(x, ctx)
         if x.law.kind != "gaussian" and x.spatial is not None:
             raise GradmathError(
                 f"The mean-field rule of {act!r} on positions needs a Gaussian input (a "
@@ -154,13 +157,54 @@ class Elementwise(Layer):
             cross = spatial.pair_kernel(mom, q, cc, deriv=False)
             np.fill_diagonal(cross, mom.kernels(q, q, np.diagonal(cc).copy()))
             cross = cross * math.exp(-top - log_mean)
-        out = Signal(x.width, log_q, OTHER, None, None, sp._replace(cov=r, cross=cross))
+        u_cov, u_cross, log_in = sp.cov, sp.cross, x.log_q
+
+        def drawn() -> Any:
+            # φ of the Gaussian field, for a non-Gaussian layer after it (a residual sum)
+            u = law.gaussian(u_cov, u_cross, seed=seed)
+            v = act(u) if act.homogeneous else act(u * math.exp(0.5 * log_in))
+            return v * math.exp(0.5 * ((log_in if act.homogeneous else 0.0) - log_q))
+
+        seed = 2 * ctx.sites.mark()
+        lazy = law.lazy(drawn) if cross is not None else None
+        sp_out = sp._replace(cov=r, cross=cross, draws=lazy)
+        out = Signal(x.width, log_q, OTHER, None, None, sp_out)
         return out, (x, (mom, q, corr, log_qp))
+
+    def _drawn_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
+        """φ of a field carried by draws (:mod:`gradmath.network.draws`): the output's moments
+        and draws, and E[φ'(u_p)φ'(u_p')] for the backward rule, as averages over the draws."""
+        act = self.activation
+        sp = x.spatial
+        assert sp is not None
+        u = np.asarray(sp.draws(), dtype=np.float64)
+        if not act.homogeneous:
+            u = u * math.exp(0.5 * x.log_q)
+        v = np.asarray(act(u), dtype=np.float64)
+        log_mean, k, c = law.moments(v)
+        log_q = log_mean + (x.log_q if act.homogeneous else 0.0)
+        d = act.deriv(u).reshape(-1, u.shape[-1])
+        dk = d.T @ d / d.shape[0]
+        norm = v * math.exp(-0.5 * log_mean)
+        cross = c if sp.cross is not None else None
+        out = Signal(x.width, log_q, OTHER, None, None,
+                     sp._replace(cov=k, cross=cross, draws=lambda: norm))  # fmt: skip
+        return out, (x, (None, None, dk, None))
 
     def _spatial_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
         """G_pp' · E[φ'(u_p)φ'(u_p')] (gradient independence); a white or diagonal gradient
         needs only the diagonal E[φ'(u_p)²]."""
         _, (mom, q, corr, log_qp) = tape
+        if mom is None:  # a drawn law: E[φ'(u_p) φ'(u_p')] over the draws
+            dk = corr
+            gs = g.spatial
+            gin = (
+                dk * spatial.full(gs, dk.shape[0])
+                if gs is not None and gs.ndim == 2
+                else (spatial.diagonal(gs, dk.shape[0]) * np.diagonal(dk))
+            )
+            log_mean, gn = spatial.normalised(gin)
+            return Grad(g.log_g + log_mean, spatial=gn)
         if g.cov != "iid":
             raise GradmathError(
                 "gradmath's batch-norm theory does not cover tensors with positions (BatchNorm "

@@ -51,6 +51,23 @@ __all__ = ["AdaptiveAvgPool", "AvgPool", "Flatten", "GlobalAvgPool", "adaptive_m
 FloatArray = NDArray[np.float64]
 
 
+def check_window(layer: Any) -> None:
+    """Validate and normalise a pooling layer's ``dim``, ``kernel``, ``stride`` (default: the
+    kernel) and ``padding`` (at most half the kernel, as in PyTorch) in place."""
+    set_ = object.__setattr__
+    if layer.dim not in (1, 2) or isinstance(layer.dim, bool):
+        raise GradmathError(f"`dim` (={layer.dim!r}) must be 1 or 2 (spatial axes).")
+    set_(layer, "kernel", spatial.dims("kernel", layer.kernel, layer.dim))
+    stride = layer.kernel if layer.stride is None else layer.stride
+    set_(layer, "stride", spatial.dims("stride", stride, layer.dim))
+    set_(layer, "padding", spatial.dims("padding", layer.padding, layer.dim, minimum=0))
+    if any(2 * p > k for p, k in zip(layer.padding, layer.kernel, strict=True)):
+        raise GradmathError(
+            f"`padding` (={layer.padding}) must be at most half the kernel ({layer.kernel}), "
+            "as in PyTorch."
+        )
+
+
 def _positions(x: Signal, who: str) -> Spatial:
     if x.spatial is None or x.spatial.flat:
         raise GradmathError(f"{who} needs a tensor with positions; it follows a flat one.")
@@ -80,18 +97,7 @@ class AvgPool(Layer):
     dim: int = 2
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        if self.dim not in (1, 2) or isinstance(self.dim, bool):
-            raise GradmathError(f"`dim` (={self.dim!r}) must be 1 or 2 (spatial axes).")
-        set_(self, "kernel", spatial.dims("kernel", self.kernel, self.dim))
-        stride = self.kernel if self.stride is None else self.stride
-        set_(self, "stride", spatial.dims("stride", stride, self.dim))
-        set_(self, "padding", spatial.dims("padding", self.padding, self.dim, minimum=0))
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel, strict=True)):  # type: ignore[arg-type]
-            raise GradmathError(
-                f"`padding` (={self.padding}) must be at most half the kernel ({self.kernel}), "
-                "as in PyTorch."
-            )
+        check_window(self)
 
     @property
     def window(self) -> spatial.Window:

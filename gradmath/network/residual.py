@@ -23,7 +23,7 @@ import numpy as np
 
 from gradmath.activations import Activation
 from gradmath.errors import GradmathError
-from gradmath.network import spatial
+from gradmath.network import draws, spatial
 from gradmath.network.base import (
     GAUSSIAN,
     OTHER,
@@ -152,7 +152,11 @@ class Residual(Layer):
             cross = None
             if x.spatial.cross is not None and f.spatial.cross is not None:
                 cross = wx * x.spatial.cross + wf * f.spatial.cross
-            sp = x.spatial._replace(cov=cov, cross=cross)
+            sp = x.spatial._replace(cov=cov, cross=cross, draws=None)
+            if law != GAUSSIAN:
+                # not Gaussian (an activation's output plus a branch): carried by draws, the
+                # two sides independent at infinite width (the branch's weights are fresh)
+                sp = sp._replace(draws=_sum_draws(x, f, self.alpha, log_q, ctx))
         site = ctx.sites.open("residual", x.width)
         ctx.rows[0, site] = log_q
         return Signal(x.width, log_q, law, c, mean, sp), (site, tape, skip_tape)
@@ -229,3 +233,25 @@ class Residual(Layer):
         u = g.u * per_network(np.exp(g.s - s), g.u)
         u += per_network(np.exp(gb.s - s), g.u) * gb.u
         return Scaled(u, s)
+
+
+def _sum_draws(x: Signal, f: Signal, alpha: float, log_q: float, ctx: TheoryContext) -> Any:
+    """Draws of x + α·f (in units of e^{log_q/2}) from each side's draws or, for a Gaussian
+    side, fresh Gaussian draws; ``None`` when a non-Gaussian side has none."""
+    sides = []
+    mark = ctx.sites.mark()
+    for k, (sig, w) in enumerate(((x, 1.0), (f, alpha))):
+        sp = sig.spatial
+        assert sp is not None
+        if sp.draws is None and sig.law.kind != "gaussian":
+            return None
+        sides.append((sp, w * math.exp(0.5 * (sig.log_q - log_q)), 2 * (mark + k) + 1))
+
+    def drawn() -> Any:
+        total: Any = 0.0
+        for sp, w, seed in sides:
+            d = sp.draws() if sp.draws is not None else draws.gaussian(sp.cov, sp.cross, seed)
+            total = total + w * np.asarray(d)
+        return total
+
+    return draws.lazy(drawn)

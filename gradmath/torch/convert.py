@@ -25,10 +25,11 @@ activation modules and functions        ``Elementwise`` (the catalogue entry)
 ``nn.Conv1d/2d`` (groups = 1)           ``Conv`` (kernel, stride, padding, dilation, read init)
 ``nn.AvgPool*``, ``nn.AdaptiveAvgPool*``  ``AvgPool``, ``AdaptiveAvgPool`` (positions' covariance)
 ``nn.Flatten``, ``torch.flatten``       ``Flatten``
+``nn.MaxPool1d/2d`` (after φ)           ``MaxPool(kernel, stride, padding, act=φ)`` (by draws)
 ``x + F(x)``                            ``Residual(F)``
 ``F(x) + S(x)`` (ResNet downsampling)   ``Residual(F, shortcut=S)`` (e.g. conv 1×1 + BN)
 sums of measured parts (embeddings)     ``Measured`` parts and their measured sum
-attention, embeddings, max-pooling,     ``Measured``: the moments measured on the model, marked
+attention, embeddings, other pooling,  ``Measured``: the moments measured on the model, marked
 unknown modules                         as measured only (:class:`~gradmath.network.Measured`)
 views, ``nn.Identity``                  nothing (entries move, moments do not change)
 =====================================  =======================================================
@@ -41,9 +42,7 @@ An activation right before it (ReLU → max-pool) joins the segment: max-pooling
 gradient only to selected positions, where φ' is not a typical value.
 
 Not translated yet, refused with a GradmathError naming the layer: normalisations with γ ≠ 1
-or β ≠ 0; the mean-field rule itself refuses an activation of a non-Gaussian residual sum
-(ResNet's ReLU after x + F(x) with x a ReLU output), so a ResNet translates but is predicted
-only up to its first such block.
+or β ≠ 0; max-pooling with dilation or ceil mode is measured only.
 """
 
 from __future__ import annotations
@@ -68,6 +67,7 @@ from gradmath.network import (
     Flatten,
     Layer,
     LayerNorm,
+    MaxPool,
     Measured,
     Network,
     Residual,
@@ -92,6 +92,7 @@ from gradmath.torch.translate import (
 )
 from gradmath.torch.translate import Dense as DenseOp
 from gradmath.torch.translate import Flatten as FlattenOp
+from gradmath.torch.translate import MaxPool as MaxPoolOp
 from gradmath.torch.translate import Measured as MeasuredOp
 
 __all__ = [
@@ -329,6 +330,14 @@ def _flatten(op: FlattenOp, b: _Build, first: bool) -> list[Layer]:
     return [Flatten()]
 
 
+def _maxpool(op: MaxPoolOp, b: _Build, first: bool, act: Any = None) -> list[Layer]:
+    m = op.module
+    assert isinstance(m, (nn.MaxPool1d, nn.MaxPool2d))
+    b.open(op.site)
+    dim = 1 if isinstance(m, nn.MaxPool1d) else 2
+    return [MaxPool(m.kernel_size, m.stride, m.padding, act=act, dim=dim)]
+
+
 #: How each translated operation becomes gradmath layers: the one place a module type maps.
 TABLE: dict[type, Builder] = {
     DenseOp: _dense,
@@ -339,6 +348,7 @@ TABLE: dict[type, Builder] = {
     Add: _add,
     Conv: _conv,
     Pool: _pool,
+    MaxPoolOp: _maxpool,
     FlattenOp: _flatten,
 }
 
@@ -347,6 +357,13 @@ def _layers(ops: Any, b: _Build, first: bool) -> list[Layer]:
     out: list[Layer] = []
     for k, op in enumerate(ops):
         nxt = ops[k + 1] if k + 1 < len(ops) else None
+        if isinstance(op, Act) and isinstance(nxt, MaxPoolOp):
+            continue  # φ → max-pool is one layer (gradmath.network.maxpool says why)
+        if isinstance(op, MaxPoolOp):
+            prev = ops[k - 1] if k else None
+            act = prev.activation if isinstance(prev, Act) else None
+            out += _maxpool(op, b, first and k == 0, act)
+            continue
         if isinstance(op, Act) and isinstance(nxt, MeasuredOp) and k and b.spatial:
             # An activation right before a measured part inside a conv stack (ReLU →
             # max-pool): the part passes its gradient only to the positions it selects, where

@@ -10,13 +10,14 @@
 - ``pass``: moves entries without changing their distribution (view, reshape, flatten,
   permute, transpose, contiguous, indexing, dtype casts, ``nn.Identity``, ``nn.Flatten``);
 - ``measured``: anything else that combines tensors of the data flow (matmul, softmax, cat,
-  max-pooling, ...): it is a site, measured only.
+  ...): it is a site, measured only.
 
 Average pooling is a site (``avgpool``): its output second moment E[x̄²] = (1/k²) Σ_{p,p'}
 E[x_p x_p'] needs the covariance between positions, which gradmath's convolutional layers carry
 (Xiao et al. 2018's covariance map, :mod:`gradmath.network.pooling`); PyTorch's ``ceil_mode``,
-``count_include_pad=False`` and divisor overrides are measured only. Max-pooling has no
-Gaussian rule at all: measured only.
+``count_include_pad=False`` and divisor overrides are measured only. Max-pooling (no dilation,
+floor mode) is a site (``maxpool``), predicted by draws (:mod:`gradmath.network.maxpool`);
+other max-pooling is measured only.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Reading:
     @property
     def site(self) -> SiteKind | None:
         if self.role in ("dense", "conv", "batchnorm", "layernorm", "residual", "avgpool",
-                         "measured"):  # fmt: skip
+                         "maxpool", "measured"):  # fmt: skip
             return self.role  # type: ignore[return-value]
         return None
 

@@ -24,7 +24,9 @@ __all__ = [
     "weight_of",
 ]
 
-SiteKind = Literal["dense", "conv", "batchnorm", "layernorm", "residual", "avgpool", "measured"]
+SiteKind = Literal[
+    "dense", "conv", "batchnorm", "layernorm", "residual", "avgpool", "maxpool", "measured"
+]
 
 #: torch.nn module types the mean-field theory does not cover: probed, never predicted.
 MEASURED_TYPES: tuple[type[nn.Module], ...] = (
@@ -60,6 +62,18 @@ def is_attention(module: nn.Module) -> bool:
     )
 
 
+def is_plain_maxpool(module: nn.Module) -> bool:
+    """``nn.MaxPool1d/2d`` without dilation or ceil mode (gradmath's ``MaxPool``)."""
+    if not isinstance(module, (nn.MaxPool1d, nn.MaxPool2d)):
+        return False
+    d = module.dilation
+    return (
+        not module.ceil_mode
+        and not module.return_indices
+        and (d == 1 or (isinstance(d, tuple) and all(v == 1 for v in d)))
+    )
+
+
 def site_kind(module: nn.Module) -> SiteKind | None:
     """The kind of site a module's output is, or ``None`` if it is not a site by itself.
 
@@ -74,6 +88,8 @@ def site_kind(module: nn.Module) -> SiteKind | None:
         return "batchnorm"
     if isinstance(module, nn.LayerNorm):
         return "layernorm"
+    if is_plain_maxpool(module):
+        return "maxpool"
     if isinstance(module, MEASURED_TYPES) or is_attention(module):
         return "measured"
     if not isinstance(module, _KNOWN_PARAMETER_FREE) and any(

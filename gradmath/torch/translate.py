@@ -55,6 +55,7 @@ __all__ = [
     "Dense",
     "Factor",
     "Flatten",
+    "MaxPool",
     "Measured",
     "Norm",
     "Pool",
@@ -171,6 +172,17 @@ class Pool:
 
 
 @dataclass(frozen=True, eq=False)
+class MaxPool:
+    """Max-pooling (``nn.MaxPool1d/2d``, no dilation, floor mode)."""
+
+    site: Site
+    module: nn.Module
+
+    def describe(self) -> str:
+        return f"max-pooling ({type(self.module).__name__})"
+
+
+@dataclass(frozen=True, eq=False)
 class Flatten:
     """(batch, C, *positions) → (batch, C·∏positions): ``nn.Flatten``, ``torch.flatten``, views."""
 
@@ -205,7 +217,7 @@ class Measured:
         return f"measured only: {self.note}"
 
 
-Op = Dense | Conv | Act | Norm | Factor | Pool | Flatten | Add | Measured
+Op = Dense | Conv | Act | Norm | Factor | Pool | MaxPool | Flatten | Add | Measured
 
 
 @dataclass(frozen=True, eq=False)
@@ -336,6 +348,9 @@ def _op_for(event: Event, site: Site | None, reading: Any, info: _Model) -> Op |
     if role == "avgpool":
         assert m is not None and site is not None
         return Pool(site, m)
+    if role == "maxpool":
+        assert m is not None and site is not None
+        return MaxPool(site, m)
     if role == "measured":
         assert site is not None
         centred = m is not None and (

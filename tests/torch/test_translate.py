@@ -31,13 +31,9 @@ def test_resnet18_structure_and_segments() -> None:
     kinds = [s.kind for s in t.sites]
     assert kinds.count("conv") == 20 and kinds.count("batchnorm") == 20
     assert kinds.count("residual") == 8 and kinds.count("dense") == 1
-    # the stem's max-pool is measured only; the final 1×1 average pool moves nothing
-    assert [s.module for s in t.measured] == ["maxpool"]
-    assert t.segments() == [
-        "theory: conv1 … batchnorm1",
-        "measured only: measured1 (maxpool)",
-        "theory: conv2 … dense1",
-    ]
+    # the stem's max-pool is predicted; the final 1×1 average pool moves nothing
+    assert not t.measured and kinds.count("maxpool") == 1
+    assert t.segments() == ["theory: conv1 … dense1"]
     adds = [op for op in t.ops if isinstance(op, Add)]
     assert len(adds) == 8
     assert [len(a.shortcut) for a in adds] == [0, 0, 2, 0, 2, 0, 2, 0]  # conv1×1 + BN
@@ -50,12 +46,15 @@ def test_resnet18_structure_and_segments() -> None:
     assert all(isinstance(op, Norm) and op.affine_default for op in ops if isinstance(op, Norm))
 
 
-def test_vgg_average_pooling_is_predicted_max_pooling_measured_only() -> None:
+def test_vgg_pooling_is_predicted() -> None:
     torch.manual_seed(0)
     t = translate(vgg(), torch.randn(2, 3, 32, 32))
     assert [s.kind for s in t.sites].count("avgpool") == 3 and not t.measured
     t = translate(vgg(pool="max"), torch.randn(2, 3, 32, 32))
-    assert [s.module for s in t.measured] == ["4", "9"]
+    assert [s.module for s in t.sites if s.kind == "maxpool"] == ["4", "9"] and not t.measured
+    t = translate(nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2, ceil_mode=True)),
+                  torch.randn(2, 3, 9, 9))  # fmt: skip
+    assert [s.module for s in t.measured] == ["1"]  # ceil mode: measured only
 
 
 @pytest.mark.slow
