@@ -93,6 +93,7 @@ UNICODE_MATH = {
     "⊗": r"\otimes",
     "∘": r"\circ",
     "ȳ": r"\bar{y}",
+    "ã": r"\tilde{a}",
     "⊥": r"\perp",
     "÷": r"\div",
     "⟨": r"\langle",
