@@ -198,11 +198,12 @@ $h^l$ are fair coins whatever the scale, the $k_l$ are independent $\mathrm{{Bin
 $P(\text{{zeros}} \le z) = P(\mathrm{{Bin}}(n, 1/2) \ge n - z)^L$; for hard-tanh the fluctuating
 $|x^{{l-1}}|^2$ spreads and correlates the counts, and gradmath samples them from that chain.
 Given the counts, the nonzero eigenvalues follow the free product with $P(d_l = 0) = 1 - k_l/n$:
-unequal ranks open a gap at the bottom where equal ones leave a hard edge, which moves the
-distribution function by $O(1/\sqrt n)$. Comparing the zeros with their law and the nonzero part
-with its law given the counts, averaged over them, sampled ReLU and hard-tanh spectra agree with
-the theory at widths 128 to 512 and depths 2 to 32; against the infinite-width law alone they
-did not (a distance of $0.036$ with $p < 0.001$ for ReLU at width 256, depth 4).
+unequal ranks open a gap at the bottom where equal ones leave a hard edge. Comparing the zeros
+with their law, and the nonzero part with its law given the counts averaged over them, sampled
+ReLU and hard-tanh spectra agree with the theory at widths 128 to 512 and depths 2 to 32 with
+both weight kinds; against the infinite-width law alone they did not (ReLU with Gaussian
+weights at width 256, depth 8: a Kolmogorov--Smirnov distance of $0.058$ with $p < 0.001$,
+now $0.012$ with $p = 0.45$).
 
 \subsection{{Convolutions}}
 \citet{{xiao2018}} carry this to convolutional networks: a \emph{{delta-orthogonal}} kernel is
