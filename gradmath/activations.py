@@ -85,6 +85,9 @@ class Activation:
     kinks: tuple[float, ...] = ()
     reference: str = ""
     gaussian: GaussianClosedForm | None = field(default=None, repr=False)
+    #: φ'(z) from z and y = φ(z) when the value makes it cheaper (tanh: 1 − y²), else None;
+    #: returns a new array of z's dtype.
+    deriv_from_value_numpy: Callable[[Array, Array], Array] | None = field(default=None, repr=False)
 
     def __call__(self, z: ArrayLike) -> Array:
         """φ(z), elementwise, finite for every finite input."""
@@ -93,6 +96,17 @@ class Activation:
     def deriv(self, z: ArrayLike) -> Array:
         """φ'(z), elementwise, finite for every finite input (kink convention in module doc)."""
         return self.deriv_numpy(_as_float_array(z))
+
+    def deriv_given_value(self, z: Array, value: Array) -> Array:
+        """φ'(z) for an array z whose φ(z) = ``value`` is already computed (a new array).
+
+        The same numbers as :meth:`deriv` to a few ulps (checked in the tests), cheaper where
+        the value helps: the simulation's backward pass keeps both (tanh: 1 − tanh², one
+        multiply instead of an exponential per element).
+        """
+        if self.deriv_from_value_numpy is None:
+            return self.deriv(z)
+        return self.deriv_from_value_numpy(z, value)
 
     @staticmethod
     def symbol() -> sympy.Symbol:
@@ -242,6 +256,23 @@ def _sech2(z: Array) -> Array:
     return e
 
 
+#: 1 − tanh² is used where tanh² ≤ 1 − 2^-4 (|z| ≲ 2.07): tanh² carries about 3 ulp, and
+#: dividing by 1 − tanh² ≥ 2^-4 makes that at most ~50 ε relative (1e-14 in float64, 6e-6 in
+#: float32); beyond it the exponential form of :func:`_sech2`, accurate in the tails.
+_TANH2_MAX = 1.0 - 2.0**-4
+
+
+def _sech2_from_tanh(z: Array, t: Array) -> Array:
+    # sech² = 1 − tanh²: a multiply and a subtract instead of an exponential (numpy's float64
+    # exp and tanh are scalar libm calls, ~10-18 ns per element, on CPUs without AVX-512).
+    d = np.multiply(t, t)
+    far = d > _TANH2_MAX
+    np.subtract(d.dtype.type(1), d, out=d)
+    if np.any(far):
+        d[far] = _sech2(z[far])  # the saturated tails: full relative accuracy
+    return d
+
+
 def _elu(z: Array, alpha: float) -> Array:
     return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
 
@@ -298,7 +329,15 @@ def _sigmoid() -> Activation:
 
 @_register("tanh")
 def _tanh() -> Activation:
-    return Activation("tanh", {}, np.tanh, _sech2, lambda z: _sp().tanh(z), reference="tanh")
+    return Activation(
+        "tanh",
+        {},
+        np.tanh,
+        _sech2,
+        lambda z: _sp().tanh(z),
+        reference="tanh",
+        deriv_from_value_numpy=_sech2_from_tanh,
+    )
 
 
 @_register("relu")

@@ -24,10 +24,12 @@ loaded OpenBLAS/MKL/OpenMP libraries directly) and restores them on exit.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from gradmath.errors import GradmathError
 
@@ -37,6 +39,23 @@ __all__ = ["cores", "limit", "pool"]
 _BUDGET: ContextVar[int | None] = ContextVar("gradmath_thread_budget", default=None)
 
 ENV = "GRADMATH_NUM_THREADS"
+
+#: (len(sys.modules) when built, threadpoolctl.ThreadpoolController): see _blas_limit.
+_CONTROLLER: tuple[int, Any] | None = None
+
+
+def _blas_limit(n: int) -> Any:
+    """threadpoolctl's limit of every loaded BLAS/OpenMP pool to ``n`` threads (a context
+    manager restoring them). Finding the pools scans the process's shared libraries (~10 ms,
+    as much as a small ``simulate`` call), so the controller is kept and rebuilt only when
+    modules were imported since: a new extension module is how a new pool gets loaded."""
+    from threadpoolctl import ThreadpoolController
+
+    global _CONTROLLER
+    key = len(sys.modules)
+    if _CONTROLLER is None or _CONTROLLER[0] != key:
+        _CONTROLLER = (key, ThreadpoolController())
+    return _CONTROLLER[1].limit(limits=n)
 
 
 def _machine_cores() -> int:
@@ -75,15 +94,13 @@ def limit(threads: int = 1) -> Iterator[None]:
     parallelism comes from the pool, so its matmuls must not start threads of their own. The
     BLAS limit is process-wide and restored on exit.
     """
-    from threadpoolctl import threadpool_limits
-
     from gradmath.errors import check_positive_int
 
     n = check_positive_int("threads", threads)
     outer = _BUDGET.get()
     token = _BUDGET.set(n if outer is None else min(n, outer))
     try:
-        with threadpool_limits(limits=min(n, _machine_cores())):
+        with _blas_limit(min(n, _machine_cores())):
             yield
     finally:
         _BUDGET.reset(token)
@@ -101,8 +118,6 @@ def pool(tasks: int) -> Iterator[ThreadPoolExecutor | None]:
     multi-threaded BLAS alone does not. Under contention the pool's threads simply share the
     remaining cores, where spinning BLAS threads would wait for each other (module docstring).
     """
-    from threadpoolctl import threadpool_limits
-
     from gradmath.errors import check_positive_int
 
     n = min(check_positive_int("tasks", tasks, minimum=0,
@@ -111,7 +126,7 @@ def pool(tasks: int) -> Iterator[ThreadPoolExecutor | None]:
         yield None
         return
     with (
-        threadpool_limits(limits=1),
+        _blas_limit(1),
         ThreadPoolExecutor(n, initializer=_BUDGET.set, initargs=(1,)) as ex,
     ):
         yield ex

@@ -319,7 +319,8 @@ class Scaled(NamedTuple):
         if np.any(np.abs(self.s) > 0.5 * math.log(fmax)):
             return None
         u = self.u * per_network(np.exp(self.s), self.u) if np.any(self.s) else self.u
-        amax = float(np.max(np.abs(u))) if u.size else 0.0
+        # max and −min: two reductions without an |u| temporary (NaN propagates through both)
+        amax = max(float(np.max(u)), -float(np.min(u))) if u.size else 0.0
         return u if math.isfinite(amax) and amax <= fmax**0.5 else None
 
 

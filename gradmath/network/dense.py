@@ -174,14 +174,17 @@ class Dense(Layer):
     # ------------------------------------------------------------------ simulation
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
         fan_in = x.u.shape[-1]
-        w, b = ctx.draw(self._initializer, (self.width, fan_in), self.resolved_sigma_b2(fan_in))
+        sigma_b2 = self.resolved_sigma_b2(fan_in)
+        # (b is drawn even when σ_b² = 0, so the weights' random stream does not depend on it)
+        w, b = ctx.draw(self._initializer, (self.width, fan_in), sigma_b2)
         if self.gain != 1.0:
             w *= w.dtype.type(self.gain)
-        if np.any(x.s):
-            # b enters in the units of x: value e^s·(W u + e^{−s} b).
-            b *= np.exp(-x.s).astype(b.dtype)[:, None]
         a = np.matmul(x.u, np.swapaxes(w, -1, -2))
-        a += b[:, None, :]
+        if sigma_b2 != 0:  # else b = 0 and adding it is a pass over the stack for nothing
+            if np.any(x.s):
+                # b enters in the units of x: value e^s·(W u + e^{−s} b).
+                b *= np.exp(-x.s).astype(b.dtype)[:, None]
+            a += b[:, None, :]
         site = ctx.sites.open("dense", self.width, fan_in)
         u, s, log_ms = renormalise(a, x.s)
         ctx.forward_log[0, :, site] = 2.0 * x.s + log_ms
@@ -191,11 +194,10 @@ class Dense(Layer):
 
     def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
         site, w, x = tape
-        ctx.forward_log[1, :, site] = 2.0 * g.s + log0_array(mean_square(g.u))
+        rows = mean_square(g.u, (-1,))  # (K, batch): one pass gives both statistics
+        ctx.forward_log[1, :, site] = 2.0 * g.s + log0_array(rows.mean(axis=-1))
         # Per-example weight gradient ∂ℓ_b/∂W = δ_b x_bᵀ: E over b of ‖δ_b‖²‖x_b‖²/(n_out n_in).
-        per = np.einsum(
-            "kb,kb->k", mean_square(g.u, (-1,)), mean_square(x.u, (-1,)), dtype=np.float64
-        )
+        per = np.einsum("kb,kb->k", rows, mean_square(x.u, (-1,)), dtype=np.float64)
         ctx.forward_log[2, :, site] = 2.0 * (g.s + x.s) + log0_array(per / g.u.shape[-2])
         if not need_input:
             return g

@@ -243,11 +243,19 @@ class Elementwise(Layer):
                 "homogeneous activation such as relu)"
             )
         zero = np.zeros_like(x.s)
-        return Scaled(act(h), zero), Scaled(h, zero)
+        y = act(h)
+        # The tape keeps φ(h) beside h (the next layer keeps y anyway): φ' may come cheaper
+        # from it (Activation.deriv_given_value; tanh: 1 − y²).
+        return Scaled(y, zero), (Scaled(h, zero), y)
 
     def sim_backward(self, tape: Any, g: Scaled, ctx: SimContext, need_input: bool) -> Scaled:
-        x = tape
         if not need_input:
             return g
-        u = g.u * self.activation.deriv(x.u)  # φ' is scale-free for homogeneous φ
-        return Scaled(u, g.s)
+        act = self.activation
+        if act.homogeneous:
+            return Scaled(g.u * act.deriv(tape.u), g.s)  # φ' is scale-free for homogeneous φ
+        x, y = tape
+        if act.deriv_from_value_numpy is None:
+            return Scaled(g.u * act.deriv(x.u), g.s)
+        d = act.deriv_given_value(x.u, y)  # a new array (its contract): multiply in place
+        return Scaled(np.multiply(d, g.u, out=d), g.s)

@@ -23,6 +23,10 @@ GENERATORS = ("numpy", "torch")
 GeneratorName = Literal["numpy", "torch"]
 
 
+#: NumPy dtype character -> torch dtype, filled on first use (float32 and float64 only).
+_TORCH_DTYPES: dict[str, Any] = {}
+
+
 class TorchGenerator:
     """The part of ``numpy.random.Generator`` that :meth:`Initializer.sample` and simulate use
     (``standard_normal``, ``random``, ``bit_generator.state``), drawn by PyTorch."""
@@ -31,6 +35,8 @@ class TorchGenerator:
         import torch
 
         self._torch = torch
+        if not _TORCH_DTYPES:
+            _TORCH_DTYPES.update({"f": torch.float32, "d": torch.float64})
         # 64 bits of the SeedSequence's hashed state: distinct children get distinct seeds
         # (with overwhelming probability) however many were spawned before.
         self._g = torch.Generator().manual_seed(int(seq.generate_state(1, np.uint64)[0]))
@@ -49,11 +55,16 @@ class TorchGenerator:
         self._g.set_state(value)
 
     def _fill(self, fn: Any, size: Any, dtype: Any, out: np.ndarray | None) -> np.ndarray:
-        dt = np.dtype(dtype)
         if out is None:
-            out = np.empty(() if size is None else size, dtype=dt)
-        t = self._torch
-        fn(out.shape, generator=self._g, dtype=getattr(t, dt.name), out=t.from_numpy(out))
+            out = np.empty(() if size is None else size, dtype=dtype)
+        # out's dtype decides (as NumPy's `out=`); the torch dtype from a dict, since
+        # np.dtype.name costs microseconds and the truncated normal calls this per redraw.
+        fn(
+            out.shape,
+            generator=self._g,
+            dtype=_TORCH_DTYPES[out.dtype.char],
+            out=self._torch.from_numpy(out),
+        )
         return out
 
     def standard_normal(
