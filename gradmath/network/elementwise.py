@@ -258,4 +258,6 @@ class Elementwise(Layer):
         if act.deriv_from_value_numpy is None:
             return Scaled(g.u * act.deriv(x.u), g.s)
         d = act.deriv_given_value(x.u, y)  # a new array (its contract): multiply in place
+        if d.shape != g.u.shape or d.dtype != g.u.dtype:  # e.g. a Jacobian's rows (spectra)
+            return Scaled(g.u * d, g.s)
         return Scaled(np.multiply(d, g.u, out=d), g.s)
