@@ -1,32 +1,35 @@
 """Benchmark: gradmath.torch.probe on ResNet-18 (batch 8, 32×32, 16 inits) against bare passes.
 
-Four timings in one run, interleaved and repeated ``--reps`` times so that load hits all alike:
+Six timings in one run, interleaved and repeated ``--reps`` times so that load hits all alike:
 
 - ``bare``: 16 forward + backward passes of the model (no re-initialisation);
-- ``bare + init``: the same with the model re-initialised before each pass (torchvision's
-  ResNet init), what a hand-written probe loop costs;
+- ``bare + reset_parameters``: the same with every module's ``reset_parameters()`` before each
+  pass (torch's generator), what a hand-written probe loop costs;
+- ``bare + probe's redraw``: the same with the probe's redraw of those defaults
+  (``gradmath.torch._defaults``: NumPy SFC64, the same U(±1/√fan_in)): the floor of any probe
+  that draws 11.2 M fresh weights per init;
 - ``probe, same weights``: ``gradmath.torch.measure`` with an init that draws nothing: the
   probe's own cost (tracing, hooks, statistics, restoring the model) over 16 bare passes;
-- ``probe``: ``gradmath.torch.measure(model, x, n_inits=16, init=resnet_init)``, the probe's
-  measurement (16 re-initialisations, 16 traced passes with hooks, restoring the model;
-  ``probe`` adds one traced forward pass for the translation).
+- ``probe``: ``gradmath.torch.measure(model, x, n_inits=16)``, the default (16 redraws, 16
+  traced passes with hooks, restoring the model; ``probe`` adds one traced forward pass for
+  the translation);
+- ``probe, torchvision init``: ``init=resnet_init`` (kaiming_normal_, a user's init function,
+  drawn by torch's generator).
 
-Page faults: minor faults of the thread per job (minimum over repetitions), where the
-difference between probe and bare is system time spent re-faulting memory glibc returned to
-the OS between passes (see the README). Each job's time is the minimum over the repetitions
-(the run least disturbed by other processes), as wall-clock and as this thread's CPU time
-(``time.thread_time``; torch runs on one thread here, so CPU time excludes waiting for a core
-on a loaded machine). Ratios are of these minima, all from the same run.
+Each job's time is the minimum over the repetitions (the run least disturbed by other
+processes), as wall-clock and as process CPU time (user + system, all threads: on a loaded
+machine CPU time excludes waiting for a core). Page faults: minor faults of the process
+(minimum over repetitions); their number depends on glibc's heap history (README). Ratios are
+of these minima, all from the same run.
 
-The issue's target: probe overhead under 30 % of ``bare``. Drawing 11.2 M fresh weights per
-init (torch's CPU generator, mt19937: one 32-bit draw per weight) is part of any probe and costs
-about half a bare pass by itself; the script prints the overheads with and without it.
+The issue's target: probe overhead under 30 % of ``bare``.
 
-Run: python benchmarks/torch_probe.py [--reps 5]
+Run: python benchmarks/torch_probe.py [--reps 5] [--threads 1]
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -39,22 +42,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "torch"))
 from models import ResNet18, resnet_init
 
 from gradmath.torch import measure
+from gradmath.torch._model import reinitialise
 
 REPS = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 5
+THREADS = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1
 N = 16
+REDRAW = "bare + probe's redraw"
 
 
 def main() -> None:
-    torch.set_num_threads(1)  # see benchmarks/torch_nonfinite.py
+    torch.set_num_threads(THREADS)  # 1: see benchmarks/torch_nonfinite.py
     torch.manual_seed(0)
     model = ResNet18()
     x = torch.randn(8, 3, 32, 32)
 
-    def bare(init: bool) -> None:
-        for _ in range(N):
-            if init:
+    def reset(m: torch.nn.Module) -> None:
+        for mod in m.modules():
+            if hasattr(mod, "reset_parameters"):
+                mod.reset_parameters()
+
+    def bare(init: Callable[[int], object] | None) -> None:
+        for k in range(N):
+            if init is not None:
                 with torch.no_grad():
-                    resnet_init(model)
+                    init(k)
             model.zero_grad(set_to_none=True)
             (model(x) * torch.randn(8, 10)).sum().backward()
 
@@ -62,37 +73,43 @@ def main() -> None:
         pass
 
     jobs: dict[str, Callable[[], object]] = {
-        "bare": lambda: bare(False),
-        "bare + init": lambda: bare(True),
+        "bare": lambda: bare(None),
+        "bare + reset_parameters": lambda: bare(lambda k: reset(model)),
+        REDRAW: lambda: bare(lambda k: reinitialise(model, None, seed=k)),
         "probe, same weights": lambda: measure(model, x, n_inits=N, init=same_weights),
-        "probe": lambda: measure(model, x, n_inits=N, init=resnet_init),
+        "probe": lambda: measure(model, x, n_inits=N),
+        "probe, torchvision init": lambda: measure(model, x, n_inits=N, init=resnet_init),
     }
     wall: dict[str, list[float]] = {k: [] for k in jobs}
     cpu: dict[str, list[float]] = {k: [] for k in jobs}
     faults: dict[str, list[int]] = {k: [] for k in jobs}
     measure(model, x, n_inits=2)  # warm-up: first calls allocate and import
+    load = os.getloadavg()[0]
     for _ in range(REPS):
         for name, f in jobs.items():
-            w, c = time.perf_counter(), time.thread_time()
-            pf = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            w = time.perf_counter()
             f()
-            cpu[name].append(time.thread_time() - c)
             wall[name].append(time.perf_counter() - w)
-            faults[name].append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - pf)
-    print(f"ResNet-18, batch 8, 32x32, {N} inits, torch {torch.__version__}, 1 thread, "
-          f"min of {REPS} interleaved runs")  # fmt: skip
-    print(f"  {'':<20} {'wall':>8} {'ratio':>6}   {'CPU':>8} {'ratio':>6}   page faults")
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            cpu[name].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+            faults[name].append(r1.ru_minflt - r0.ru_minflt)
+    load = max(load, os.getloadavg()[0])
+    print(f"ResNet-18, batch 8, 32x32, {N} inits, torch {torch.__version__}, {THREADS} thread(s), "
+          f"min of {REPS} interleaved runs, load average up to {load:.1f} on {os.cpu_count()} "
+          "cores")  # fmt: skip
+    print(f"  {'':<26} {'wall':>8} {'ratio':>6}   {'CPU':>8} {'ratio':>6}   page faults")
     w0, c0 = min(wall["bare"]), min(cpu["bare"])
     for k in jobs:
         w, c = min(wall[k]), min(cpu[k])
-        print(f"  {k:<20} {w:7.2f}s {w / w0:5.2f}x   {c:7.2f}s {c / c0:5.2f}x   {min(faults[k])}")
+        print(f"  {k:<26} {w:7.2f}s {w / w0:5.2f}x   {c:7.2f}s {c / c0:5.2f}x   {min(faults[k])}")
     for label, t in (("wall", wall), ("CPU", cpu)):
-        b, bi = min(t["bare"]), min(t["bare + init"])
-        own, full = min(t["probe, same weights"]), min(t["probe"])
+        b = min(t["bare"])
+        over = {k: min(v) / b - 1 for k, v in t.items()}
         print(
-            f"  {label}: probe overhead vs bare {full / b - 1:+.0%} (target < 30 %); "
-            f"probe's own (same weights) {own / b - 1:+.0%}; "
-            f"re-initialisation alone {bi / b - 1:+.0%}"
+            f"  {label}: probe overhead vs bare {over['probe']:+.0%} (target < 30 %); "
+            f"probe's own (same weights) {over['probe, same weights']:+.0%}; redraw "
+            f"{over[REDRAW]:+.0%} (torch's reset_parameters {over['bare + reset_parameters']:+.0%})"
         )
 
 

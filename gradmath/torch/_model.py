@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from gradmath.errors import GradmathError
+from gradmath.torch._defaults import UniformDraw, default_draws, draw
 
 Inputs = Any  # a tensor, a tuple of positional tensors, or a dict of keyword tensors
 InitFn = Callable[[nn.Module], object]
@@ -181,14 +182,18 @@ def preserved(model: nn.Module) -> Iterator[None]:
             m.training = mode
 
 
-def reinitialise(model: nn.Module, init: InitFn | None) -> None:
+def reinitialise(model: nn.Module, init: InitFn | None, seed: int | None = None) -> None:
     """Draw fresh parameters: ``init(model)`` if given, else every module's own initialiser.
 
     A module's own initialiser is its ``reset_parameters()`` (every torch.nn layer), or
     ``_reset_parameters()`` (``nn.MultiheadAttention``, ``nn.Transformer``); for a Hugging Face
     model, its ``_init_weights`` (the init ``from_config`` ran) on every module. A module that holds
     parameters and has no initialiser at all is refused by name: its weights would stay the
-    same across the "independent" draws and the standard errors would be wrong.
+    same across the "independent" draws and the standard errors would be wrong. With a
+    ``seed``, modules whose ``reset_parameters`` is PyTorch's default for nn.Linear / nn.ConvNd
+    are drawn from that same distribution by :mod:`gradmath.torch._defaults` (NumPy's SFC64
+    streams of ``seed``, threaded) and the others by their own initialiser (torch's global
+    generator, which the caller seeds).
     """
     if init is not None:
         with torch.no_grad():
@@ -203,12 +208,19 @@ def reinitialise(model: nn.Module, init: InitFn | None) -> None:
             # HF's own ``apply`` does: GPT2MLP rescales its c_proj after Conv1D's plain draw.
             model.apply(hf_init)
             return
+        fast: list[UniformDraw] = []
         for name, m in model.named_modules():
+            draws = default_draws(m) if seed is not None else None
+            if draws is not None:
+                fast += draws
+                continue
             own = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
             if callable(own):
                 own()
             elif any(True for _ in m.parameters(recurse=False)):
                 uncovered.append(name or type(m).__name__)
+        if seed is not None:
+            draw(fast, seed)
     if uncovered:
         raise GradmathError(
             f"Modules {', '.join(uncovered[:5])}{' …' if len(uncovered) > 5 else ''} hold "

@@ -1,0 +1,186 @@
+"""The probe's fast redraw of PyTorch's default nn.Linear / nn.ConvNd init
+(gradmath.torch._defaults): exactly the distribution reset_parameters draws (U(±1/√fan_in) for
+weight and bias, checked against the closed form and against torch's own draws), reproducible
+per seed whatever the thread count, and never used where reset_parameters is anything else."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+from torch.nn.utils import parametrize  # noqa: E402
+
+from gradmath.torch import measure  # noqa: E402
+from gradmath.torch._defaults import default_draws, draw  # noqa: E402
+from gradmath.torch._model import reinitialise  # noqa: E402
+
+# Kolmogorov's limiting distribution: P(√n·D > 1.95) = 0.001 (one-sample; two-sample with
+# √(nm/(n+m))). Each check is one such test; 1.95 keeps the family's false-alarm rate < 2 %.
+KS_CRIT = 1.95
+
+MODULES = {
+    "linear": lambda: nn.Linear(300, 200),
+    "linear-nobias": lambda: nn.Linear(250, 120, bias=False),
+    "conv1d": lambda: nn.Conv1d(16, 64, 5),
+    "conv2d-groups": lambda: nn.Conv2d(32, 64, 3, groups=4),
+    "conv3d": lambda: nn.Conv3d(4, 16, 3),
+    "convtranspose2d": lambda: nn.ConvTranspose2d(24, 48, 3),
+}
+
+
+def _ks_uniform(x: np.ndarray, b: float) -> float:
+    """√n · sup |F_n − F| against U(−b, b)."""
+    x = np.sort(x.astype(np.float64))
+    n = x.size
+    f = (x + b) / (2 * b)
+    i = np.arange(1, n + 1)
+    return math.sqrt(n) * max(float(np.max(i / n - f)), float(np.max(f - (i - 1) / n)))
+
+
+def _ks_two(a: np.ndarray, c: np.ndarray) -> float:
+    """√(nm/(n+m)) · sup |F_a − F_c| (two-sample Kolmogorov–Smirnov)."""
+    grid = np.concatenate([a, c])
+    fa = np.searchsorted(np.sort(a), grid, side="right") / a.size
+    fc = np.searchsorted(np.sort(c), grid, side="right") / c.size
+    return math.sqrt(a.size * c.size / (a.size + c.size)) * float(np.max(np.abs(fa - fc)))
+
+
+def _fan_in(w: torch.Tensor) -> int:
+    # PyTorch's fan_in (dim 1 × receptive field), computed here independently of torch.nn.init
+    return int(w.shape[1]) * math.prod(int(k) for k in w.shape[2:])
+
+
+@pytest.mark.parametrize("kind", list(MODULES))
+def test_draws_are_torchs_default_distribution(kind: str) -> None:
+    m = MODULES[kind]()
+    draws = default_draws(m)
+    assert draws is not None
+    b = 1 / math.sqrt(_fan_in(m.weight))
+    assert [t is p for (t, _), p in zip(draws, m.parameters(), strict=True)] == [True] * len(draws)
+    assert all(bound == pytest.approx(b, rel=1e-12) for _, bound in draws)
+    ours = {n: [] for n, _ in m.named_parameters()}
+    theirs = {n: [] for n, _ in m.named_parameters()}
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for s in range(4):
+            draw(draws, seed=s)
+            for n, p in m.named_parameters():
+                ours[n].append(p.detach().numpy().ravel().copy())
+            m.reset_parameters()
+            for n, p in m.named_parameters():
+                theirs[n].append(p.detach().numpy().ravel().copy())
+    for n in ours:
+        x, y = np.concatenate(ours[n]), np.concatenate(theirs[n])
+        assert x.dtype == np.float32 and np.all(np.abs(x) <= b)
+        assert _ks_uniform(x, b) < KS_CRIT, n
+        assert _ks_two(x, y) < KS_CRIT, n
+        # moments: mean 0 and variance b²/3, within 4 standard errors (SE of a uniform sample's
+        # variance: √((κ − 1)/n)·v with κ = 9/5)
+        v = b * b / 3
+        assert abs(x.mean()) < 4 * math.sqrt(v / x.size)
+        assert abs(np.mean(x.astype(np.float64) ** 2) / v - 1) < 4 * math.sqrt(0.8 / x.size)
+
+
+def test_float64_parameters_are_drawn_in_float64() -> None:
+    m = nn.Linear(500, 400).double()
+    draws = default_draws(m)
+    assert draws is not None
+    with torch.no_grad():
+        draw(draws, seed=3)
+    x = m.weight.detach().numpy().ravel()
+    assert x.dtype == np.float64 and _ks_uniform(x, 1 / math.sqrt(500)) < KS_CRIT
+    # 53-bit grid: far more distinct values than float32's 2²⁴ levels would allow here
+    assert np.unique(x).size == x.size
+
+
+def test_same_seed_same_values_whatever_the_thread_count() -> None:
+    m = nn.Sequential(nn.Conv2d(3, 64, 3), nn.Conv2d(64, 64, 3), nn.Linear(64, 10))
+    draws = [d for mod in m for d in default_draws(mod) or []]
+    runs = []
+    for seed, threads in ((7, 1), (7, 2), (7, 3), (8, 2)):
+        draw(draws, seed, threads=threads)  # outside no_grad: the workers turn it on themselves
+        runs.append([p.detach().clone() for p in m.parameters()])
+    assert all(torch.equal(a, c) for a, c in zip(runs[0], runs[1], strict=True))
+    assert all(torch.equal(a, c) for a, c in zip(runs[0], runs[2], strict=True))
+    assert not any(torch.equal(a, c) for a, c in zip(runs[0], runs[3], strict=True))
+    # independent streams per tensor: two same-shape weights never share values
+    assert not torch.equal(m[1].weight[:, :3], m[0].weight[:, :3].expand(64, 3, 3, 3))
+    assert all(p.requires_grad and p.grad is None for p in m.parameters())
+
+
+class OwnInit(nn.Linear):
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.weight, 0.25)
+
+
+def _channels_last() -> nn.Module:
+    return nn.Conv2d(4, 8, 3).to(memory_format=torch.channels_last)
+
+
+def _empty() -> nn.Module:
+    with pytest.warns(UserWarning, match="zero-element"):  # torch's own reset_parameters says so
+        return nn.Linear(0, 4)
+
+
+def _parametrized() -> nn.Module:
+    class Double(nn.Module):
+        def forward(self, w: torch.Tensor) -> torch.Tensor:
+            return 2 * w
+
+    m = nn.Linear(4, 4)
+    parametrize.register_parametrization(m, "weight", Double())
+    return m
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.BatchNorm2d(4),
+        lambda: nn.LayerNorm(4),
+        lambda: nn.Bilinear(3, 3, 2),
+        lambda: nn.Embedding(5, 3),
+        lambda: OwnInit(4, 4),
+        lambda: nn.LazyLinear(3),
+        lambda: nn.Linear(4, 4).half(),
+        _empty,
+        _channels_last,
+        _parametrized,
+    ],
+    ids="batchnorm layernorm bilinear embedding own-reset lazy half empty channels-last "
+    "parametrized".split(),
+)
+def test_anything_else_keeps_its_own_reset_parameters(make: object) -> None:
+    assert default_draws(make()) is None  # type: ignore[operator]
+
+
+def test_reinitialise_mixes_fast_draws_and_own_initialisers() -> None:
+    model = nn.Sequential(nn.Linear(8, 8), OwnInit(8, 8), nn.LayerNorm(8), nn.Linear(8, 2))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(9.0)
+    reinitialise(model, None, seed=1)
+    assert torch.all(model[1].weight == 0.25)  # its own reset_parameters ran
+    assert torch.all(model[2].weight == 1) and torch.all(model[2].bias == 0)
+    b = 1 / math.sqrt(8)
+    for lin in (model[0], model[3]):
+        assert torch.all(lin.weight.abs() <= b) and torch.all(lin.bias.abs() <= b)
+    first = [p.detach().clone() for p in model.parameters()]
+    reinitialise(model, None, seed=1)
+    assert all(torch.equal(a, p) for a, p in zip(first, model.parameters(), strict=True))
+
+
+def test_probe_is_reproducible_and_leaves_the_model_as_found() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 36, 4))
+    before = [p.detach().clone() for p in model.parameters()]
+    x = torch.randn(4, 3, 8, 8)
+    a = measure(model, x, n_inits=3, seed=5)
+    b = measure(model, x, n_inits=3, seed=5)
+    c = measure(model, x, n_inits=3, seed=6)
+    assert np.array_equal(a.per_init, b.per_init, equal_nan=True)
+    assert not np.array_equal(a.per_init, c.per_init, equal_nan=True)
+    assert all(torch.equal(p0, p) for p0, p in zip(before, model.parameters(), strict=True))
