@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from gradmath.errors import GradmathError
-from gradmath.torch._defaults import UniformDraw, default_draws, draw
+from gradmath.torch._defaults import UniformDraw, default_draws, draw, touches_only_itself
 
 Inputs = Any  # a tensor, a tuple of positional tensors, or a dict of keyword tensors
 InitFn = Callable[[nn.Module], object]
@@ -190,7 +190,7 @@ def reinitialise(model: nn.Module, init: InitFn | None, seed: int | None = None)
     model, its ``_init_weights`` (the init ``from_config`` ran) on every module. A module that holds
     parameters and has no initialiser at all is refused by name: its weights would stay the
     same across the "independent" draws and the standard errors would be wrong. With a
-    ``seed``, modules whose ``reset_parameters`` is PyTorch's default for nn.Linear / nn.ConvNd
+    ``seed``, modules whose ``reset_parameters`` is PyTorch's default for nn.ConvNd
     are drawn from that same distribution by :mod:`gradmath.torch._defaults` (NumPy's SFC64
     streams of ``seed``, threaded) and the others by their own initialiser (torch's global
     generator, which the caller seeds).
@@ -208,19 +208,25 @@ def reinitialise(model: nn.Module, init: InitFn | None, seed: int | None = None)
             # HF's own ``apply`` does: GPT2MLP rescales its c_proj after Conv1D's plain draw.
             model.apply(hf_init)
             return
-        fast: list[UniformDraw] = []
+        pending: list[UniformDraw] = []
+        drawn = 0
         for name, m in model.named_modules():
             draws = default_draws(m) if seed is not None else None
             if draws is not None:
-                fast += draws
+                pending += draws
                 continue
             own = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
             if callable(own):
+                if pending and not touches_only_itself(m):
+                    # an initialiser of unknown reach may read or redraw what is pending: draw
+                    # that first, so the order of the resets is the model's own
+                    draw(pending, seed, start=drawn)  # type: ignore[arg-type]
+                    drawn, pending = drawn + len(pending), []
                 own()
             elif any(True for _ in m.parameters(recurse=False)):
                 uncovered.append(name or type(m).__name__)
-        if seed is not None:
-            draw(fast, seed)
+        if pending:
+            draw(pending, seed, start=drawn)  # type: ignore[arg-type]
     if uncovered:
         raise GradmathError(
             f"Modules {', '.join(uncovered[:5])}{' …' if len(uncovered) > 5 else ''} hold "

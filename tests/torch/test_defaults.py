@@ -1,7 +1,7 @@
-"""The probe's fast redraw of PyTorch's default nn.Linear / nn.ConvNd init
-(gradmath.torch._defaults): exactly the distribution reset_parameters draws (U(±1/√fan_in) for
-weight and bias, checked against the closed form and against torch's own draws), reproducible
-per seed whatever the thread count, and never used where reset_parameters is anything else."""
+"""The probe's fast redraw of PyTorch's default nn.ConvNd init (gradmath.torch._defaults):
+exactly the distribution reset_parameters draws (U(±1/√fan_in) for weight and bias, checked
+against the closed form and against torch's own draws), reproducible per seed whatever the
+thread count, and never used where reset_parameters is anything else."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from gradmath.torch._model import reinitialise  # noqa: E402
 KS_CRIT = 1.95
 
 MODULES = {
-    "linear": lambda: nn.Linear(300, 200),
-    "linear-nobias": lambda: nn.Linear(250, 120, bias=False),
+    "conv2d-1x1": lambda: nn.Conv2d(300, 200, 1),
+    "conv1d-nobias": lambda: nn.Conv1d(250, 120, 1, bias=False),
     "conv1d": lambda: nn.Conv1d(16, 64, 5),
     "conv2d-groups": lambda: nn.Conv2d(32, 64, 3, groups=4),
     "conv3d": lambda: nn.Conv3d(4, 16, 3),
@@ -86,7 +86,7 @@ def test_draws_are_torchs_default_distribution(kind: str) -> None:
 
 
 def test_float64_parameters_are_drawn_in_float64() -> None:
-    m = nn.Linear(500, 400).double()
+    m = nn.Conv1d(500, 400, 1).double()
     draws = default_draws(m)
     assert draws is not None
     with torch.no_grad():
@@ -98,7 +98,7 @@ def test_float64_parameters_are_drawn_in_float64() -> None:
 
 
 def test_same_seed_same_values_whatever_the_thread_count() -> None:
-    m = nn.Sequential(nn.Conv2d(3, 64, 3), nn.Conv2d(64, 64, 3), nn.Linear(64, 10))
+    m = nn.Sequential(nn.Conv2d(3, 64, 3), nn.Conv2d(64, 64, 3), nn.Conv1d(64, 10, 1))
     draws = [d for mod in m for d in default_draws(mod) or []]
     runs = []
     for seed, threads in ((7, 1), (7, 2), (7, 3), (8, 2)):
@@ -112,7 +112,7 @@ def test_same_seed_same_values_whatever_the_thread_count() -> None:
     assert all(p.requires_grad and p.grad is None for p in m.parameters())
 
 
-class OwnInit(nn.Linear):
+class OwnInit(nn.Conv1d):
     def reset_parameters(self) -> None:
         nn.init.constant_(self.weight, 0.25)
 
@@ -123,7 +123,7 @@ def _channels_last() -> nn.Module:
 
 def _empty() -> nn.Module:
     with pytest.warns(UserWarning, match="zero-element"):  # torch's own reset_parameters says so
-        return nn.Linear(0, 4)
+        return nn.Conv1d(4, 0, 1)
 
 
 def _parametrized() -> nn.Module:
@@ -131,7 +131,7 @@ def _parametrized() -> nn.Module:
         def forward(self, w: torch.Tensor) -> torch.Tensor:
             return 2 * w
 
-    m = nn.Linear(4, 4)
+    m = nn.Conv1d(4, 4, 1)
     parametrize.register_parametrization(m, "weight", Double())
     return m
 
@@ -143,14 +143,16 @@ def _parametrized() -> nn.Module:
         lambda: nn.LayerNorm(4),
         lambda: nn.Bilinear(3, 3, 2),
         lambda: nn.Embedding(5, 3),
-        lambda: OwnInit(4, 4),
-        lambda: nn.LazyLinear(3),
-        lambda: nn.Linear(4, 4).half(),
+        lambda: OwnInit(4, 4, 1),
+        lambda: nn.LazyConv1d(3, 1),
+        lambda: nn.Conv1d(4, 4, 1).half(),
+        # nn.Linear keeps torch's generator for now (README, "Performance")
+        lambda: nn.Linear(4, 4),
         _empty,
         _channels_last,
         _parametrized,
     ],
-    ids="batchnorm layernorm bilinear embedding own-reset lazy half empty channels-last "
+    ids="batchnorm layernorm bilinear embedding own-reset lazy half linear empty channels-last "
     "parametrized".split(),
 )
 def test_anything_else_keeps_its_own_reset_parameters(make: object) -> None:
@@ -158,7 +160,7 @@ def test_anything_else_keeps_its_own_reset_parameters(make: object) -> None:
 
 
 def test_reinitialise_mixes_fast_draws_and_own_initialisers() -> None:
-    model = nn.Sequential(nn.Linear(8, 8), OwnInit(8, 8), nn.LayerNorm(8), nn.Linear(8, 2))
+    model = nn.Sequential(nn.Conv1d(8, 8, 1), OwnInit(8, 8, 1), nn.LayerNorm(8), nn.Conv1d(8, 2, 1))
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(9.0)
@@ -171,6 +173,34 @@ def test_reinitialise_mixes_fast_draws_and_own_initialisers() -> None:
     first = [p.detach().clone() for p in model.parameters()]
     reinitialise(model, None, seed=1)
     assert all(torch.equal(a, p) for a, p in zip(first, model.parameters(), strict=True))
+
+
+class SetsOthers(nn.Module):
+    """A module whose initialiser overwrites another module's weight (drawn before it)."""
+
+    def __init__(self, other: nn.Conv1d) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+        self.other = [other]  # not a submodule
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.other[0].weight, 0.5)
+
+
+def test_resets_run_in_the_models_order() -> None:
+    first = nn.Conv1d(6, 6, 1)
+    model = nn.Sequential(first, SetsOthers(first), nn.BatchNorm1d(6), nn.Conv1d(6, 3, 1))
+    reinitialise(model, None, seed=2)
+    assert torch.all(first.weight == 0.5)  # as reset_parameters in order would leave it
+    assert torch.all(first.bias.abs() <= 1 / math.sqrt(6))
+    # drawn in one call or split by the flush before SetsOthers: the same streams
+    draws = [d for m in (first, model[3]) for d in default_draws(m) or []]
+    draw(draws, seed=2)
+    whole = [p.detach().clone() for p, _ in draws]
+    draw(draws[:2], seed=2)
+    draw(draws[2:], seed=2, start=2)
+    assert all(torch.equal(a, p) for a, (p, _) in zip(whole, draws, strict=True))
+    assert torch.equal(model[3].weight, whole[2])
 
 
 def test_probe_is_reproducible_and_leaves_the_model_as_found() -> None:
