@@ -12,8 +12,6 @@ from gradmath.network import BatchNorm, MaxPool
 from gradmath.network.base import RowCounter, Scaled
 from gradmath.network.draws import gaussian, moments
 
-torch = pytest.importorskip("torch")
-
 
 class _Ctx:
     K = 1
@@ -27,6 +25,7 @@ class _Ctx:
 
 @pytest.mark.parametrize(("kernel", "stride", "padding"), [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
 def test_maxpool_sim_rule_is_torch(kernel: int, stride: int, padding: int) -> None:
+    torch = pytest.importorskip("torch")  # the independent reference
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 3, 4, 7, 6))
     layer = MaxPool(kernel, stride, padding, act="relu")
@@ -42,6 +41,7 @@ def test_maxpool_sim_rule_is_torch(kernel: int, stride: int, padding: int) -> No
 
 
 def test_batchnorm_on_positions_sim_rule_is_torch() -> None:
+    torch = pytest.importorskip("torch")  # the independent reference
     rng = np.random.default_rng(1)
     x = rng.standard_normal((1, 5, 3, 4, 4))
     bn = BatchNorm()

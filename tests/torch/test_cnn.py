@@ -7,18 +7,17 @@ import math
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
 
-torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+from gradmath.network import BatchNorm, MaxPool, Residual, Serial
+from gradmath.network import Conv as ConvLayer
+from gradmath.torch import from_module, measure, predict, probe, translate
+from gradmath.torch.translate import Conv
+from gradmath.validate import compare
 
-from gradmath.network import BatchNorm, MaxPool, Residual, Serial  # noqa: E402
-from gradmath.network import Conv as ConvLayer  # noqa: E402
-from gradmath.torch import from_module, measure, predict, probe, translate  # noqa: E402
-from gradmath.torch.translate import Conv  # noqa: E402
-from gradmath.validate import compare  # noqa: E402
-
-from .models import ResNet18, resnet_init, vgg  # noqa: E402
+from .models import ResNet18, resnet_init, vgg
 
 
 def _padding_aware(x: torch.Tensor, conv: Conv) -> float:

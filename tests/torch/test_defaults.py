@@ -9,14 +9,13 @@ import math
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
 
-torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.nn.utils import parametrize  # noqa: E402
-
-from gradmath.torch import measure  # noqa: E402
-from gradmath.torch._defaults import default_draws, draw  # noqa: E402
-from gradmath.torch._model import reinitialise  # noqa: E402
+from gradmath.torch import measure
+from gradmath.torch._defaults import default_draws, draw
+from gradmath.torch._model import reinitialise
 
 # Kolmogorov's limiting distribution: P(√n·D > 1.95) = 0.001 (one-sample; two-sample with
 # √(nm/(n+m))). Each check is one such test; 1.95 keeps the family's false-alarm rate < 2 %.

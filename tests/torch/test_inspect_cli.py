@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
-
 from gradmath.cli import main
 
 HERE = Path(__file__).resolve().parent

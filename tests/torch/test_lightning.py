@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 from lightning.pytorch.utilities.warnings import PossibleUserWarning  # noqa: E402
 from torch import nn  # noqa: E402

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
-torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+import gradmath
+from gradmath import GradmathError
+from gradmath.torch import TrainingMonitor
 
-import gradmath  # noqa: E402
-from gradmath import GradmathError  # noqa: E402
-from gradmath.torch import TrainingMonitor  # noqa: E402
-
-from .models import glorot, linear_init, mlp  # noqa: E402
+from .models import glorot, linear_init, mlp
 
 
 def _task(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:

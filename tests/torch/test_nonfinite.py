@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import torch
+from torch import nn
 
-torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+from gradmath.torch import NonFiniteWatch, find_nonfinite
 
-from gradmath.torch import NonFiniteWatch, find_nonfinite  # noqa: E402
-
-from .models import mlp  # noqa: E402
+from .models import mlp
 
 
 class Overflow(nn.Module):

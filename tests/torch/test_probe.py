@@ -6,18 +6,17 @@ import math
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
-torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+from gradmath import GradmathError
+from gradmath.meanfield import predict
+from gradmath.network import Dense
+from gradmath.numeric import simulate
+from gradmath.torch import from_module, measure, probe
+from gradmath.validate import compare
 
-from gradmath import GradmathError  # noqa: E402
-from gradmath.meanfield import predict  # noqa: E402
-from gradmath.network import Dense  # noqa: E402
-from gradmath.numeric import simulate  # noqa: E402
-from gradmath.torch import from_module, measure, probe  # noqa: E402
-from gradmath.validate import compare  # noqa: E402
-
-from .models import glorot, he, linear_init, mlp  # noqa: E402
+from .models import glorot, he, linear_init, mlp
 
 WIDTH, BATCH, INITS = 128, 64, 16
 

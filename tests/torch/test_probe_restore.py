@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
-torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
-from gradmath.torch import measure, translate  # noqa: E402
+from gradmath.torch import measure, translate
 
 
 class Attention(nn.Module):

@@ -24,16 +24,14 @@ import math
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-from torch import nn  # noqa: E402
-
-from gradmath.network import BatchNorm, Dropout, LayerNorm, Measured  # noqa: E402
-from gradmath.numeric import simulate  # noqa: E402
-from gradmath.torch import from_module, predict, probe  # noqa: E402
-from gradmath.torch.report import Report, explain  # noqa: E402
-from gradmath.validate import Comparison, bonferroni_z, compare  # noqa: E402
+from gradmath.network import BatchNorm, Dropout, LayerNorm, Measured
+from gradmath.numeric import simulate
+from gradmath.torch import from_module, predict, probe
+from gradmath.torch.report import Report, explain
+from gradmath.validate import Comparison, bonferroni_z, compare
 
 
 def _checked(report: Report, eps: float) -> np.ndarray:
@@ -149,6 +147,7 @@ def test_transformer_encoder_is_predicted_around_measured_attention() -> None:
 
 
 def test_bert_embeddings_and_attention_measured_the_rest_predicted() -> None:
+    transformers = pytest.importorskip("transformers")  # test-only models (.ci/run installs it)
     config = transformers.BertConfig(vocab_size=1000, num_hidden_layers=2, hidden_size=256,
                                      num_attention_heads=4, intermediate_size=512)  # fmt: skip
     torch.manual_seed(0)
@@ -186,6 +185,7 @@ def test_gpt2_is_predicted_around_measured_attention_and_embeddings() -> None:
     (N(0, 0.02²), residual projections N(0, 0.02²/(2·n_layer))), not as a noisy sample
     variance; lm_head's weight is tied to the token embedding, and its gradient row is its own
     part (the probe's per-row estimator)."""
+    transformers = pytest.importorskip("transformers")  # test-only models (.ci/run installs it)
     config = transformers.GPT2Config(n_layer=4, n_embd=128, n_head=4)
     torch.manual_seed(0)
     model = transformers.GPT2LMHeadModel(config).eval()
