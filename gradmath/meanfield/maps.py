@@ -445,15 +445,15 @@ def _c_star(
     (Price's theorem, Schoenholz et al. 2017, eq. 9). Start: the secant between
     E(0) = (σ_w² E[φ]² + σ_b²)/q* (a univariate integral) and 1 − χ₁; iterates are kept
     inside the bracket [lo, hi] where E changes sign (bisection when Newton leaves it). The
-    last evaluation's slope is χ_c. ``exact``: the exact one-point moments at the chaotic
-    points (χ₁ > 1, finite q*, in order), if the caller has them.
+    last evaluation's slope is χ_c. ``exact``: the exact one-point moments at each point,
+    if the caller has them where χ₁ > 1 and q* is finite (the points solved here).
     """
     c = np.ones_like(sw)
     chic = np.where(np.isfinite(q), chi, 1.0)  # q* = ∞: the map's slope at c = 1 is 1
     idx = np.flatnonzero((chi > 1) & np.isfinite(q))
     if idx.size == 0:
         return c, chic
-    ker = m.kernel_at(q[idx], exact)
+    ker = m.kernel_at(q[idx], None if exact is None else OnePoint(*(x[idx] for x in exact)))
     pos = np.arange(idx.size)  # the unfinished points, as positions in idx
     s_w, s_b, qs = sw[idx], sb[idx], q[idx]
     # E(0) = (σ_w² E[φ]² + σ_b²)/q*; an E[φ]² at rounding level (odd φ) is exactly 0, and then
@@ -512,6 +512,13 @@ class DepthScales:
     chi_c: float  # σ_w² ∫φ'(u₁)φ'(u₂) at c*
     xi_q: float
     xi_c: float
+
+
+def _scatter(mask: NDArray[np.bool_], values: Array) -> Array:
+    """An array of ``mask``'s shape with ``values`` where it is True, NaN elsewhere."""
+    out = np.full(mask.shape, np.nan)
+    out[mask] = values
+    return out
 
 
 def _xi(slope: Array) -> Array:
@@ -688,9 +695,9 @@ def phase_diagram(
             # change to rounding (the step is below 1e-9·q).
             moved = m.fast(q_star[pol])
             before = OnePoint(*(x[pol] for x in s.moments))
-            exact = OnePoint(*(x + (y - z) for x, y, z in zip(e, moved, before, strict=True)))
+            at_pol = (x + (y - z) for x, y, z in zip(e, moved, before, strict=True))
+            exact = OnePoint(*(_scatter(pol, v)[live] for v in at_pol))
             s = _Solved(q_star, s.moments)
-        # pol is exactly _c_star's chaotic set within live, in the same order.
         c, chic = _c_star(m, sw[live], sb[live], s.q[live], chi[live], exact)
         c_star, chi_c = np.ones_like(sw), chi.copy()
         c_star[live], chi_c[live] = c, chic
