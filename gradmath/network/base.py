@@ -48,6 +48,7 @@ __all__ = [
     "Spatial",
     "SpectralContext",
     "TheoryContext",
+    "Tied",
     "features",
     "log_add",
     "numel",
@@ -206,8 +207,10 @@ class Spatial(NamedTuple):
     E[x_{b,c,p} x_{b',c,p'}]/e^{log_q} for two different examples b ≠ b' of a batch (i.i.d.
     inputs: 0), tracked only when a batch norm downstream needs it (else ``None``): the
     positions' counterpart of ``Signal.c``. ``draws``: for a field that is not Gaussian (after
-    max-pooling, a residual sum of an activation's output), a function returning (M, 2, P) draws
-    of one channel's field for two examples in units of e^{log_q/2}
+    max-pooling, a residual sum of an activation's output) or whose exact finite-batch law
+    matters beyond its moments (a batch norm's output at small N; a residual sum, whose draws
+    keep its sides, :class:`~gradmath.network.draws.Parts`), a function returning (M, 2, P)
+    draws of one channel's field for two examples in units of e^{log_q/2}
     (:mod:`gradmath.network.draws`).
     """
 
@@ -225,8 +228,21 @@ class Grad(NamedTuple):
     ``"iid"`` (g·I, independent examples), ``"centred"`` (γ·P with P = I − 11ᵀ/B, after batch
     norm), or ``"dpd"`` (γ·D P D with D = diag φ'(h), between an activation and the batch norm
     below it; ``act`` is that activation). ``log_gamma`` is log γ for the last two.
-    ``batch_moments``: from a batch norm on positions, its output's (K_y, C_y), which the
-    weight gradient of the convolution below needs (``cov == "centred"`` there).
+    ``batch_moments``: from a batch norm on positions (``cov == "centred"``), its output's
+    (K_y, C_y) and the batch form (G, O) of the gradient above it, which the weight gradient
+    of the convolution below needs (:func:`~gradmath.network.batchnorm_positions.weight_gradient`).
+
+    On a tensor with positions the batch structure is carried by ``spatial`` and ``cross``:
+    one channel's gradient over (example, position) has covariance
+
+        e^{log_g}·(I_B ⊗ (G − O) + J_B ⊗ O),
+
+    G = ``spatial`` (one example; ``None`` white, a vector diagonal, else a (P, P) matrix;
+    mean diagonal 1) and O = ``cross`` ((P, P), two different examples; ``None``: 0). A batch
+    norm centres the gradient over the batch (O ≈ −G/(B − 1) at one position), and
+    convolutions, activations and residual sums keep the form, so the batch norm below sees
+    it. ``tied``: set by an activation on positions (:class:`Tied`), for a batch norm right
+    below it whose output is that activation's input.
     """
 
     log_g: float
@@ -235,6 +251,29 @@ class Grad(NamedTuple):
     act: Activation | None = None
     spatial: FloatArray | None = None
     batch_moments: Any = None
+    cross: FloatArray | None = None
+    tied: Tied | None = None
+
+
+class Tied(NamedTuple):
+    """An activation's gradient before its D = diag φ'(y), for the batch norm below it.
+
+    The batch norm's backward projects off its own output y, the activation's input, so
+    E tr(P_y D Γ D P_y) needs moments of φ'(u) *and* y·φ'(u) jointly with y
+    (:func:`gradmath.network.batchnorm_positions.backward`), u the activation's input: y
+    itself, or y + x after a residual sum (x independent of y). ``of``: the position
+    covariances of the signals y may be (the activation's input, the sides of a residual sum
+    before it), the very arrays, which a batch norm compares with its own output's by
+    identity; ``log_g``, ``spatial``, ``cross``: Γ above the activation (as in :class:`Grad`);
+    ``kernels(i)``: for y the i-th of ``of``, (K_f, C_f, K_g, C_g), the (P, P) matrices
+    E[φ'(u_p)φ'(u_p')] and E[y_pφ'(u_p) y_p'φ'(u_p')] for one example (K) and two (C).
+    """
+
+    of: tuple[FloatArray, ...]
+    log_g: float
+    spatial: FloatArray | None
+    cross: FloatArray | None
+    kernels: Any
 
 
 class Moments(Protocol):

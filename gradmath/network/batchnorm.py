@@ -27,7 +27,7 @@ import numpy as np
 
 from gradmath.errors import GradmathError
 from gradmath.network import batchnorm_positions as positions
-from gradmath.network import spatial
+from gradmath.network import draws, spatial
 from gradmath.network.base import (
     GAUSSIAN,
     Grad,
@@ -130,10 +130,21 @@ class BatchNorm(Layer):
         log_inv_var = log_ratio - log_mu - x.log_q  # log E[1/s²]
         site = ctx.sites.open("batchnorm", x.width)
         ctx.rows[0, site] = 0.0
-        out = Signal(x.width, 0.0, GAUSSIAN, None, 0.0, sp._replace(cov=k_y, cross=c_y))
+        # the output's law at finite N is not Gaussian (a sphere at one position): exact
+        # draws for a layer that needs more than its moments (an activation of a residual
+        # sum it feeds), when N is small enough to matter (draws.EXACT_BATCH_NORM)
+        exact = None
+        if B is not None and B * k_y.shape[0] <= draws.EXACT_BATCH_NORM:
+            seed = 2 * ctx.sites.mark()
+            k_in, c_in = sp.cov, sp.cross
+            exact = draws.lazy(lambda: draws.batchnorm(k_in, c_in, B, seed))
+        sp_out = sp._replace(cov=k_y, cross=c_y, draws=exact)
+        out = Signal(x.width, 0.0, GAUSSIAN, None, 0.0, sp_out)
         return out, (site, log_inv_var, k_y, c_y)
 
     def _positions_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
+        """∂L/∂h = s⁻¹ P_y δ_y on the gradient's batch form (:func:`.positions.backward`);
+        through an activation whose input is this batch norm's output, with D tied to y."""
         site, log_inv_var, k_y, c_y = tape
         if g.cov != "iid":
             raise GradmathError(
@@ -143,11 +154,20 @@ class BatchNorm(Layer):
             )
         ctx.rows[1, site] = g.log_g
         n = k_y.shape[0]
-        gf = spatial.full(g.spatial, n)
-        keep = positions.backward_factor(gf, k_y, ctx.batch)
-        gs = g.spatial if g.spatial is not None else np.ones(n)
-        return Grad(g.log_g + log_inv_var + math.log(keep), "centred", spatial=gs,
-                    batch_moments=(k_y, c_y))  # fmt: skip
+        side = (
+            None if g.tied is None else next((i for i, c in enumerate(g.tied.of) if c is k_y), None)
+        )
+        if g.tied is not None and side is not None:
+            t = g.tied
+            log_ref, gf, cross = t.log_g, spatial.full(t.spatial, n), t.cross
+            kernels = t.kernels(side)
+        else:
+            log_ref, gf, cross, kernels = g.log_g, spatial.full(g.spatial, n), g.cross, None
+        log_kept, gh, oh, form_y = positions.backward(gf, cross, k_y, c_y, ctx.batch, kernels)
+        # the weight gradient of the convolution below pairs δ with its input
+        # (positions.weight_gradient), through this batch norm's y and δ_y's form
+        return Grad(log_ref + log_inv_var + log_kept, "centred", spatial=gh, cross=oh,
+                    batch_moments=(k_y, c_y, *form_y))  # fmt: skip
 
     def theory_spectrum(self, x: Signal, ctx: Any) -> Signal:
         raise GradmathError(

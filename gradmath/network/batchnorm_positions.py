@@ -30,23 +30,40 @@ For P = 1, K = 1, C = 0 this is k = B − 1 and E[1/s²] = B/((B − 3)s²), the
 value. Positions that are strongly correlated (few effective positions) or a mean shared by the
 examples (C' ≠ 0) lower k, so E[1/s²] exceeds 1/μ even at a large batch.
 
-Backward (gradient independence, as for the flat layer). ∂L/∂h = (δ − mean δ − y·mean(δy))/s:
-with δ's covariance I_B ⊗ G over (example, position),
+Backward (gradient independence, as for the flat layer). ∂L/∂h = s⁻¹·P_y δ, P_y the projection
+off span(1, y) over the N entries of a channel (y ⊥ 1, ‖y‖² = N). The gradient δ reaching the
+batch norm is exchangeable over the examples, not independent across them: a batch norm above
+centred it over its batch, and convolutions (linear per example), activations and residual
+sums keep that, so its covariance over (example, position) is
 
-    q̃_h = E[1/s²]·(tr G − (ΣG + Σ G∘K_y)/N)/P          (white G: q̃_δ·E[1/s²]·(N − 2)/N)
+    Γ = I_B ⊗ (G − O) + J_B ⊗ O          (``Grad.spatial`` = G, ``Grad.cross`` = O).
 
-and the gradient's position form stays G (its centring changes it by O(1/N)). The gradient is
-centred over (example, position) per channel, which matters for the weight gradient of the
-convolution below (:func:`weight_gradient`): it pairs δ with the input *minus its batch mean*,
-so the examples' shared mean (C) does not count.
+A convolution maps G and O by the same adjoint window map, an activation multiplies G by
+E[φ'(u_p)φ'(u_p')] and O by the two-example E[φ'(u_{b,p})φ'(u_{b',p'})], a residual sum adds
+both sides' forms. With X = E[δδᵀ], E tr(P_y X P_y) = E tr X − E[1ᵀX1]/N − E[yᵀXy]/N and
+
+    q̃_h = E[1/s²]·E tr(P_y X P_y)/N.
+
+When δ = D δ_a comes through an activation whose input is this batch norm's output y (or a
+residual sum y + x with x independent of y), D = diag φ'(·) is not independent of the P_y it
+meets: E[1ᵀX1] and E[yᵀXy] take E[φ'φ'] and E[yφ'·y'φ'] jointly with y, for one example and
+two (:func:`backward`; ``Grad.tied``), as the flat layer's trace factor does at one position.
+At P = 1 this is exactly the flat layer's recursion (Yang et al. 2019 setting, gradmath's
+finite-B derivation) for a positively homogeneous φ, whose Gaussian and spherical moments
+coincide. The result is centred again: its form is that of E[P_y X̄ P_y], X̄ = E[X], carried
+as the new (G, O) (O ≈ −G/(B − 1) at one position). The weight gradient of the convolution
+below (:func:`weight_gradient`) pairs δ with the input *minus its batch mean*, so the examples'
+shared mean (C) does not count.
 
 What is approximate, stated: (i) s² replaced by its expectation in the forward covariance, and
-the law of the output taken Gaussian (its finite-N law is spherical); (ii) the inverse moment of
-s² from a χ² law matched in mean and variance; (iii) O(1/N) terms in the gradient's position
-form dropped; (iv) the gradient reaching the batch norm is taken independent across examples,
-while one that comes through another batch norm above is centred over the batch (the flat
-layer tracks this exactly at one position; here it costs ≈ +0.12 in log q̃ per such batch norm
-at N = 8, and O(1/N) in general). (i)–(iii) vanish as N = B·P → ∞; (ii) is exact for P = 1.
+the law of the output taken Gaussian (its finite-N law is spherical; for a non-homogeneous φ the
+joint moments at one position are then Gaussian, not the sphere's, an O(1/B) part of an O(1/N)
+term); (ii) the inverse moment of s² from a χ² law matched in mean and variance; (iii) the form
+over (example, position) after the projection taken with X independent of y (its trace is
+exact); (iv) a max-pool passes on no two-example form (O dropped: at ResNet's stem,
+N = 2048); (v) a residual sum's joint moments with its side y come from draws
+(:mod:`gradmath.network.draws`, a batch norm's side with its exact finite-N law).
+(i)–(iii) vanish as N = B·P → ∞; (ii) and (iii) are exact for P = 1.
 """
 
 from __future__ import annotations
@@ -59,7 +76,7 @@ from numpy.typing import NDArray
 
 from gradmath.errors import GradmathError
 
-__all__ = ["backward_factor", "forward", "weight_gradient"]
+__all__ = ["backward", "forward", "weight_gradient"]
 
 FloatArray = NDArray[np.float64]
 
@@ -101,12 +118,79 @@ def forward(
     return math.log(mu), log_ratio, kc / mu, cc / mu
 
 
-def backward_factor(g: FloatArray, k_y: FloatArray, batch: int | None) -> float:
-    """(tr G − (ΣG + Σ G∘K_y)/N)/tr G: the share of the gradient the projection keeps."""
-    n = g.shape[0]
-    big_n = math.inf if batch is None else batch * n
-    tr = float(np.trace(g))
-    return 1.0 - (float(np.sum(g)) + float(np.sum(g * k_y))) / (big_n * tr)
+def backward(
+    g: FloatArray,
+    o: FloatArray | None,
+    k_y: FloatArray,
+    c_y: FloatArray,
+    batch: int | None,
+    kernels: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
+) -> tuple[float, FloatArray, FloatArray | None, tuple[FloatArray, FloatArray]]:
+    """The batch norm's backward on the gradient's batch form (module docstring, Backward).
+
+    δ_y has covariance I_B ⊗ (G − O) + J_B ⊗ O over (example, position) (``g`` = G, ``o`` = O,
+    (P, P)); with ``kernels`` = (K_f, C_f, K_g, C_g), δ_y = D δ_a instead, D = diag φ'(y) at
+    this batch norm's own output y and (``g``, ``o``) the form of δ_a. With P_y the projection
+    off span(1, y) (y ⊥ 1, ‖y‖² = N) and X = E[δ_y δ_yᵀ] (for D: the moments tied to y),
+
+        E tr(P_y X P_y) = E tr X − E[1ᵀX1]/N − E[yᵀXy]/N,
+
+    block by block: tr X = B·tr(K_f∘G), 1ᵀX1 = B·(Σ K_f∘G + (B − 1)·Σ C_f∘O), yᵀXy = B·(Σ K_g∘G
+    + (B − 1)·Σ C_g∘O) (without D: K_f = C_f = 1 and yᵀXy = tr(XY), Y = E[yyᵀ]). Exact at one
+    position when y's law is the sphere's (Yang et al. 2019) and the kernels are its moments:
+    for Γ_a = γP it is (B − 1)·γ·T, T the flat layer's trace factor. The result's form over
+    (example, position) is that of E[P_y X̄ P_y] with X̄ = E[X] taken independent of y,
+    M X̄ M − (M X̄ Y + Y X̄ M)/N + Y·tr(X̄Y)/N² (approximation (iii); at one position the form
+    is forced, γ'P), scaled to the trace above.
+
+    Returns (log(E tr(P_y X P_y)/N), G_h, O_h, X̄) with G_h, O_h the form of ∂L/∂h before
+    1/s² (mean diagonal of G_h 1; O_h ``None`` in the large-batch limit) and X̄ = (G_y, O_y),
+    the form of δ_y, for the weight gradient of the convolution below (:func:`weight_gradient`).
+    """
+    p = g.shape[0]
+    o = np.zeros_like(g) if o is None else o
+    if kernels is None:
+        xg, xo = g, o
+    else:
+        kf, cf, _, _ = kernels
+        xg, xo = g * kf, o * cf
+    if batch is None:
+        log_mean, gn = _normalised(xg)
+        return log_mean, gn, None, (xg, xo)
+    b = float(batch)
+    n = b * p
+    xbar = (xg - xo, xo)
+    y = (k_y - c_y, c_y)
+    tr_x = float(np.trace(xg))
+    one_x_one = float(np.sum(xg)) + (b - 1.0) * float(np.sum(xo))
+    if kernels is None:
+        y_x_y = _trace(_prod(xbar, y, b), b)
+    else:
+        kg, cg = kernels[2], kernels[3]
+        y_x_y = float(np.sum(kg * g)) + (b - 1.0) * float(np.sum(cg * o))
+    kept = (tr_x - (one_x_one + y_x_y) / n) / p  # E tr(P_y X P_y)/N
+    if not kept > 0:
+        raise GradmathError(
+            "The batch norm's backward keeps no gradient here (the projection off the mean and "
+            "the output removes all of it)."
+        )
+    m = (np.eye(p), -np.ones((p, p)) / n)
+    mxm = _prod(_prod(m, xbar, b), m, b)
+    mxy = _prod(_prod(m, xbar, b), y, b)
+    yxm = _prod(_prod(y, xbar, b), m, b)
+    t = _trace(_prod(xbar, y, b), b) * b / n**2
+    form_a = mxm[0] - (mxy[0] + yxm[0]) / n + t * y[0]
+    form_c = mxm[1] - (mxy[1] + yxm[1]) / n + t * y[1]
+    form_g = form_a + form_c
+    scale = float(np.mean(np.diagonal(form_g)))
+    if not scale > 0:
+        raise GradmathError("The batch norm's backward form has no diagonal left.")
+    return math.log(kept), form_g / scale, form_c / scale, (xg, xo)
+
+
+def _normalised(m: FloatArray) -> tuple[float, FloatArray]:
+    mean = float(np.mean(np.diagonal(m)))
+    return math.log(mean), m / mean
 
 
 def _prod(x: tuple[Any, Any], y: tuple[Any, Any], b: float) -> tuple[Any, Any]:
@@ -120,33 +204,43 @@ def _trace(x: tuple[Any, Any], b: float) -> float:
 
 
 def weight_gradient(
-    g: FloatArray, a: FloatArray, ac: FloatArray, k_y: FloatArray, c_y: FloatArray, batch: Any
+    g: FloatArray,
+    o: FloatArray | None,
+    a: FloatArray,
+    ac: FloatArray,
+    k_y: FloatArray,
+    c_y: FloatArray,
+    batch: Any,
 ) -> float:
-    """Σ over the batch of δ·x, per example, for a convolution below a batch norm: δ with
-    position covariance ``g`` (mean diagonal 1) through the batch norm's backward, whose
-    output has moments ``k_y``, ``c_y``; ``a`` and ``ac`` the window averages A(K), A(C) of the
-    convolution's input (one example, two).
+    """Σ over the batch of δ·x, per example, for a convolution below a batch norm: δ_y (above
+    the batch norm) with batch form I_B ⊗ (G − O) + J_B ⊗ O (``g``, ``o``; O = ``None``: 0)
+    through the batch norm's backward, whose output has moments ``k_y``, ``c_y``; ``a`` and
+    ``ac`` the window averages A(K), A(C) of the convolution's input (one example, two).
 
-    With X = I_B ⊗ (A − A_c) + J_B ⊗ A_c, Y = E[yyᵀ] and P_y = M − yyᵀ/N (M the centring),
-    E‖Σ δ x‖² = E[1/s²]·E tr(P_y (I ⊗ G) P_y X), and y = conv(x)/s is built from the same
-    x, so the projection off y removes E[yᵀGMXy] = tr(G M X Y) (the input's strongest
-    directions, not an O(1/N) share when the input's positions are strongly correlated):
+    With Γ = I ⊗ (G − O) + J ⊗ O, X = I_B ⊗ (A − A_c) + J_B ⊗ A_c, Y = E[yyᵀ] and
+    P_y = M − yyᵀ/N (M the centring), E‖Σ δ x‖² = E[1/s²]·E tr(P_y Γ P_y X), and
+    y = conv(x)/s is built from the same x, so the projection off y removes E[yᵀΓMXy] =
+    tr(Γ M X Y) (the input's strongest directions, not an O(1/N) share when the input's
+    positions are strongly correlated):
 
-        tr(MGMX) − (2/N)·tr(G M X Y) + tr(G Y)·tr(X Y)/N²        (per example: / B),
+        tr(MΓMX) − (2/N)·tr(Γ M X Y) + tr(ΓY)·tr(X Y)/N²        (per example: / B),
 
-    returned relative to q̃_h = E[1/s²]·(tr G − (ΣG + tr G K_y)/N)/P (the gradient row).
+    returned relative to the gradient row, q̃_h = E[1/s²]·(tr Γ − 1ᵀΓ1/N − tr(ΓY)/N)/N, with
+    Γ taken independent of y in both (at one position X ∝ M and the ratio is exact).
     The block products are exact (:func:`_prod`); B = None is the large-batch limit.
     """
     p = g.shape[0]
     b = float(batch) if batch is not None else 1e12  # the limit, numerically
     n = b * p
-    zero = np.zeros_like(g)
+    o = np.zeros_like(g) if o is None else o
     m = (np.eye(p), -np.ones((p, p)) / n)
-    gf = (g, zero)
+    gf = (g - o, o)
     x = (a - ac, ac)
     y = (k_y - c_y, c_y)
     mxm = _prod(_prod(m, x, b), m, b)
     s = _trace(_prod(gf, mxm, b), b)
     s -= 2.0 / n * _trace(_prod(_prod(gf, mxm, b), y, b), b)
     s += _trace(_prod(gf, y, b), b) * _trace(_prod(mxm, y, b), b) * b / n**2
-    return s / backward_factor(g, k_y, batch)
+    one_g_one = float(np.sum(g)) + (b - 1.0) * float(np.sum(o))
+    kept = (float(np.trace(g)) - (one_g_one + _trace(_prod(gf, y, b), b)) / n) / p
+    return s / kept

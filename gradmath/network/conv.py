@@ -180,7 +180,7 @@ class Conv(Layer):
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
         site, x, a, v, ac = tape
-        if g.cov not in ("iid", "centred") or (g.cov == "centred" and g.spatial is None):
+        if g.cov not in ("iid", "centred") or (g.cov == "centred" and g.batch_moments is None):
             raise GradmathError(
                 "gradmath's batch-norm theory on positions covers a BatchNorm right after a "
                 "convolution; this convolution receives a gradient through another batch norm."
@@ -190,20 +190,28 @@ class Conv(Layer):
         if g.cov == "centred":
             # below a batch norm on positions: the batch gradient sums δ·x over examples and
             # positions with δ centred (batchnorm_positions.weight_gradient)
-            assert gs is not None and ac is not None and g.batch_moments is not None
-            k_y, c_y = g.batch_moments
-            s = weight_gradient(spatial.full(gs, gs.shape[0]), a, ac, k_y, c_y, ctx.batch)
+            assert ac is not None and g.batch_moments is not None
+            k_y, c_y, g_y, o_y = g.batch_moments
+            s = weight_gradient(g_y, o_y, a, ac, k_y, c_y, ctx.batch)
         elif gs is None:
             s = float(np.trace(a))
         elif gs.ndim == 1:
             s = float(gs @ np.diagonal(a))
         else:
             s = float(np.sum(gs * a))
+        if g.cov != "centred" and g.cross is not None and ac is not None and ctx.batch:
+            # the batch gradient per example: the other B − 1 examples' δ pair with x by C
+            s += (ctx.batch - 1) * float(np.sum(g.cross * ac))
         ctx.rows[2, site] = g.log_g + x.log_q + log0(s)
         assert x.spatial is not None
         back = spatial.window_adjoint_form(gs, x.spatial.shape, self.window)
         log_mean, gn = spatial.normalised(back)
-        return Grad(g.log_g + log0(self.channels * v) + log_mean, spatial=gn)
+        cross = None
+        if g.cross is not None and log_mean > -math.inf:
+            # linear per example: the same map on the two-example form
+            cross = spatial.window_average_adjoint(g.cross, x.spatial.shape, self.window)
+            cross = cross * math.exp(-log_mean)
+        return Grad(g.log_g + log0(self.channels * v) + log_mean, spatial=gn, cross=cross)
 
     # ------------------------------------------------------------------ simulation
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:

@@ -34,6 +34,7 @@ from gradmath.network.base import (
     SimContext,
     SpectralContext,
     TheoryContext,
+    Tied,
 )
 
 __all__ = ["Elementwise"]
@@ -157,11 +158,12 @@ class Elementwise(Layer):
             cross = spatial.pair_kernel(mom, q, cc, deriv=False)
             np.fill_diagonal(cross, mom.kernels(q, q, np.diagonal(cc).copy()))
             cross = cross * math.exp(-top - log_mean)
-        u_cov, u_cross, log_in = sp.cov, sp.cross, x.log_q
+        u_cov, u_cross, log_in, u_draws = sp.cov, sp.cross, x.log_q, sp.draws
 
         def drawn() -> Any:
             # φ of the Gaussian field, for a non-Gaussian layer after it (a residual sum)
-            u = law.gaussian(u_cov, u_cross, seed=seed)
+            # a batch norm's output carries its exact finite-N draws
+            u = u_draws() if u_draws is not None else law.gaussian(u_cov, u_cross, seed=seed)
             v = act(u) if act.homogeneous else act(u * math.exp(0.5 * log_in))
             return v * math.exp(0.5 * ((log_in if act.homogeneous else 0.0) - log_q))
 
@@ -183,20 +185,27 @@ class Elementwise(Layer):
         v = np.asarray(act(u), dtype=np.float64)
         log_mean, k, c = law.moments(v)
         log_q = log_mean + (x.log_q if act.homogeneous else 0.0)
-        d = act.deriv(u).reshape(-1, u.shape[-1])
+        du = act.deriv(u)
+        d = du.reshape(-1, u.shape[-1])
         dk = d.T @ d / d.shape[0]
+        # two examples: E[φ'(u_{b,p}) φ'(u_{b',p'})], for a gradient centred over the batch
+        dc = du[:, 0].T @ du[:, 1] / du.shape[0]
+        dc = 0.5 * (dc + dc.T)
         norm = v * math.exp(-0.5 * log_mean)
         cross = c if sp.cross is not None else None
         out = Signal(x.width, log_q, OTHER, None, None,
                      sp._replace(cov=k, cross=cross, draws=lambda: norm))  # fmt: skip
-        return out, (x, (None, None, dk, None))
+        return out, (x, (None, None, dk, dc))
 
     def _spatial_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
         """G_pp' · E[φ'(u_p)φ'(u_p')] (gradient independence); a white or diagonal gradient
-        needs only the diagonal E[φ'(u_p)²]."""
-        _, (mom, q, corr, log_qp) = tape
+        needs only the diagonal E[φ'(u_p)²]. The two-example form O (a gradient centred over
+        the batch by a batch norm above) is multiplied by E[φ'(u_{b,p})φ'(u_{b',p'})], b ≠ b'.
+        The gradient above D goes along (:class:`~gradmath.network.base.Tied`) for a batch
+        norm right below, whose backward needs D jointly with its own output."""
+        x, (mom, q, corr, log_qp) = tape
         if mom is None:  # a drawn law: E[φ'(u_p) φ'(u_p')] over the draws
-            dk = corr
+            dk, dc = corr, log_qp
             gs = g.spatial
             gin = (
                 dk * spatial.full(gs, dk.shape[0])
@@ -204,11 +213,21 @@ class Elementwise(Layer):
                 else (spatial.diagonal(gs, dk.shape[0]) * np.diagonal(dk))
             )
             log_mean, gn = spatial.normalised(gin)
-            return Grad(g.log_g + log_mean, spatial=gn)
+            cross = None if g.cross is None else g.cross * dc * math.exp(-log_mean)
+            parts = x.spatial.draws
+            tied = None
+            if isinstance(parts, law.Parts):
+
+                def sides(i: int) -> tuple[Any, Any, Any, Any]:
+                    return self._side_kernels(x, parts, i)
+
+                tied = Tied(parts.covs, g.log_g, g.spatial, g.cross, sides)
+            return Grad(g.log_g + log_mean, spatial=gn, cross=cross, tied=tied)
         if g.cov != "iid":
             raise GradmathError(
-                "gradmath's batch-norm theory does not cover tensors with positions (BatchNorm "
-                "after a convolution); its gradient reaches this activation."
+                "gradmath's batch-norm theory on positions covers an activation that receives "
+                "the gradient of a convolution, residual sum or pooling layer; here a batch "
+                "norm's gradient reaches it directly."
             )
         dd = np.exp(mom.dphi2(log_qp))
         if g.spatial is None or g.spatial.ndim == 1:
@@ -218,7 +237,76 @@ class Elementwise(Layer):
             np.fill_diagonal(dk, dd)
             gin = g.spatial * dk
         log_mean, gn = spatial.normalised(gin)
-        return Grad(g.log_g + log_mean, spatial=gn)
+        sp = x.spatial
+        cross = None
+        if g.cross is not None and log_mean > -math.inf:
+            cross = g.cross * self._cross_kernel(mom, q, sp, deriv=True) * math.exp(-log_mean)
+
+        parts = sp.draws if isinstance(sp.draws, law.Parts) else None
+
+        def kernels(i: int) -> tuple[Any, Any, Any, Any]:
+            if i == 0:
+                return self._tied_kernels(mom, q, corr, log_qp, x, ctx)
+            assert parts is not None
+            return self._side_kernels(x, parts, i - 1)
+
+        of = (sp.cov,) if parts is None else (sp.cov, *parts.covs)
+        tied = Tied(of, g.log_g, g.spatial, g.cross, kernels)
+        return Grad(g.log_g + log_mean, spatial=gn, cross=cross, tied=tied)
+
+    @staticmethod
+    def _cross_kernel(mom: Any, q: Any, sp: Any, deriv: bool) -> Any:
+        """E[f(u_{b,p}) f(u_{b',p'})] for two examples (f = φ or φ'), from the field's
+        two-example moments (0 correlation when they are not tracked)."""
+        if sp.cross is None:
+            cc = np.zeros((q.size, q.size))
+        else:
+            d = np.diagonal(sp.cov)
+            cc = np.clip(sp.cross / np.sqrt(np.outer(d, d)), -1.0, 1.0)
+        out = spatial.pair_kernel(mom, q, cc, deriv=deriv)
+        np.fill_diagonal(out, mom.kernels(q, q, np.diagonal(cc).copy(), deriv=deriv))
+        return out
+
+    def _side_kernels(self, x: Signal, parts: Any, i: int) -> tuple[Any, Any, Any, Any]:
+        """(K_f, C_f, K_g, C_g) for y the i-th side of the residual sum u = x + α·F(x) that
+        this activation's input is, over the sum's draws (:class:`~gradmath.network.draws.Parts`,
+        the sides independent)."""
+        act = self.activation
+        assert x.spatial is not None
+        u = np.asarray(x.spatial.draws(), dtype=np.float64)
+        f = act.deriv(u if act.homogeneous else u * math.exp(0.5 * x.log_q))
+        h = np.asarray(parts.sides()[i]) * f
+        out = []
+        for v in (f, h):
+            a, b = v[:, 0], v[:, 1]
+            c = a.T @ b / v.shape[0]
+            out += [(a.T @ a + b.T @ b) / (2 * v.shape[0]), 0.5 * (c + c.T)]
+        return out[0], out[1], out[2], out[3]
+
+    def _tied_kernels(
+        self, mom: Any, q: Any, corr: Any, log_qp: Any, x: Signal, ctx: TheoryContext
+    ) -> tuple[Any, Any, Any, Any]:
+        """(K_f, C_f, K_g, C_g) at this activation's input law (:class:`Tied`): closed forms
+        for a positively homogeneous φ (y·φ'(y) = φ(y), Euler), else K_g and C_g by draws of
+        the Gaussian field (:mod:`gradmath.network.draws`)."""
+        act = self.activation
+        sp = x.spatial
+        assert sp is not None
+        kf = spatial.pair_kernel(mom, q, corr, deriv=True)
+        np.fill_diagonal(kf, np.exp(mom.dphi2(log_qp)))
+        cf = self._cross_kernel(mom, q, sp, deriv=True)
+        if act.homogeneous:
+            scale = math.exp(x.log_q)  # q is in units of e^{log_q} here
+            kg = spatial.pair_kernel(mom, q, corr, deriv=False)
+            np.fill_diagonal(kg, np.exp([mom.phi2(float(v)) for v in log_qp]))
+            cg = self._cross_kernel(mom, q, sp, deriv=False)
+            return kf, cf, kg * scale, cg * scale
+        u = law.gaussian(sp.cov, sp.cross, seed=2 * ctx.sites.mark() + 1) * math.exp(0.5 * x.log_q)
+        h = u * act.deriv(u)
+        flat = h.reshape(-1, h.shape[-1])
+        kg = flat.T @ flat / flat.shape[0]
+        cg = h[:, 0].T @ h[:, 1] / h.shape[0]
+        return kf, cf, kg, 0.5 * (cg + cg.T)
 
     def theory_spectrum(self, x: Signal, ctx: SpectralContext) -> Signal:
         # J ← D J, D = diag φ'(h) with h_i i.i.d. N(0, q) (the forward rule checks the law).

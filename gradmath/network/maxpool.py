@@ -138,6 +138,8 @@ class MaxPool(Layer):
         n_out = idx.shape[1]
         back = _adjoint(spatial.full(g.spatial, n_out), idx, t, n_in)
         log_mean, gn = spatial.normalised(back)
+        # The two-example form of a batch-centred gradient (Grad.cross) is not passed on: its
+        # share at the batch norm below is O(1/N), N = B·positions (2048 at ResNet's stem)
         return Grad(g.log_g + log_mean, spatial=gn)
 
     # ------------------------------------------------------------------ simulation

@@ -175,7 +175,9 @@ def _linear_backward(tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
     else:
         back = p.T @ gs @ p
     log_mean, gn = spatial.normalised(back)
-    return Grad(g.log_g + log_mean, spatial=gn)
+    # linear per example: the two-example form maps the same way
+    cross = None if g.cross is None else p.T @ g.cross @ p * math.exp(-log_mean)
+    return Grad(g.log_g + log_mean, spatial=gn, cross=cross)
 
 
 def adaptive_matrix(shape: tuple[int, ...], out: tuple[int, ...]) -> FloatArray:

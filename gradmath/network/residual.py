@@ -152,11 +152,13 @@ class Residual(Layer):
             cross = None
             if x.spatial.cross is not None and f.spatial.cross is not None:
                 cross = wx * x.spatial.cross + wf * f.spatial.cross
-            sp = x.spatial._replace(cov=cov, cross=cross, draws=None)
-            if law != GAUSSIAN:
-                # not Gaussian (an activation's output plus a branch): carried by draws, the
-                # two sides independent at infinite width (the branch's weights are fresh)
-                sp = sp._replace(draws=_sum_draws(x, f, self.alpha, log_q, ctx))
+            # not Gaussian (an activation's output plus a branch): carried by draws, the two
+            # sides independent at infinite width (the branch's weights are fresh); Gaussian:
+            # the draws serve only an activation after the sum whose backward integrates with
+            # a side (a batch norm feeding the sum, draws.Parts), evaluated if asked for
+            sp = x.spatial._replace(
+                cov=cov, cross=cross, draws=_sum_draws(x, f, self.alpha, log_q, ctx)
+            )
         site = ctx.sites.open("residual", x.width)
         ctx.rows[0, site] = log_q
         return Signal(x.width, log_q, law, c, mean, sp), (site, tape, skip_tape)
@@ -169,8 +171,13 @@ class Residual(Layer):
                 "gradmath's batch-norm theory does not cover a residual block below a batch "
                 "norm; put normalisation inside the branch (e.g. pre-LN) instead."
             )
+        # an activation after the sum hands on Γ above its D (Tied) for a batch norm that
+        # ends the branch or the shortcut: the branch sees it times α²
+        tied = None if g.tied is None else g.tied._replace(log_g=g.tied.log_g + self._log_a2)
         gb = self._branch.theory_backward(
-            branch_tape, Grad(g.log_g + self._log_a2, spatial=g.spatial), ctx
+            branch_tape,
+            Grad(g.log_g + self._log_a2, spatial=g.spatial, cross=g.cross, tied=tied),
+            ctx,
         )
         if self.shortcut is not None:
             g = self.shortcut.theory_backward(skip_tape, g, ctx)
@@ -189,7 +196,13 @@ class Residual(Layer):
         if gb.log_g > -math.inf:
             total = total + math.exp(gb.log_g - log_g) * form(gb.spatial, n)
         log_mean, gn = spatial.normalised(total)
-        return Grad(log_g + log_mean, spatial=gn)
+        # the two-example forms add too: the branch's weights are independent of the skip's
+        cross = None
+        for side in (g, gb):
+            if side.cross is not None and side.log_g > -math.inf:
+                part = math.exp(side.log_g - log_g - log_mean) * side.cross
+                cross = part if cross is None else cross + part
+        return Grad(log_g + log_mean, spatial=gn, cross=cross)
 
     def theory_spectrum(self, x: Signal, ctx: SpectralContext) -> Signal:
         # ReZero (α = 0): y = x exactly, J unchanged. Otherwise J ← (I + α J_F) J, a sum, not a
@@ -237,7 +250,8 @@ class Residual(Layer):
 
 def _sum_draws(x: Signal, f: Signal, alpha: float, log_q: float, ctx: TheoryContext) -> Any:
     """Draws of x + α·f (in units of e^{log_q/2}) from each side's draws or, for a Gaussian
-    side, fresh Gaussian draws; ``None`` when a non-Gaussian side has none."""
+    side, fresh Gaussian draws, keeping the sides (:class:`~gradmath.network.draws.Parts`);
+    ``None`` when a non-Gaussian side has none."""
     sides = []
     mark = ctx.sites.mark()
     for k, (sig, w) in enumerate(((x, 1.0), (f, alpha))):
@@ -245,13 +259,21 @@ def _sum_draws(x: Signal, f: Signal, alpha: float, log_q: float, ctx: TheoryCont
         assert sp is not None
         if sp.draws is None and sig.law.kind != "gaussian":
             return None
-        sides.append((sp, w * math.exp(0.5 * (sig.log_q - log_q)), 2 * (mark + k) + 1))
+        sides.append((sp, w * math.exp(0.5 * (sig.log_q - log_q)), 2 * (mark + k) + 1, sig))
+
+    def own() -> Any:
+        # each side in its own units (a batch norm's output: the output itself)
+        out = []
+        for sp, _, seed, sig in sides:
+            d = sp.draws() if sp.draws is not None else draws.gaussian(sp.cov, sp.cross, seed)
+            out.append(np.asarray(d) * math.exp(0.5 * sig.log_q))
+        return out
 
     def drawn() -> Any:
         total: Any = 0.0
-        for sp, w, seed in sides:
-            d = sp.draws() if sp.draws is not None else draws.gaussian(sp.cov, sp.cross, seed)
-            total = total + w * np.asarray(d)
+        for (_, w, _, sig), d in zip(sides, parts.sides(), strict=True):
+            total = total + w * math.exp(-0.5 * sig.log_q) * d
         return total
 
-    return draws.lazy(drawn)
+    parts = draws.Parts(drawn, tuple(sp.cov for sp, *_ in sides), own)
+    return parts

@@ -141,39 +141,32 @@ def test_resnet18_predicted_against_the_probe() -> None:
     examples and positions, ReLU → MaxPool, Residual(shortcut=Serial(Conv 1×1 stride 2,
     BatchNorm)), the post-activation ReLU of x + F(x) by draws, average pooling, Dense.
 
-    Forward rows agree everywhere (|z| < 4; batch norm's 1 − ε·E[1/σ²] bounded instead), and
-    so does every gradient and weight-gradient row from layer4.1's second batch norm up. Below
-    it the theory's gradients sit under the probe's by a finite-batch effect (measured here:
-    +0.12 in log q̃ at conv19, +0.07–0.24 on every gradient row below, weight gradients
-    −0.03–+0.33): layer 4 has 1×1 positions, so its batch norms normalise over N = B = 8
-    numbers, and the gradient reaching layer4.1's first batch norm has been centred over the
-    batch by the batch norm above it, which the positions' theory (large N) treats as
-    independent across examples. On a 1×1 Conv → BatchNorm → ReLU stack at B = 8 the same
-    effect is +0.12 per batch norm against the exact NumPy simulation, and at batch 32 the
-    offset here falls to +0.07. Asserted: its sign and size (not a z-test)."""
+    Every forward, gradient and weight-gradient row agrees with the probe under compare's
+    calibrated rule (Student t at z_max = 4: |z| < 5.48 with 16 inits; measured max |z| 3.3
+    forward, 2.5 gradient, 2.4 weight gradient), batch norm's forward 1 − ε·E[1/σ²] against
+    the ε = 0 theory's exact 1 bounded instead (the SE of a nearly constant value is tiny).
+    Layer 4 has 1×1 positions (its batch norms normalise N = 8 numbers), layer 3 2×2
+    (N = 32): there the gradient reaching a batch norm is centred over the batch by the batch
+    norm above (the batch form I ⊗ (G − O) + J ⊗ O of ``Grad``), its D = φ'(·) is tied to the
+    batch norm's own output, and a batch norm feeding a residual sum is drawn with its exact
+    finite-N law. Without them the theory sat under the probe by +0.07–0.24 in log q̃ below
+    layer4.1 (+0.12 at conv19 alone; z up to 5), and with the tie but Gaussian draws of the
+    sum's sides by up to −0.24 below layer4.0 (the shortcut's batch norm: E[1/s²] needs the
+    cross-example correlation of relu(x + F(x)) at N = 32)."""
     torch.manual_seed(0)
     model = ResNet18()
     x = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     net = from_module(model, x, init=resnet_init)
     p = probe(model, x, n_inits=16, seed=7, init=resnet_init)
     theory = predict(net, like=p)
-    names = [s.name for s in net.sites]
-    # from layer4.1's second batch norm up: bn19 (its gradient row is what reaches it), conv20,
-    # bn20, residual8, avgpool, fc
-    head = names.index("batchnorm19")
     c = compare(theory, p)
-    # batch norm's forward row: 1 − ε·E[1/σ²] against the ε = 0 theory's exact 1 (the SE of a
-    # nearly constant value is tiny, so it is bounded, not z-tested)
     bn = np.array([s.kind == "batchnorm" for s in net.sites])
     assert np.all(np.abs(p.log_q[bn]) < 2e-4)
-    assert np.all(np.abs(c.z[0][~bn]) < 4.0), c.z[0]
-    top = c.z[1:, head:]
-    assert np.all(np.abs(top[~np.isnan(top)]) < 4.0), top
-    below = (p.log_grad_q - theory.log_grad_q)[:head]
-    assert np.all((below > 0.0) & (below < 0.45)), below
-    weights = (p.log_wgrad_q - theory.log_wgrad_q)[:head]
-    weights = weights[~np.isnan(weights)]
-    assert np.all((weights > -0.15) & (weights < 0.45)), weights
+    ok = np.abs(c.z) < c.threshold
+    ok[0, bn] = True
+    ok |= np.isnan(c.z)
+    assert np.all(ok), (c.z, c.threshold)
+    assert np.nanmax(np.abs(c.z[1:])) < 4.0  # the gradient rows even at the normal threshold
 
 
 def test_resnet18_translation_emits_shortcuts() -> None:
