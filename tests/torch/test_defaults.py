@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from gradmath.torch import measure
+from gradmath.torch import _defaults, measure
 from gradmath.torch._defaults import default_draws, draw
 from gradmath.torch._model import reinitialise
 
@@ -82,6 +82,57 @@ def test_draws_are_torchs_default_distribution(kind: str) -> None:
         v = b * b / 3
         assert abs(x.mean()) < 4 * math.sqrt(v / x.size)
         assert abs(np.mean(x.astype(np.float64) ** 2) / v - 1) < 4 * math.sqrt(0.8 / x.size)
+
+
+def _on_torchs_grid(x: np.ndarray, b: float) -> bool:
+    """Whether every value is k·2⁻ᵖ·2b − b for an integer k in [0, 2ᵖ), rounded once to the
+    dtype (p = 24 in float32, 53 in float64; b in the dtype): torch's uniform_(−b, b) with a
+    fused multiply-add. Written as j·b·2¹⁻ᵖ with j = k − 2ᵖ⁻¹; j·b·2¹⁻ᵖ is exact in float64 for
+    float32 (at most 48 bits). In float64 x/(b·2¹⁻ᵖ) is j to within ~1, so j is one of the three
+    integers nearest to it."""
+    if x.dtype == np.float32:
+        bf, p = float(np.float32(b)), 24
+    else:
+        bf, p = b, 53
+    step = bf * 2.0 ** (1 - p)
+    j0 = np.rint(x.astype(np.float64) / step).astype(np.int64)
+    found = np.zeros(x.shape, dtype=bool)
+    for d in (-1, 0, 1):
+        j = j0 + d
+        inside = (j >= -(2 ** (p - 1))) & (j < 2 ** (p - 1))
+        # float32: j·step exact in float64, then one rounding; float64: one rounding
+        found |= inside & ((j.astype(np.float64) * step).astype(x.dtype) == x)
+    return bool(np.all(found))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_values_are_torchs_formula_rounded_once(dtype: torch.dtype) -> None:
+    # b = 1/√27 is not a power of two: a product rounded before adding −b (torch's
+    # ATEN_CPU_CAPABILITY=default kernel) lands off this set for about half the values
+    m = nn.Conv2d(3, 600, 3).to(dtype)
+    draws = default_draws(m)
+    assert draws is not None
+    b = draws[0][1]
+    with torch.no_grad():
+        draw(draws, seed=11)
+    x = m.weight.detach().numpy().ravel()
+    assert _on_torchs_grid(x, b)
+    # torch's own draws (its AVX2/AVX-512 kernel, which CI runs) are on the same set
+    assert torch.backends.cpu.get_cpu_capability() != "DEFAULT"
+    theirs = torch.empty(x.size, dtype=dtype).uniform_(-b, b).numpy()
+    assert _on_torchs_grid(theirs, b)
+    assert not _on_torchs_grid(x + np.asarray(b * 2.0**-30, dtype=x.dtype), b)  # the check bites
+
+
+def test_values_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = nn.Conv2d(3, 700, 5).double()  # 52 500 weights: several blocks of 2¹⁰ words
+    m32 = nn.Conv2d(3, 700, 5)
+    runs = []
+    for block in (1 << 15, 1 << 10, 777):
+        monkeypatch.setattr(_defaults, "BLOCK", block)
+        draw([d for mod in (m, m32) for d in default_draws(mod) or []], seed=4)
+        runs.append([p.detach().clone() for p in (*m.parameters(), *m32.parameters())])
+    assert all(torch.equal(a, c) for r in runs[1:] for a, c in zip(runs[0], r, strict=True))
 
 
 def test_float64_parameters_are_drawn_in_float64() -> None:

@@ -110,7 +110,13 @@ def test_norm_and_dropout_mlps_probe_simulate_and_theory_agree(name: str) -> Non
 def test_vgg_style_cnn_without_batch_norm_probe_and_theory_agree() -> None:
     """3×3 convs (padding 1, torch's default init read from the weights), ReLU, 2×2 average
     pooling, global average pooling, a linear classifier: every site predicted with the
-    positions' covariance (gradmath.network's Conv/AvgPool, zero padding modelled)."""
+    positions' covariance (gradmath.network's Conv/AvgPool, zero padding modelled).
+
+    Except the first convolution's weight gradient: at fan-in 27 (3 channels × 3 × 3) under a
+    global average pool it exceeds mean field, the known finite-fan-in limit (README; pinned in
+    tests/torch/test_cnn.py). This test passed it only by the probe streams' luck (z = 4.4 at
+    seed 0, 6.1–6.2 at seeds 2 and 3 with the earlier conv redraw; 5.6–7.6 at seeds 0–3 with
+    the current one): asserted above the theory, every other row |z| below the threshold."""
     from .models import vgg
 
     torch.manual_seed(0)
@@ -120,7 +126,11 @@ def test_vgg_style_cnn_without_batch_norm_probe_and_theory_agree() -> None:
     assert [s.name for s in net.sites] == ["conv1", "avgpool1", "conv2", "avgpool2", "conv3",
                                            "avgpool3", "dense1"]  # fmt: skip
     measured = probe(model, x, n_inits=16, seed=0, dtype=torch.float64)
-    compare(predict(net, like=measured), measured).assert_agrees()
+    c = compare(predict(net, like=measured), measured)
+    assert c.z[2, 0] > 4.0  # conv1's weight gradient, above mean field
+    rest = ~np.isnan(c.z)
+    rest[2, 0] = False
+    assert np.all(np.abs(c.z_normal[rest]) < c.z_max)
 
 
 def test_transformer_encoder_is_predicted_around_measured_attention() -> None:
