@@ -13,14 +13,14 @@ entry, on one thread). For the modules whose ``reset_parameters`` *is* PyTorch's
 this module draws the same distribution from NumPy's SFC64 generator, written straight into
 the parameter's memory, with as many threads as ``torch.get_num_threads()``.
 
-The law. ``uniform_(−b, b)`` (b in the tensor's dtype) takes k uniform on [0, 2ᵖ), p = 24 in
-float32 and 53 in float64, and returns k·2⁻ᵖ·(b − (−b)) + (−b), i.e. j·b·2¹⁻ᵖ with j = k − 2ᵖ⁻¹
-uniform on [−2ᵖ⁻¹, 2ᵖ⁻¹). Here j is the top p bits of a raw generator word read as a signed
-integer (two j per 64-bit word in float32, one in float64) and the value is j·(b·2¹⁻ᵖ) rounded
-once to the dtype: bit for bit the values torch's AVX2/AVX-512 CPU kernels produce (they fuse
-the multiply-add; tests/torch/test_defaults.py checks torch's own draws against this formula);
-torch's ``ATEN_CPU_CAPABILITY=default`` kernel rounds the product before adding −b, which moves
-some values by up to one grid step b·2¹⁻ᵖ.
+The law. ``uniform_(−b, b)`` (b in the tensor's dtype) takes k uniform on [0, 2^p), p = 24 in
+float32 and 53 in float64, and returns k·2^−p·(b − (−b)) + (−b), i.e. j·b·2^(1−p) with
+j = k − 2^(p−1) uniform on [−2^(p−1), 2^(p−1)). Here j is the top p bits of a raw generator word
+read as a signed integer (two j per 64-bit word in float32, one in float64) and the value is
+j·(b·2^(1−p)) rounded once to the dtype: bit for bit the values torch's AVX2/AVX-512 CPU kernels
+produce (they fuse the multiply-add; tests/torch/test_defaults.py checks torch's own draws
+against this formula); torch's ``ATEN_CPU_CAPABILITY=default`` kernel rounds the product before
+adding −b, which moves some values by up to one grid step b·2^(1−p).
 
 The cost. The bits come in blocks of 2¹⁵ words, so the shift and the multiply run on data in
 the core's cache and the weight's memory is written once (~1.4 ns per float32 weight on the
@@ -125,8 +125,8 @@ BLOCK = 1 << 15
 
 
 def _fill_uniform(a: np.ndarray, bound: float, seq: np.random.SeedSequence) -> None:
-    # a = j·(b·2¹⁻ᵖ), j the top p bits of each word (float32: each 32-bit half) as a signed
-    # integer, uniform on [−2ᵖ⁻¹, 2ᵖ⁻¹) (module docstring). b·2¹⁻ᵖ is exact in the dtype, j
+    # a = j·(b·2^(1−p)), j the top p bits of each word (float32: each 32-bit half) as a signed
+    # integer, uniform on [−2^(p−1), 2^(p−1)) (module docstring). b·2^(1−p) is exact in the dtype, j
     # converts exactly, so np.multiply rounds once: the value of torch's fused u·2b − b.
     words = np.random.SFC64(seq)
     if a.dtype == np.float32:

@@ -85,11 +85,11 @@ def test_draws_are_torchs_default_distribution(kind: str) -> None:
 
 
 def _on_torchs_grid(x: np.ndarray, b: float) -> bool:
-    """Whether every value is k·2⁻ᵖ·2b − b for an integer k in [0, 2ᵖ), rounded once to the
+    """Whether every value is k·2^−p·2b − b for an integer k in [0, 2^p), rounded once to the
     dtype (p = 24 in float32, 53 in float64; b in the dtype): torch's uniform_(−b, b) with a
-    fused multiply-add. Written as j·b·2¹⁻ᵖ with j = k − 2ᵖ⁻¹; j·b·2¹⁻ᵖ is exact in float64 for
-    float32 (at most 48 bits). In float64 x/(b·2¹⁻ᵖ) is j to within ~1, so j is one of the three
-    integers nearest to it."""
+    fused multiply-add. Written as j·b·2^(1−p) with j = k − 2^(p−1); j·b·2^(1−p) is exact in
+    float64 for float32 (at most 48 bits). In float64 x/(b·2^(1−p)) is j to within ~1, so j is
+    one of the three integers nearest to it."""
     if x.dtype == np.float32:
         bf, p = float(np.float32(b)), 24
     else:
