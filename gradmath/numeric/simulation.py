@@ -11,8 +11,8 @@ draws the randomness, plans memory, checkpoints, reports progress and aggregates
 
 How deep nets stay in range. Signals and gradients of a depth-10,000 net grow or shrink like
 e^{±O(L)}. Every network carries its current tensor as (u, s) with true value e^s·u: affine
-layers renormalise u to unit root-mean-square and add the log of the factor to s (exact, since
-the bias is added as e^{−s}·b); positively homogeneous activations (φ(cz) = cφ(z), c > 0:
+layers divide u by its root-mean-square when that leaves [2^-20, 2^20] and add the log of the
+factor to s (exact, since the bias is added as e^{−s}·b; ``network.base.renormalise``); positively homogeneous activations (φ(cz) = cφ(z), c > 0:
 linear, relu, leaky_relu) work in scaled units; other activations (tanh, gelu, …) see the true
 value, which must then be in range (a real network would overflow as well:
 :class:`~gradmath.GradmathError`); normalisations remove the scale. The backward pass is
@@ -22,7 +22,9 @@ Memory. The backward pass needs every layer's parameters and inputs. When they f
 ``memory_budget`` they are kept; otherwise the forward pass is cut into segments of about
 √(L·state/per_layer) top-level layers, only each segment's entry state is kept (a checkpoint),
 and each segment is recomputed just before its backward pass (Chen et al. 2016, "Training deep
-nets with sublinear memory cost"). Each network draws its parameters from its own generator,
+nets with sublinear memory cost"). Without checkpoints the weights live in memory kept from
+one call to the next (:mod:`gradmath.numeric.buffers`: fresh memory costs a page fault per
+4 KiB, a third of a float32 call's CPU time). Each network draws its parameters from its own generator,
 whose state is saved at every segment start, so a recomputation redraws bit-for-bit the same
 matrices.
 
@@ -54,6 +56,7 @@ from gradmath.errors import GradmathError, check_positive, check_positive_int, c
 from gradmath.initializers import Initializer
 from gradmath.network import Network
 from gradmath.network.base import Layer, RowCounter, Scaled, numel, per_network
+from gradmath.numeric.buffers import Arena
 from gradmath.numeric.generators import GeneratorName, check_generator, make_generator
 from gradmath.profile import Profile, as_network
 
@@ -98,13 +101,17 @@ class _Chunk:
         # (numeric.generators: which library draws them, and why).
         self.wgen = [make_generator(spec.generator, s, 0) for s in seqs]
         self.dgen = [make_generator(spec.generator, s, 1) for s in seqs]
+        # Weights in pooled memory (numeric.buffers: no page faults on a repeated call) when
+        # every layer's are kept anyway; a checkpointed run drops a segment's weights after
+        # its backward pass, which a pool that only grows within a call would not.
+        self.arena = Arena() if spec.segment >= len(self.steps) else None
 
     # ------------------------------------------------------------------ SimContext
     def draw(
         self, init: Initializer, shape: tuple[int, int], sigma_b2: float
     ) -> tuple[Array, Array]:
-        w = np.empty((self.K, *shape), dtype=self.dtype)
-        b = np.empty((self.K, shape[0]), dtype=self.dtype)
+        w = self._empty((self.K, *shape))
+        b = self._empty((self.K, shape[0]))
         sd = self.dtype.type(math.sqrt(sigma_b2))
 
         for k, g in enumerate(self.wgen):
@@ -113,6 +120,11 @@ class _Chunk:
             init.sample(g, shape, dtype=self.dtype, out=w[k])
             np.multiply(g.standard_normal(out=b[k], dtype=self.dtype), sd, out=b[k])
         return w, b
+
+    def _empty(self, shape: tuple[int, ...]) -> Array:
+        if self.arena is None:
+            return np.empty(shape, dtype=self.dtype)
+        return self.arena.empty(shape, self.dtype)
 
     def out_of_range(self, what: str, site: int | None = None) -> GradmathError:
         where = f" at site {self.network.sites[site].name}" if site is not None else ""
@@ -131,7 +143,11 @@ class _Chunk:
     # ------------------------------------------------------------------ the fold
     def run(self) -> FloatArray:
         """Per-network logs, shape (3, K, sites): log q, log q̃, log E[(∂ℓ/∂W)²] per site."""
-        return self._run()
+        try:
+            return self._run()
+        finally:
+            if self.arena is not None:
+                self.arena.close()  # after _run's frame (and its tapes) are gone
 
     def _run(self) -> FloatArray:
         cond, C = self.spec.conditions, self.spec.segment
