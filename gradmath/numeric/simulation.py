@@ -12,11 +12,11 @@ draws the randomness, plans memory, checkpoints, reports progress and aggregates
 How deep nets stay in range. Signals and gradients of a depth-10,000 net grow or shrink like
 e^{±O(L)}. Every network carries its current tensor as (u, s) with true value e^s·u: affine
 layers divide u by its root-mean-square when that leaves [2^-20, 2^20] and add the log of the
-factor to s (exact, since the bias is added as e^{−s}·b; ``network.base.renormalise``); positively homogeneous activations (φ(cz) = cφ(z), c > 0:
-linear, relu, leaky_relu) work in scaled units; other activations (tanh, gelu, …) see the true
-value, which must then be in range (a real network would overflow as well:
-:class:`~gradmath.GradmathError`); normalisations remove the scale. The backward pass is
-linear in the gradient and always rescaled.
+factor to s (exact, since the bias is added as e^{−s}·b; ``network.base.renormalise``);
+positively homogeneous activations (φ(cz) = cφ(z), c > 0: linear, relu, leaky_relu) work in
+scaled units; other activations (tanh, gelu, …) see the true value, which must then be in range
+(a real network would overflow as well: :class:`~gradmath.GradmathError`); normalisations
+remove the scale. The backward pass is linear in the gradient and rescaled the same way.
 
 Memory. The backward pass needs every layer's parameters and inputs. When they fit in
 ``memory_budget`` they are kept; otherwise the forward pass is cut into segments of about
@@ -24,9 +24,9 @@ Memory. The backward pass needs every layer's parameters and inputs. When they f
 and each segment is recomputed just before its backward pass (Chen et al. 2016, "Training deep
 nets with sublinear memory cost"). Without checkpoints the weights live in memory kept from
 one call to the next (:mod:`gradmath.numeric.buffers`: fresh memory costs a page fault per
-4 KiB, a third of a float32 call's CPU time). Each network draws its parameters from its own generator,
-whose state is saved at every segment start, so a recomputation redraws bit-for-bit the same
-matrices.
+4 KiB, a third of a float32 call's CPU time). Each network draws its parameters from its own
+generator, whose state is saved at every segment start, so a recomputation redraws bit-for-bit
+the same matrices.
 
 Threads. Without an executor the groups of networks run on :func:`gradmath.threads.cores`
 threads at once, each group's matmuls on one BLAS thread (:func:`gradmath.threads.pool`): the
