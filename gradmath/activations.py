@@ -89,9 +89,16 @@ class Activation:
     #: returns a new array of z's dtype.
     deriv_from_value_numpy: Callable[[Array, Array], Array] | None = field(default=None, repr=False)
 
-    def __call__(self, z: ArrayLike) -> Array:
-        """φ(z), elementwise, finite for every finite input."""
-        return self.fn_numpy(_as_float_array(z))
+    def __call__(self, z: ArrayLike, out: Array | None = None) -> Array:
+        """φ(z), elementwise, finite for every finite input; written into ``out`` (an array of
+        z's shape and dtype) when given, as NumPy's ``out=``."""
+        a = _as_float_array(z)
+        if out is None:
+            return self.fn_numpy(a)
+        if isinstance(self.fn_numpy, np.ufunc):  # e.g. np.tanh: no temporary
+            return self.fn_numpy(a, out=out)
+        np.copyto(out, self.fn_numpy(a))
+        return out
 
     def deriv(self, z: ArrayLike) -> Array:
         """φ'(z), elementwise, finite for every finite input (kink convention in module doc)."""

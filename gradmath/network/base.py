@@ -380,6 +380,11 @@ class SimContext(Protocol):
         """(W, b) stacked over the K networks, each from its own generator."""
         ...
 
+    def empty(self, shape: tuple[int, ...]) -> Array:
+        """An uninitialised array in :attr:`dtype` for a value the backward pass keeps (the
+        engine may place it in memory reused from one call to the next)."""
+        ...
+
     def out_of_range(self, what: str, site: int | None = None) -> GradmathError:
         """The error for a simulated value that leaves floating range."""
         ...

@@ -179,7 +179,7 @@ class Dense(Layer):
         w, b = ctx.draw(self._initializer, (self.width, fan_in), sigma_b2)
         if self.gain != 1.0:
             w *= w.dtype.type(self.gain)
-        a = np.matmul(x.u, np.swapaxes(w, -1, -2))
+        a = np.matmul(x.u, np.swapaxes(w, -1, -2), out=ctx.empty((*x.u.shape[:-1], self.width)))
         if sigma_b2 != 0:  # else b = 0 and adding it is a pass over the stack for nothing
             if np.any(x.s):
                 # b enters in the units of x: value e^s·(W u + e^{−s} b).

@@ -323,7 +323,7 @@ class Elementwise(Layer):
     def sim_forward(self, x: Scaled, ctx: SimContext) -> tuple[Scaled, Any]:
         act = self.activation
         if act.homogeneous:  # φ(e^s u) = e^s φ(u): stay in scaled units
-            return Scaled(act(x.u), x.s), x
+            return Scaled(act(x.u, out=ctx.empty(x.u.shape)), x.s), x
         h = x.true()
         if h is None:
             raise ctx.out_of_range(
@@ -331,7 +331,7 @@ class Elementwise(Layer):
                 "homogeneous activation such as relu)"
             )
         zero = np.zeros_like(x.s)
-        y = act(h)
+        y = act(h, out=ctx.empty(h.shape))
         # The tape keeps φ(h) beside h (the next layer keeps y anyway): φ' may come cheaper
         # from it (Activation.deriv_given_value; tanh: 1 − y²).
         return Scaled(y, zero), (Scaled(h, zero), y)

@@ -101,17 +101,18 @@ class _Chunk:
         # (numeric.generators: which library draws them, and why).
         self.wgen = [make_generator(spec.generator, s, 0) for s in seqs]
         self.dgen = [make_generator(spec.generator, s, 1) for s in seqs]
-        # Weights in pooled memory (numeric.buffers: no page faults on a repeated call) when
-        # every layer's are kept anyway; a checkpointed run drops a segment's weights after
-        # its backward pass, which a pool that only grows within a call would not.
+        # Weights and kept activations in pooled memory (numeric.buffers: no page faults on a
+        # repeated call) when every layer's are kept anyway; a checkpointed run drops a
+        # segment's after its backward pass, which a pool that only grows within a call would
+        # not.
         self.arena = Arena() if spec.segment >= len(self.steps) else None
 
     # ------------------------------------------------------------------ SimContext
     def draw(
         self, init: Initializer, shape: tuple[int, int], sigma_b2: float
     ) -> tuple[Array, Array]:
-        w = self._empty((self.K, *shape))
-        b = self._empty((self.K, shape[0]))
+        w = self.empty((self.K, *shape))
+        b = self.empty((self.K, shape[0]))
         sd = self.dtype.type(math.sqrt(sigma_b2))
 
         for k, g in enumerate(self.wgen):
@@ -121,7 +122,7 @@ class _Chunk:
             np.multiply(g.standard_normal(out=b[k], dtype=self.dtype), sd, out=b[k])
         return w, b
 
-    def _empty(self, shape: tuple[int, ...]) -> Array:
+    def empty(self, shape: tuple[int, ...]) -> Array:
         if self.arena is None:
             return np.empty(shape, dtype=self.dtype)
         return self.arena.empty(shape, self.dtype)

@@ -83,6 +83,9 @@ class _OneNetwork:
         b = self.rng.standard_normal((1, shape[0])) * math.sqrt(sigma_b2)
         return w, b
 
+    def empty(self, shape: tuple[int, ...]) -> Array:
+        return np.empty(shape, dtype=self.dtype)
+
     def out_of_range(self, what: str, site: int | None = None) -> GradmathError:
         name = "" if site is None else f" ({self.network.sites[site].name})"
         return GradmathError(f"The sampled {what}{name} overflows float64, as the real net would.")

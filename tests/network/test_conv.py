@@ -258,6 +258,9 @@ class _Recorder:
         self.params.append((w, b.copy()))
         return w, b
 
+    def empty(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.empty(shape, dtype=self.dtype)
+
     def out_of_range(self, what: str, site: int | None = None) -> GradmathError:
         return GradmathError(what)
 
