@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -71,7 +72,9 @@ def broadcast(**arrays: Any) -> list[Any]:
         ) from None
 
 
+@functools.cache
 def _physical_memory() -> int | None:
+    # asked before every weight a simulation draws: once per process (RAM does not change)
     import os
 
     try:

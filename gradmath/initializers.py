@@ -240,6 +240,8 @@ def _check_shape(shape: object) -> tuple[int, ...]:
     """A weight shape: a tuple of integers >= 0 (NumPy integers accepted), at least two."""
     import numbers
 
+    if type(shape) is tuple and all(type(d) is int and d >= 0 for d in shape):
+        return shape  # the common case, without the abstract-class checks below (per draw)
     try:
         dims: tuple[Any, ...] = tuple(shape)  # type: ignore[arg-type]
     except TypeError:
