@@ -515,34 +515,22 @@ def log0_array(x: FloatArray) -> FloatArray:
         return np.log(x)
 
 
-#: :func:`renormalise` leaves a network's u alone while its root-mean-square stays within
-#: [2^-RMS_WINDOW, 2^RMS_WINDOW]: far inside every dtype's range (float32 squares of such u and
-#: their sums stay below 2^80 for up to 2^40 elements), so a net that neither explodes nor
-#: vanishes is never rescaled (s stays 0 and an activation sees u itself, no pass to undo the
-#: scale), and one that does is rescaled once every ~RMS_WINDOW·ln 2 / |log growth| layers.
-RMS_WINDOW = 20
-
-
 def renormalise(u: Array, s: FloatArray) -> tuple[Array, FloatArray, FloatArray]:
-    """(u', s', log mean u²) with e^{s'}·u' = e^s·u, u' the same array divided by its RMS r for
-    the networks whose r left [2^-RMS_WINDOW, 2^RMS_WINDOW], untouched (s' = s) for the others:
-    a pass over the stack saved per layer while the net stays in range."""
-    log_m = np.zeros_like(s)
+    """(u/r, s + log r, log mean u²) with r the per-network RMS (exact rescaling of a stack),
+    u rescaled in place; the mean square is that of u as it came in."""
     ms = mean_square(u)
+    log_m: FloatArray | float = 0.0
     if not np.all(np.isfinite(ms)):
         # u² overflows (|u| > 1e154, possible in float32 after a wide layer): scale by max|u|
         # first; a network whose u itself is not finite keeps its inf/nan for the caller.
         m = np.max(np.abs(u), axis=tuple(range(1, u.ndim)))
         ok = np.isfinite(m) & (m > 0)
-        log_m = np.log(np.where(ok, m, 1.0))
-        u *= per_network(np.exp(-log_m), u)
+        m = np.where(ok, m, 1.0)
+        u *= per_network(1.0 / m, u)
+        s = s + np.log(m)
+        log_m = 2.0 * np.log(m)  # (the statistics are of the incoming u: m² back in)
         ms = mean_square(u)
     r = np.sqrt(ms)
-    # a network whose signal is exactly 0 stays 0; one that is not finite gets a non-finite s
-    # (the caller's range check)
-    far = ~np.isfinite(r) | ((r > 0) & ((r < 2.0**-RMS_WINDOW) | (r > 2.0**RMS_WINDOW)))
-    log_r = np.log(np.where(far, r, 1.0))
-    if np.any(far):
-        u *= per_network(np.exp(-log_r), u)
-    # the mean square of u as it came in: the overflow rescaling by m undone
-    return u, s + log_m + log_r, log0_array(ms) + 2.0 * log_m
+    r[r == 0] = 1.0  # a network whose signal is exactly 0 stays 0
+    u *= per_network(1.0 / r, u)
+    return u, s + np.log(r), log0_array(ms) + log_m

@@ -11,8 +11,8 @@ draws the randomness, plans memory, checkpoints, reports progress and aggregates
 
 How deep nets stay in range. Signals and gradients of a depth-10,000 net grow or shrink like
 e^{±O(L)}. Every network carries its current tensor as (u, s) with true value e^s·u: affine
-layers divide u by its root-mean-square when that leaves [2^-20, 2^20] and add the log of the
-factor to s (exact, since the bias is added as e^{−s}·b; ``network.base.renormalise``);
+layers renormalise u to unit root-mean-square and add the log of the factor to s (exact, since
+the bias is added as e^{−s}·b; ``network.base.renormalise``);
 positively homogeneous activations (φ(cz) = cφ(z), c > 0: linear, relu, leaky_relu) work in
 scaled units; other activations (tanh, gelu, …) see the true value, which must then be in range
 (a real network would overflow as well: :class:`~gradmath.GradmathError`); normalisations
