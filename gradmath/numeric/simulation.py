@@ -442,7 +442,10 @@ def simulate(
         executor: a ``concurrent.futures.Executor`` (process pool, Dask ``client.get_executor()``)
             to spread groups of networks over workers.
         memory_budget: bytes for the arrays kept between the forward and backward passes; above
-            it the forward pass is checkpointed and recomputed (module docstring).
+            it the forward pass is checkpointed and recomputed (module docstring). Without
+            checkpoints that memory is kept for the next call (at most 512 MiB in all, so a
+            repeated call does not pay its page faults again; :mod:`gradmath.numeric.buffers`,
+            whose ``release_memory()`` frees it).
         generator: ``"numpy"`` (default) or ``"torch"``, the library that draws weights and
             data (:mod:`gradmath.numeric.generators`; ``"torch"`` is the fast one in float32).
             A seed gives the same result with the same generator, on any executor.
