@@ -41,11 +41,11 @@ _lock = threading.Lock()
 
 
 def _take(nbytes: int) -> NDArray[np.uint8]:
-    """A free block of at least ``nbytes`` bytes from the pool, or a new one."""
+    """The smallest free block of at least ``nbytes`` bytes from the pool, or a new one."""
     with _lock:
-        for i, block in enumerate(_free):
-            if block.nbytes >= nbytes:
-                return _free.pop(i)
+        fits = [i for i, block in enumerate(_free) if block.nbytes >= nbytes]
+        if fits:
+            return _free.pop(min(fits, key=lambda i: _free[i].nbytes))
     return np.empty(max(BLOCK, nbytes), dtype=np.uint8)
 
 
