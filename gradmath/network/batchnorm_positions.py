@@ -56,13 +56,15 @@ below (:func:`weight_gradient`) pairs δ with the input *minus its batch mean*, 
 shared mean (C) does not count.
 
 What is approximate, stated: (i) s² replaced by its expectation in the forward covariance, and
-the law of the output taken Gaussian (its finite-N law is spherical; for a non-homogeneous φ the
-joint moments at one position are then Gaussian, not the sphere's, an O(1/B) part of an O(1/N)
-term); (ii) the inverse moment of s² from a χ² law matched in mean and variance; (iii) the form
-over (example, position) after the projection taken with X independent of y (its trace is
-exact); (iv) a max-pool passes on no two-example form (O dropped: at ResNet's stem,
-N = 2048); (v) a residual sum's joint moments with its side y come from draws
-(:mod:`gradmath.network.draws`, a batch norm's side with its exact finite-N law).
+the law of the output taken Gaussian where only its moments enter (for N = B·P ≤ 1024 the
+output also carries draws of its exact finite-N law, which a residual sum it feeds and an
+activation that is not positively homogeneous integrate over; a positively homogeneous φ needs
+only second moments at one position, where the law is elliptical); (ii) the inverse moment
+of s² from a χ² law matched in mean and variance; (iii) the form over (example, position)
+after the projection taken with X independent of y (its trace is exact); (iv) a max-pool
+passes on no two-example form (O dropped: at ResNet's stem, N = 2048); (v) a residual sum's
+joint moments with its side y come from draws (:mod:`gradmath.network.draws`, a batch norm's
+side with its exact finite-N law).
 (i)–(iii) vanish as N = B·P → ∞; (ii) and (iii) are exact for P = 1.
 """
 

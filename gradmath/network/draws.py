@@ -80,7 +80,8 @@ def batchnorm(cov: FloatArray, cross: FloatArray | None, batch: int, seed: int =
     pre-norm field of all ``batch`` examples, Gaussian with covariance I_B ⊗ (K − C) + J_B ⊗ C
     (``cov`` = K, ``cross`` = C), centred and scaled over its N = B·P entries (so each draw
     has mean 0 and mean square 1, the finite-N law: at one position the sphere of Yang et al.
-    2019), of which two examples are kept."""
+    2019), cut into pairs of examples (each pair has the exact joint law; B/2 of them per
+    draw, so the numbers drawn do not grow with B)."""
     p = cov.shape[0]
     c = np.zeros_like(cov) if cross is None else cross
 
@@ -89,12 +90,12 @@ def batchnorm(cov: FloatArray, cross: FloatArray | None, batch: int, seed: int =
         return v * np.sqrt(np.clip(w, 0.0, None))
 
     rng = np.random.default_rng(seed)
-    m = count(p)
+    m = -(-count(p) // (batch // 2))
     z = rng.standard_normal((m, batch, p)) @ root(cov - c).T
     z += rng.standard_normal((m, 1, p)) @ root(c).T
     z -= z.mean(axis=(1, 2), keepdims=True)
     z /= np.sqrt(np.mean(z * z, axis=(1, 2), keepdims=True))
-    return np.ascontiguousarray(z[:, :2])
+    return np.ascontiguousarray(z[:, : batch - batch % 2]).reshape(-1, 2, p)
 
 
 def moments(d: FloatArray) -> tuple[float, FloatArray, FloatArray]:

@@ -64,7 +64,14 @@ class Elementwise(Layer):
     def theory_forward(self, x: Signal, ctx: TheoryContext) -> tuple[Signal, Any]:
         act = self.activation
         if x.spatial is not None and x.law.kind == "gaussian":
-            return self._spatial_forward(x, ctx)
+            # A batch norm's output at small N carries draws of its exact law (at one position
+            # the sphere, where E[tanh(y)²] is 6 % above the Gaussian's at B = 8): a φ that is
+            # not positively homogeneous integrates over them. For a homogeneous φ the
+            # Gaussian closed forms are exact at one position (elliptical law) and within
+            # O(1/N) with positions, without Monte-Carlo error.
+            if act.homogeneous or x.spatial.draws is None:
+                return self._spatial_forward(x, ctx)
+            return self._drawn_forward(x, ctx)
         if x.law.kind == "sphere":
             m = ctx.batch_moments(act, x.law.batch)
             c = m.phi_cross / m.phi2 if x.c is not None else None
@@ -215,13 +222,12 @@ class Elementwise(Layer):
             log_mean, gn = spatial.normalised(gin)
             cross = None if g.cross is None else g.cross * dc * math.exp(-log_mean)
             parts = x.spatial.draws
-            tied = None
-            if isinstance(parts, law.Parts):
+            of = (x.spatial.cov, *(parts.covs if isinstance(parts, law.Parts) else ()))
 
-                def sides(i: int) -> tuple[Any, Any, Any, Any]:
-                    return self._side_kernels(x, parts, i)
+            def drawn(i: int) -> tuple[Any, Any, Any, Any]:
+                return self._side_kernels(x, i)
 
-                tied = Tied(parts.covs, g.log_g, g.spatial, g.cross, sides)
+            tied = Tied(of, g.log_g, g.spatial, g.cross, drawn)
             return Grad(g.log_g + log_mean, spatial=gn, cross=cross, tied=tied)
         if g.cov != "iid":
             raise GradmathError(
@@ -247,8 +253,7 @@ class Elementwise(Layer):
         def kernels(i: int) -> tuple[Any, Any, Any, Any]:
             if i == 0:
                 return self._tied_kernels(mom, q, corr, log_qp, x, ctx)
-            assert parts is not None
-            return self._side_kernels(x, parts, i - 1)
+            return self._side_kernels(x, i)
 
         of = (sp.cov,) if parts is None else (sp.cov, *parts.covs)
         tied = Tied(of, g.log_g, g.spatial, g.cross, kernels)
@@ -267,15 +272,16 @@ class Elementwise(Layer):
         np.fill_diagonal(out, mom.kernels(q, q, np.diagonal(cc).copy(), deriv=deriv))
         return out
 
-    def _side_kernels(self, x: Signal, parts: Any, i: int) -> tuple[Any, Any, Any, Any]:
-        """(K_f, C_f, K_g, C_g) for y the i-th side of the residual sum u = x + α·F(x) that
-        this activation's input is, over the sum's draws (:class:`~gradmath.network.draws.Parts`,
-        the sides independent)."""
+    def _side_kernels(self, x: Signal, i: int) -> tuple[Any, Any, Any, Any]:
+        """(K_f, C_f, K_g, C_g) over the draws of this activation's input u, for y = u itself
+        (i = 0) or the (i − 1)-th side of the residual sum u = x + α·F(x) that u is
+        (:class:`~gradmath.network.draws.Parts`, the sides independent)."""
         act = self.activation
         assert x.spatial is not None
-        u = np.asarray(x.spatial.draws(), dtype=np.float64)
-        f = act.deriv(u if act.homogeneous else u * math.exp(0.5 * x.log_q))
-        h = np.asarray(parts.sides()[i]) * f
+        u = np.asarray(x.spatial.draws(), dtype=np.float64) * math.exp(0.5 * x.log_q)
+        f = act.deriv(u)
+        y = u if i == 0 else np.asarray(x.spatial.draws.sides()[i - 1])
+        h = y * f
         out = []
         for v in (f, h):
             a, b = v[:, 0], v[:, 1]
