@@ -14,6 +14,7 @@ standard normal truncated at ±2, which is 1 to within 1e-16 (Keras' correction 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -206,6 +207,34 @@ class Initializer:
                 f"Not enough free memory for a {self.name} weight of shape {shape} "
                 f"({math.prod(shape) * dt.itemsize / 2**30:.3g} GiB)."
             ) from None
+
+    def sample_stack(
+        self,
+        rngs: Sequence[RandomSource],
+        out: NDArray[np.floating[Any]],
+        *,
+        layout: Layout = "out_in",
+    ) -> NDArray[np.floating[Any]]:
+        """Draw ``out[k]`` from ``rngs[k]`` for every k (``out`` of shape (len(rngs), *shape)):
+        the values of ``sample(rngs[k], shape, layout=layout, dtype=out.dtype, out=out[k])``
+        one by one, with the checks done once (a simulation draws one matrix per network and
+        layer; the per-call checks cost as much as drawing a 64 × 64 matrix).
+        """
+        if out.ndim < 3 or out.shape[0] != len(rngs):
+            raise GradmathError(
+                f"`out` (shape {out.shape}) must stack one weight per generator: shape "
+                f"({len(rngs)}, rows, columns, …)."
+            )
+        if not rngs:
+            return out
+        first = self.sample(rngs[0], out.shape[1:], layout=layout, dtype=out.dtype, out=out[0])
+        if len(rngs) > 1:
+            shape = first.shape
+            fan_in, fan_out = fans(shape, layout)
+            var = self.variance(fan_in, fan_out)
+            for k in range(1, len(rngs)):
+                self._draw(rngs[k], shape, fan_in, fan_out, var, out.dtype, out[k])
+        return out
 
     def _draw(
         self,

@@ -139,6 +139,22 @@ def test_sampling_into_out_gives_the_same_values(name: str, dtype: type) -> None
     assert not stack[0].any()
 
 
+@pytest.mark.parametrize("name", ["he_normal", "glorot_normal", "he_uniform", "orthogonal"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sampling_a_stack_is_sampling_each_matrix(name: str, dtype: type) -> None:
+    # numeric.simulate draws one matrix per network and layer, each from its own generator.
+    init = gradmath.initializer(name)
+    stack = np.empty((3, 30, 20), dtype=dtype)
+    got = init.sample_stack([np.random.default_rng(k) for k in range(3)], stack)
+    assert got is stack
+    for k in range(3):
+        np.testing.assert_array_equal(
+            stack[k], init.sample(np.random.default_rng(k), (30, 20), dtype=dtype)
+        )
+    with pytest.raises(GradmathError, match="one weight per generator"):
+        init.sample_stack([np.random.default_rng(0)], stack)
+
+
 @pytest.mark.parametrize(
     "out",
     [np.empty((5, 4)), np.empty((4, 5), dtype=np.float32), np.empty((4, 10))[:, ::2]],

@@ -19,6 +19,7 @@ engine. Sites (the rows of a :class:`~gradmath.Profile`) are opened in forward o
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -355,9 +356,9 @@ class Scaled(NamedTuple):
     def true(self) -> Array | None:
         """e^s·u itself, or ``None`` where it would leave the dtype's range (a real net would)."""
         fmax = float(np.finfo(self.u.dtype).max)
-        if np.any(np.abs(self.s) > 0.5 * math.log(fmax)):
+        if (np.abs(self.s) > 0.5 * math.log(fmax)).any():
             return None
-        u = self.u * per_network(np.exp(self.s), self.u) if np.any(self.s) else self.u
+        u = self.u * per_network(np.exp(self.s), self.u) if self.s.any() else self.u
         # max and −min: two reductions without an |u| temporary (NaN propagates through both)
         amax = max(float(np.max(u)), -float(np.min(u))) if u.size else 0.0
         return u if math.isfinite(amax) and amax <= fmax**0.5 else None
@@ -493,24 +494,35 @@ def mean_square(a: Array, axes: tuple[int, ...] | None = None) -> FloatArray:
     below any Monte-Carlo error) and the rows in float64; a row whose float32 sum overflows is
     redone in float64.
     """
-    axes = (
-        tuple(range(1 - a.ndim, 0)) if axes is None else tuple(ax % a.ndim - a.ndim for ax in axes)
-    )
-    n = math.prod(a.shape[ax] for ax in axes)
-    sub = "abcdefgh"[: a.ndim]
-    keep = "".join(c for k, c in enumerate(sub) if k - a.ndim not in axes)
-    if a.dtype == np.float32 and -1 in axes:
+    neg, spec, rest = _reduction(a.ndim, None if axes is None else tuple(axes))
+    n = math.prod(a.shape[ax] for ax in neg)
+    if a.dtype == np.float32 and -1 in neg:
         rows = np.einsum("...i,...i->...", a, a)
-        if np.all(np.isfinite(rows)):
-            rest = tuple(ax + 1 for ax in axes if ax != -1)  # the row axes, one shorter
+        if np.isfinite(rows).all():
             summed: FloatArray = rows.sum(axis=rest, dtype=np.float64) if rest else rows
-            return summed.astype(np.float64) / n
-    out: FloatArray = np.einsum(f"{sub},{sub}->{keep}", a, a, dtype=np.float64) / n
+            return summed.astype(np.float64, copy=False) / n
+    out: FloatArray = np.einsum(spec, a, a, dtype=np.float64) / n
     return out
+
+
+@functools.cache
+def _reduction(
+    ndim: int, axes: tuple[int, ...] | None
+) -> tuple[tuple[int, ...], str, tuple[int, ...]]:
+    """:func:`mean_square`'s plan for ``axes`` of an ``ndim``-array (asked per layer and
+    network group, so worked out once): the axes counted from the end, the float64 einsum
+    subscripts, and the axes of the row sums (one shorter) that float32 sums in float64."""
+    neg = tuple(range(1 - ndim, 0)) if axes is None else tuple(ax % ndim - ndim for ax in axes)
+    sub = "abcdefgh"[:ndim]
+    keep = "".join(c for k, c in enumerate(sub) if k - ndim not in neg)
+    rest = tuple(ax + 1 for ax in neg if ax != -1)
+    return neg, f"{sub},{sub}->{keep}", rest
 
 
 def log0_array(x: FloatArray) -> FloatArray:
     """Elementwise log with log 0 = −∞, without a warning."""
+    if (x > 0).all():  # the common case, without errstate's cost (a few µs per layer)
+        return np.log(x)
     with np.errstate(divide="ignore"):
         return np.log(x)
 
@@ -520,7 +532,7 @@ def renormalise(u: Array, s: FloatArray) -> tuple[Array, FloatArray, FloatArray]
     u rescaled in place; the mean square is that of u as it came in."""
     ms = mean_square(u)
     log_m: FloatArray | float = 0.0
-    if not np.all(np.isfinite(ms)):
+    if not np.isfinite(ms).all():
         # u² overflows (|u| > 1e154, possible in float32 after a wide layer): scale by max|u|
         # first; a network whose u itself is not finite keeps its inf/nan for the caller.
         m = np.max(np.abs(u), axis=tuple(range(1, u.ndim)))

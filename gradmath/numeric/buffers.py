@@ -55,6 +55,7 @@ class Arena:
 
     def __init__(self) -> None:
         self._blocks: list[NDArray[np.uint8]] = []
+        self._address = 0  # of the last block (ndarray.ctypes costs ~10 µs per look-up)
         self._used = 0
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> NDArray[Any]:
@@ -63,6 +64,7 @@ class Arena:
         start = self._aligned(self._used) if self._blocks else 0
         if not self._blocks or start + nbytes > self._blocks[-1].nbytes:
             self._blocks.append(_take(nbytes + ALIGN))
+            self._address = self._blocks[-1].ctypes.data
             start = self._aligned(0)
         self._used = start + nbytes
         raw = self._blocks[-1][start : start + nbytes]
@@ -71,7 +73,7 @@ class Arena:
     def _aligned(self, offset: int) -> int:
         """The first offset >= ``offset`` whose address in the last block is a multiple of
         :data:`ALIGN`."""
-        return offset + (-(self._blocks[-1].ctypes.data + offset) % ALIGN)
+        return offset + (-(self._address + offset) % ALIGN)
 
     def close(self) -> None:
         """Give the blocks no array points into back to the pool (up to :data:`KEEP` bytes)."""

@@ -115,11 +115,12 @@ class _Chunk:
         b = self.empty((self.K, shape[0]))
         sd = self.dtype.type(math.sqrt(sigma_b2))
 
+        # Straight into each network's slice of the stack: no temporary, no copy (the values
+        # are those of Initializer.sample's own array), the checks done once per layer.
+        init.sample_stack(self.wgen, w)
         for k, g in enumerate(self.wgen):
-            # Straight into the network's slice of the stack: no temporary, no copy (the
-            # values are those of Initializer.sample's own array).
-            init.sample(g, shape, dtype=self.dtype, out=w[k])
-            np.multiply(g.standard_normal(out=b[k], dtype=self.dtype), sd, out=b[k])
+            g.standard_normal(out=b[k], dtype=self.dtype)
+        np.multiply(b, sd, out=b)  # one pass for the stack: the same products as per network
         return w, b
 
     def empty(self, shape: tuple[int, ...]) -> Array:
