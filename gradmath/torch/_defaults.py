@@ -53,10 +53,11 @@ __all__ = ["UniformDraw", "default_draws", "draw", "touches_only_itself"]
 #: 1-2 % below mean field (z down to -3.5 at 64 inits; issue 15), which a new stream exposes.
 _DEFAULT_UNIFORM = (nn.Conv2d.reset_parameters,)
 
-#: ``reset_parameters`` that set only the module's own tensors, from no generator (torch/nn/
-#: modules/batchnorm.py, normalization.py): ones, zeros, running statistics.
+#: torch's ``reset_parameters`` that set only the module's own tensors (torch/nn/modules/
+#: batchnorm.py, normalization.py, linear.py): ones, zeros, running statistics; nn.Linear's
+#: draws from torch's generator, which the NumPy draws here do not touch.
 _LOCAL = (nn.BatchNorm1d.reset_parameters, nn.LayerNorm.reset_parameters,
-          nn.GroupNorm.reset_parameters)  # fmt: skip
+          nn.GroupNorm.reset_parameters, nn.Linear.reset_parameters)  # fmt: skip
 
 UniformDraw = tuple[torch.Tensor, float]  # a parameter and the bound b of U(−b, b)
 
@@ -104,7 +105,8 @@ def default_draws(module: nn.Module) -> list[UniformDraw] | None:
 
 def touches_only_itself(module: nn.Module) -> bool:
     """Whether ``module.reset_parameters`` is one of torch's that sets only the module's own
-    tensors (batch/instance norm, layer norm, group norm), so pending draws need not precede it.
+    tensors (batch/instance norm, layer norm, group norm, linear), so pending draws need not
+    precede it (and may be drawn ahead: :class:`gradmath.torch._model.DrawAhead`).
 
     >>> touches_only_itself(nn.BatchNorm2d(3)), touches_only_itself(nn.MultiheadAttention(4, 2))
     (True, False)

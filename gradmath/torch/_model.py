@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
 from typing import Any
 
 import torch
@@ -182,7 +184,9 @@ def preserved(model: nn.Module) -> Iterator[None]:
             m.training = mode
 
 
-def reinitialise(model: nn.Module, init: InitFn | None, seed: int | None = None) -> None:
+def reinitialise(
+    model: nn.Module, init: InitFn | None, seed: int | None = None, *, predrawn: bool = False
+) -> None:
     """Draw fresh parameters: ``init(model)`` if given, else every module's own initialiser.
 
     A module's own initialiser is its ``reset_parameters()`` (every torch.nn layer), or
@@ -193,7 +197,8 @@ def reinitialise(model: nn.Module, init: InitFn | None, seed: int | None = None)
     ``seed``, modules whose ``reset_parameters`` is PyTorch's default for nn.ConvNd
     are drawn from that same distribution by :mod:`gradmath.torch._defaults` (NumPy's SFC64
     streams of ``seed``, threaded) and the others by their own initialiser (torch's global
-    generator, which the caller seeds).
+    generator, which the caller seeds). ``predrawn``: those draws are in place already
+    (:class:`DrawAhead`); only the other initialisers run.
     """
     if init is not None:
         with torch.no_grad():
@@ -213,7 +218,8 @@ def reinitialise(model: nn.Module, init: InitFn | None, seed: int | None = None)
         for name, m in model.named_modules():
             draws = default_draws(m) if seed is not None else None
             if draws is not None:
-                pending += draws
+                if not predrawn:
+                    pending += draws
                 continue
             own = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
             if callable(own):
@@ -233,6 +239,95 @@ def reinitialise(model: nn.Module, init: InitFn | None, seed: int | None = None)
             "parameters but have no reset_parameters(); pass `init=` (a function that draws "
             "every parameter of the model) so that each draw is independent."
         )
+
+
+class DrawAhead:
+    """Draws init k + 1's default convolution weights (:mod:`gradmath.torch._defaults`) on a
+    worker thread while init k's passes run, into a second set of buffers that the parameters
+    are switched to (``p.data``) at the next init: the two sets alternate.
+
+    The values are those of :func:`reinitialise` with the same seeds (the same streams, the
+    tensors' places in the same order), so :meth:`plan` offers it only where drawing them early
+    cannot change anything: no ``init`` function, no Hugging Face ``_init_weights``, every other
+    initialiser one of torch's that sets only its own module's tensors, and every drawn weight
+    owning its whole storage, shared with no other parameter or buffer. Costs a second copy of
+    those weights; the first set is the parameters' own memory, which :func:`preserved` puts
+    back. With one torch thread on a machine with two cores, the draw moves off the passes'
+    critical path (wall time), not off the CPU (README, benchmarks/torch_probe.py).
+    """
+
+    def __init__(self, draws: list[UniformDraw], seeds: list[int]) -> None:
+        self.bounds = [b for _, b in draws]
+        self.params = [p for p, _ in draws]
+        self.seeds = seeds
+        spare: list[torch.Tensor] = []
+        flats: dict[torch.dtype, torch.Tensor] = {}
+        for dtype in {p.dtype for p in self.params}:  # one allocation per dtype (see _Backup)
+            size = sum(p.numel() for p in self.params if p.dtype == dtype)
+            flats[dtype] = torch.empty(size, dtype=dtype)
+        offsets = dict.fromkeys(flats, 0)
+        for p in self.params:
+            o, n = offsets[p.dtype], p.numel()
+            spare.append(flats[p.dtype][o : o + n].view(p.shape))
+            offsets[p.dtype] = o + n
+        self.sets = [[p.data for p in self.params], spare]
+        self.pool = ThreadPoolExecutor(1)
+        self.next: Future[None] | None = None
+
+    @classmethod
+    def plan(cls, model: nn.Module, init: InitFn | None, seeds: list[int]) -> DrawAhead | None:
+        """A :class:`DrawAhead` for these inits of ``model``, or ``None`` where drawing ahead
+        could differ from :func:`reinitialise` (class docstring) or has nothing to draw."""
+        if init is not None or callable(getattr(model, "_init_weights", None)) or len(seeds) < 2:
+            return None
+        draws: list[UniformDraw] = []
+        for m in model.modules():  # reinitialise's order (named_modules)
+            d = default_draws(m)
+            own = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
+            if d is not None:
+                draws += d
+            elif callable(own) and not touches_only_itself(m):
+                return None  # it may read or set a weight drawn ahead (even a child's)
+        drawn = [p for p, _ in draws]
+        if not drawn or len({id(p) for p in drawn}) < len(drawn):
+            return None
+        others = [t for t in (*model.parameters(), *model.buffers())
+                  if not any(t is p for p in drawn)]  # fmt: skip
+        storages = [t.untyped_storage().data_ptr() for t in drawn]
+        own = all(
+            p.storage_offset() == 0 and p.untyped_storage().nbytes() == p.numel() * p.element_size()
+            for p in drawn
+        )
+        shared = set(storages) & {t.untyped_storage().data_ptr() for t in others}
+        if not own or shared or len(set(storages)) < len(storages):
+            return None
+        return cls(draws, seeds)
+
+    def _draw(self, k: int) -> None:
+        draw(list(zip(self.sets[k % 2], self.bounds, strict=True)), self.seeds[k], threads=1)
+
+    def swap_in(self, k: int) -> None:
+        """Init k's draws (seed ``seeds[k]``) become the parameters' values; the worker starts
+        on init k + 1's. Call for k = 0, 1, ... in order, before the other initialisers."""
+        if self.next is None:
+            self._draw(k)
+        else:
+            self.next.result()
+        for p, t in zip(self.params, self.sets[k % 2], strict=True):
+            p.data = t
+        self.next = self.pool.submit(self._draw, k + 1) if k + 1 < len(self.seeds) else None
+
+    def __enter__(self) -> DrawAhead:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # The worker writes into the parameters' own memory every other init: it must be done
+        # before the caller restores them.
+        self.pool.shutdown(wait=True)
+        if self.next is not None and kind is None:
+            self.next.result()  # an error in the last draw ahead is still an error
 
 
 def check_init(init: object) -> InitFn | None:

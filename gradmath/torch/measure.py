@@ -27,6 +27,7 @@ every hook removed), also when something raises; the global RNG state is not tou
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from torch import nn
 
 from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
 from gradmath.torch._model import (
+    DrawAhead,
     InitFn,
     batch_size,
     call,
@@ -55,7 +57,7 @@ from gradmath.torch._model import (
 )
 from gradmath.torch.ops import classify
 from gradmath.torch.sites import AVG_POOLS, SiteKind, site_kind, weight_of
-from gradmath.torch.trace import Event, Trace, tracing
+from gradmath.torch.trace import Event, Trace
 
 __all__ = ["Measurement", "SiteInfo", "log_mean_se", "measure"]
 
@@ -63,6 +65,8 @@ FloatArray = NDArray[np.float64]
 Loss = Literal["mse"] | Callable[[Any], torch.Tensor] | None
 QUANTITIES = ("q", "grad_q", "wgrad_q")
 _ABSENT = object()
+#: draw each init's default conv weights during the previous init's passes (_model.DrawAhead)
+DRAW_AHEAD = True
 
 
 @dataclass(frozen=True)
@@ -422,7 +426,6 @@ def _run(
 ) -> list[list[tuple[float, float, float, float]]]:
     """The n re-initialised, traced forward and backward passes; the model is restored."""
     per_init: list[list[tuple[float, float, float, float]]] = []
-    positions = rec.position_totals
     devices = [device] if device.type == "cuda" else []
     hooked = _measured_modules(model)
     # register_full_backward_hook marks a module for good (a later register_backward_hook on it
@@ -435,37 +438,13 @@ def _run(
         for p in params:
             p.requires_grad_(True)  # frozen parameters too: their gradients are measured
         handles = []
+        seeds = _seeds(seed, n)
+        ahead = DrawAhead.plan(model, init, seeds) if DRAW_AHEAD else None
         try:
             handles = [m.register_full_backward_hook(rec.backward_hook) for m in hooked]
             handles += [m.register_forward_pre_hook(rec.pre_hook) for m in hooked]
-            for s in _seeds(seed, n):
-                with torch.random.fork_rng(devices=devices):
-                    torch.manual_seed(s)
-                    reinitialise(model, init, s)
-                    for p in params:
-                        p.grad = None
-                    with torch.enable_grad():
-                        with tracing(model, x, rec.on_event) as trace:
-                            rec.start(trace)
-                            out = call(model, x)
-                        trace.forget_tensors()
-                        t = first_tensor(out)
-                        objective = loss(out) if callable(loss) else _output_gradient(t, loss, oq)
-                        if not isinstance(objective, torch.Tensor) or objective.numel() != 1:
-                            raise GradmathError("`loss` must return a scalar tensor.")
-                        with warnings.catch_warnings():
-                            # a measured module whose inputs need no gradient (token ids)
-                            warnings.filterwarnings("ignore", "Full backward hook is firing")
-                            objective.backward()
-                per_init.append(_collect(rec, B))
-                for k, (kk, cc) in rec.positions.items():
-                    acc = positions.setdefault(k, [0.0, 0.0, 0.0])
-                    acc[0] += kk.cpu().numpy() / n
-                    acc[1] += cc.cpu().numpy() / n
-                    if k in rec.grad_positions:
-                        gk = rec.grad_positions[k].cpu().numpy()
-                        acc[2] += gk / max(float(np.mean(np.diagonal(gk))), 1e-300) / n
-                rec.first = False
+            with ahead or contextlib.nullcontext():
+                _passes(model, x, rec, seeds, init, ahead, params, loss, oq, devices, B, per_init)
         finally:
             for h in handles:
                 h.remove()
@@ -475,6 +454,76 @@ def _run(
                 else:
                     m.__dict__["_is_full_backward_hook"] = mark
     return per_init
+
+
+def _passes(
+    model: nn.Module,
+    x: Any,
+    rec: _Recorder,
+    seeds: list[int],
+    init: InitFn | None,
+    ahead: DrawAhead | None,
+    params: list[nn.Parameter],
+    loss: Loss,
+    oq: float,
+    devices: list[torch.device],
+    B: int,
+    per_init: list[list[tuple[float, float, float, float]]],
+) -> None:
+    """Init k: reinitialise with seed ``seeds[k]`` (its default conv weights drawn ahead where
+    ``ahead`` is given), one traced forward and one backward pass, its values to ``per_init``."""
+    n = len(seeds)
+    positions = rec.position_totals
+    trace = Trace(model, rec.on_event)
+    with trace.hooked():
+        for k, s in enumerate(seeds):
+            _one_init(model, x, rec, trace, k, s, init, ahead, params, loss, oq, devices)
+            per_init.append(_collect(rec, B))
+            for j, (kk, cc) in rec.positions.items():
+                acc = positions.setdefault(j, [0.0, 0.0, 0.0])
+                acc[0] += kk.cpu().numpy() / n
+                acc[1] += cc.cpu().numpy() / n
+                if j in rec.grad_positions:
+                    gk = rec.grad_positions[j].cpu().numpy()
+                    acc[2] += gk / max(float(np.mean(np.diagonal(gk))), 1e-300) / n
+            rec.first = False
+
+
+def _one_init(
+    model: nn.Module,
+    x: Any,
+    rec: _Recorder,
+    trace: Trace,
+    k: int,
+    s: int,
+    init: InitFn | None,
+    ahead: DrawAhead | None,
+    params: list[nn.Parameter],
+    loss: Loss,
+    oq: float,
+    devices: list[torch.device],
+) -> None:
+    """Re-initialise (seed ``s``), then one recorded forward and one backward pass."""
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(s)
+        if ahead is not None:
+            ahead.swap_in(k)
+        reinitialise(model, init, s, predrawn=ahead is not None)
+        for p in params:
+            p.grad = None
+        with torch.enable_grad():
+            with trace.recording(x):
+                rec.start(trace)
+                out = call(model, x)
+            trace.forget_tensors()
+            t = first_tensor(out)
+            objective = loss(out) if callable(loss) else _output_gradient(t, loss, oq)
+            if not isinstance(objective, torch.Tensor) or objective.numel() != 1:
+                raise GradmathError("`loss` must return a scalar tensor.")
+            with warnings.catch_warnings():
+                # a measured module whose inputs need no gradient (token ids)
+                warnings.filterwarnings("ignore", "Full backward hook is firing")
+                objective.backward()
 
 
 def _collect(rec: _Recorder, B: int) -> list[tuple[float, float, float, float]]:

@@ -5,6 +5,7 @@ thread count, and never used where reset_parameters is anything else."""
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -15,7 +16,9 @@ from torch.nn.utils import parametrize
 
 from gradmath.torch import _defaults, measure
 from gradmath.torch._defaults import default_draws, draw
-from gradmath.torch._model import reinitialise
+from gradmath.torch._model import DrawAhead, reinitialise
+
+measure_module = importlib.import_module("gradmath.torch.measure")  # the function shadows it
 
 # Kolmogorov's limiting distribution: P(√n·D > 1.95) = 0.001 (one-sample; two-sample with
 # √(nm/(n+m))). Each check is one such test; 1.95 keeps the family's false-alarm rate < 2 %.
@@ -264,3 +267,67 @@ def test_probe_is_reproducible_and_leaves_the_model_as_found() -> None:
     assert np.array_equal(a.per_init, b.per_init, equal_nan=True)
     assert not np.array_equal(a.per_init, c.per_init, equal_nan=True)
     assert all(torch.equal(p0, p) for p0, p in zip(before, model.parameters(), strict=True))
+
+
+class Block(nn.Module):
+    """A container whose initialiser sets its child's weight (the child comes after it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(4, 4, 1)
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.conv.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def _small_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        *(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()),
+        *(nn.Conv2d(8, 8, 3, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16, 4)),
+    )
+
+
+def test_drawing_ahead_gives_the_same_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    # DrawAhead draws init k + 1's convolutions during init k's passes into a second buffer:
+    # the same values as drawing them in place at init k + 1, and the parameters' own storage
+    # (the first buffer) holds the user's values again afterwards
+    model = _small_cnn()
+    x = torch.randn(4, 3, 8, 8)
+    assert DrawAhead.plan(model, None, [1, 2]) is not None
+    before = [(p.data_ptr(), p.detach().clone()) for p in model.parameters()]
+    ahead = measure(model, x, n_inits=5, seed=3)
+    assert all(
+        ptr == p.data_ptr() and torch.equal(v, p.detach())
+        for (ptr, v), p in zip(before, model.parameters(), strict=True)
+    )
+    monkeypatch.setattr(measure_module, "DRAW_AHEAD", False)
+    in_place = measure(model, x, n_inits=5, seed=3)
+    assert np.array_equal(ahead.per_init, in_place.per_init, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "case", ["init-function", "sets-a-child", "tied", "view", "one-init", "nothing-to-draw"]
+)
+def test_drawing_ahead_only_where_it_cannot_change_the_values(case: str) -> None:
+    seeds = [1, 2]
+    init = None
+    model: nn.Module = _small_cnn()
+    if case == "init-function":
+        init = lambda m: None  # noqa: E731
+    elif case == "sets-a-child":
+        model = nn.Sequential(Block(), nn.Conv1d(4, 4, 1))
+    elif case == "tied":
+        model[3].weight = model[0].weight.__class__(torch.zeros(8, 8, 3, 3))
+        model.append(nn.Conv2d(8, 8, 3, bias=False))
+        model[-1].weight = model[3].weight
+    elif case == "view":
+        model[3].weight = nn.Parameter(torch.zeros(2, 8, 8, 3, 3)[0])
+    elif case == "one-init":
+        seeds = [1]
+    elif case == "nothing-to-draw":
+        model = nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3))
+    assert DrawAhead.plan(model, init, seeds) is None
