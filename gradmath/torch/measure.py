@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,8 +66,18 @@ FloatArray = NDArray[np.float64]
 Loss = Literal["mse"] | Callable[[Any], torch.Tensor] | None
 QUANTITIES = ("q", "grad_q", "wgrad_q")
 _ABSENT = object()
-#: draw each init's default conv weights during the previous init's passes (_model.DrawAhead)
-DRAW_AHEAD = True
+#: Draw each init's default conv weights during the previous init's passes (_model.DrawAhead):
+#: ``None`` when torch's threads leave a core idle (on ResNet-18 with one thread on two cores
+#: the passes lose ~0.3 s of 0.4 s of draws per 16 inits in wall time; with two threads the
+#: worker slows them down instead, README), ``True`` always, ``False`` never.
+DRAW_AHEAD: bool | None = None
+
+
+def _draw_ahead() -> bool:
+    if DRAW_AHEAD is not None:
+        return DRAW_AHEAD
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return torch.get_num_threads() < (cores or 1)
 
 
 @dataclass(frozen=True)
@@ -387,7 +398,8 @@ def measure(
             With ``None``, nn.ConvNd layers whose ``reset_parameters`` is PyTorch's default
             are redrawn from that same U(±1/√fan_in) by NumPy's SFC64 generator (streams of
             init k's seed; threads: ``torch.get_num_threads()``), in half the time of torch's
-            mt19937 on ResNet-18 (``gradmath.torch._defaults``).
+            mt19937 on ResNet-18 (``gradmath.torch._defaults``), and, when torch's threads
+            leave a core idle, during the previous init's passes (``DRAW_AHEAD``).
         dtype: ``torch.float32`` or ``torch.float64`` to run in (``None``: the model's own).
         output_grad_q: E[δ²] of the output gradient (``loss=None``) or the target variance.
     """
@@ -439,7 +451,7 @@ def _run(
             p.requires_grad_(True)  # frozen parameters too: their gradients are measured
         handles = []
         seeds = _seeds(seed, n)
-        ahead = DrawAhead.plan(model, init, seeds) if DRAW_AHEAD else None
+        ahead = DrawAhead.plan(model, init, seeds) if _draw_ahead() else None
         try:
             handles = [m.register_full_backward_hook(rec.backward_hook) for m in hooked]
             handles += [m.register_forward_pre_hook(rec.pre_hook) for m in hooked]

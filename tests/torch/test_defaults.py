@@ -299,6 +299,7 @@ def test_drawing_ahead_gives_the_same_probe(monkeypatch: pytest.MonkeyPatch) -> 
     x = torch.randn(4, 3, 8, 8)
     assert DrawAhead.plan(model, None, [1, 2]) is not None
     before = [(p.data_ptr(), p.detach().clone()) for p in model.parameters()]
+    monkeypatch.setattr(measure_module, "DRAW_AHEAD", True)
     ahead = measure(model, x, n_inits=5, seed=3)
     assert all(
         ptr == p.data_ptr() and torch.equal(v, p.detach())
