@@ -12,7 +12,9 @@ Six timings in one run, interleaved and repeated ``--reps`` times so that load h
   probe's own cost (tracing, hooks, statistics, restoring the model) over 16 bare passes;
 - ``probe``: ``gradmath.torch.measure(model, x, n_inits=16)``, the default (16 redraws, 16
   traced passes with hooks, restoring the model; ``probe`` adds one traced forward pass for
-  the translation);
+  the translation). When torch's threads leave a core idle (``--threads 1`` on two cores) the
+  redraw of init k + 1 runs on a worker thread during init k's passes (``DRAW_AHEAD``): wall
+  time then hides work that CPU time still counts, so compare both columns;
 - ``probe, torchvision init``: ``init=resnet_init`` (kaiming_normal_, a user's init function,
   drawn by torch's generator).
 
