@@ -489,7 +489,26 @@ def _passes(
     trace = Trace(model, rec.on_event)
     with trace.hooked():
         for k, s in enumerate(seeds):
-            _one_init(model, x, rec, trace, k, s, init, ahead, params, loss, oq, devices)
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(s)
+                if ahead is not None:
+                    ahead.swap_in(k)
+                reinitialise(model, init, s, predrawn=ahead is not None)
+                for p in params:
+                    p.grad = None
+                with torch.enable_grad():
+                    with trace.recording(x):
+                        rec.start(trace)
+                        out = call(model, x)
+                    trace.forget_tensors()
+                    t = first_tensor(out)
+                    objective = loss(out) if callable(loss) else _output_gradient(t, loss, oq)
+                    if not isinstance(objective, torch.Tensor) or objective.numel() != 1:
+                        raise GradmathError("`loss` must return a scalar tensor.")
+                    with warnings.catch_warnings():
+                        # a measured module whose inputs need no gradient (token ids)
+                        warnings.filterwarnings("ignore", "Full backward hook is firing")
+                        objective.backward()
             per_init.append(_collect(rec, B))
             for j, (kk, cc) in rec.positions.items():
                 acc = positions.setdefault(j, [0.0, 0.0, 0.0])
@@ -499,43 +518,6 @@ def _passes(
                     gk = rec.grad_positions[j].cpu().numpy()
                     acc[2] += gk / max(float(np.mean(np.diagonal(gk))), 1e-300) / n
             rec.first = False
-
-
-def _one_init(
-    model: nn.Module,
-    x: Any,
-    rec: _Recorder,
-    trace: Trace,
-    k: int,
-    s: int,
-    init: InitFn | None,
-    ahead: DrawAhead | None,
-    params: list[nn.Parameter],
-    loss: Loss,
-    oq: float,
-    devices: list[torch.device],
-) -> None:
-    """Re-initialise (seed ``s``), then one recorded forward and one backward pass."""
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(s)
-        if ahead is not None:
-            ahead.swap_in(k)
-        reinitialise(model, init, s, predrawn=ahead is not None)
-        for p in params:
-            p.grad = None
-        with torch.enable_grad():
-            with trace.recording(x):
-                rec.start(trace)
-                out = call(model, x)
-            trace.forget_tensors()
-            t = first_tensor(out)
-            objective = loss(out) if callable(loss) else _output_gradient(t, loss, oq)
-            if not isinstance(objective, torch.Tensor) or objective.numel() != 1:
-                raise GradmathError("`loss` must return a scalar tensor.")
-            with warnings.catch_warnings():
-                # a measured module whose inputs need no gradient (token ids)
-                warnings.filterwarnings("ignore", "Full backward hook is firing")
-                objective.backward()
 
 
 def _collect(rec: _Recorder, B: int) -> list[tuple[float, float, float, float]]:
