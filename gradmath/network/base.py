@@ -231,7 +231,10 @@ class Grad(NamedTuple):
     below it; ``act`` is that activation). ``log_gamma`` is log γ for the last two.
     ``batch_moments``: from a batch norm on positions (``cov == "centred"``), its output's
     (K_y, C_y) and the batch form (G, O) of the gradient above it, which the weight gradient
-    of the convolution below needs (:func:`~gradmath.network.batchnorm_positions.weight_gradient`).
+    of the convolution below needs (:func:`~gradmath.network.batchnorm_positions.weight_gradient`),
+    and, when that gradient came through an activation of the batch norm's own output, a
+    function (A, A_c) → the same quantity with φ' taken jointly with y (``tied_weight_gradient``;
+    else ``None``).
 
     On a tensor with positions the batch structure is carried by ``spatial`` and ``cross``:
     one channel's gradient over (example, position) has covariance
@@ -267,7 +270,9 @@ class Tied(NamedTuple):
     before it), the very arrays, which a batch norm compares with its own output's by
     identity; ``log_g``, ``spatial``, ``cross``: Γ above the activation (as in :class:`Grad`);
     ``kernels(i)``: for y the i-th of ``of``, (K_f, C_f, K_g, C_g), the (P, P) matrices
-    E[φ'(u_p)φ'(u_p')] and E[y_pφ'(u_p) y_p'φ'(u_p')] for one example (K) and two (C).
+    E[φ'(u_p)φ'(u_p')] and E[y_pφ'(u_p) y_p'φ'(u_p')] for one example (K) and two (C);
+    ``deriv``: φ' itself, for the weight gradient of the convolution below the batch norm
+    (:func:`gradmath.network.batchnorm_positions.tied_weight_gradient`).
     """
 
     of: tuple[FloatArray, ...]
@@ -275,6 +280,7 @@ class Tied(NamedTuple):
     spatial: FloatArray | None
     cross: FloatArray | None
     kernels: Any
+    deriv: Any = None
 
 
 class Moments(Protocol):

@@ -101,7 +101,7 @@ class BatchNorm(Layer):
         return Signal(x.width, 0.0, sphere(B), -1.0 / (B - 1), 0.0), (site, log_inv_var)
 
     def theory_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
-        if len(tape) == 4:
+        if len(tape) == 5:
             return self._positions_backward(tape, g, ctx)
         site, log_inv_var = tape
         B = ctx.batch
@@ -133,19 +133,20 @@ class BatchNorm(Layer):
         # the output's law at finite N is not Gaussian (a sphere at one position): exact
         # draws for a layer that needs more than its moments (an activation of a residual
         # sum it feeds), when N is small enough to matter (draws.EXACT_BATCH_NORM)
-        exact = None
+        exact = batches = None
         if B is not None and B * k_y.shape[0] <= draws.EXACT_BATCH_NORM:
             seed = 2 * ctx.sites.mark()
             k_in, c_in = sp.cov, sp.cross
-            exact = draws.lazy(lambda: draws.batchnorm(k_in, c_in, B, seed))
+            batches = draws.lazy(lambda: draws.batchnorm_batches(k_in, c_in, B, seed))
+            exact = draws.lazy(lambda: draws.pairs(batches()))
         sp_out = sp._replace(cov=k_y, cross=c_y, draws=exact)
         out = Signal(x.width, 0.0, GAUSSIAN, None, 0.0, sp_out)
-        return out, (site, log_inv_var, k_y, c_y)
+        return out, (site, log_inv_var, k_y, c_y, batches)
 
     def _positions_backward(self, tape: Any, g: Grad, ctx: TheoryContext) -> Grad:
         """∂L/∂h = s⁻¹ P_y δ_y on the gradient's batch form (:func:`.positions.backward`);
         through an activation whose input is this batch norm's output, with D tied to y."""
-        site, log_inv_var, k_y, c_y = tape
+        site, log_inv_var, k_y, c_y, batches = tape
         if g.cov != "iid":
             raise GradmathError(
                 "gradmath's batch-norm theory on positions covers Conv → BatchNorm with the "
@@ -157,17 +158,23 @@ class BatchNorm(Layer):
         side = (
             None if g.tied is None else next((i for i, c in enumerate(g.tied.of) if c is k_y), None)
         )
+        tied_pairing = None
         if g.tied is not None and side is not None:
             t = g.tied
             log_ref, gf, cross = t.log_g, spatial.full(t.spatial, n), t.cross
             kernels = t.kernels(side)
+            if side == 0 and batches is not None and t.deriv is not None:
+                # φ'(y) of this batch norm's own output: its weight-gradient pairing jointly
+                # with y, over the exact draws (positions.tied_weight_gradient)
+                def tied_pairing(a: Any, ac: Any, g0: Any = gf, o0: Any = cross) -> float:
+                    return positions.tied_weight_gradient(g0, o0, a, ac, batches(), t.deriv)
         else:
             log_ref, gf, cross, kernels = g.log_g, spatial.full(g.spatial, n), g.cross, None
         log_kept, gh, oh, form_y = positions.backward(gf, cross, k_y, c_y, ctx.batch, kernels)
         # the weight gradient of the convolution below pairs δ with its input
         # (positions.weight_gradient), through this batch norm's y and δ_y's form
         return Grad(log_ref + log_inv_var + log_kept, "centred", spatial=gh, cross=oh,
-                    batch_moments=(k_y, c_y, *form_y))  # fmt: skip
+                    batch_moments=(k_y, c_y, *form_y, tied_pairing))  # fmt: skip
 
     def theory_spectrum(self, x: Signal, ctx: Any) -> Signal:
         raise GradmathError(

@@ -191,8 +191,11 @@ class Conv(Layer):
             # below a batch norm on positions: the batch gradient sums δ·x over examples and
             # positions with δ centred (batchnorm_positions.weight_gradient)
             assert ac is not None and g.batch_moments is not None
-            k_y, c_y, g_y, o_y = g.batch_moments
-            s = weight_gradient(g_y, o_y, a, ac, k_y, c_y, ctx.batch)
+            k_y, c_y, g_y, o_y, tied = g.batch_moments
+            if tied is not None:  # through an activation of the batch norm's own output
+                s = tied(a, ac)
+            else:
+                s = weight_gradient(g_y, o_y, a, ac, k_y, c_y, ctx.batch)
         elif gs is None:
             s = float(np.trace(a))
         elif gs.ndim == 1:

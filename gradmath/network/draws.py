@@ -38,10 +38,12 @@ __all__ = [
     "NUMBERS",
     "Parts",
     "batchnorm",
+    "batchnorm_batches",
     "count",
     "gaussian",
     "lazy",
     "moments",
+    "pairs",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -77,11 +79,25 @@ EXACT_BATCH_NORM = 1024
 
 def batchnorm(cov: FloatArray, cross: FloatArray | None, batch: int, seed: int = 0) -> FloatArray:
     """(M, 2, P) draws of a batch norm's output over examples and positions, exactly: the
-    pre-norm field of all ``batch`` examples, Gaussian with covariance I_B ⊗ (K − C) + J_B ⊗ C
-    (``cov`` = K, ``cross`` = C), centred and scaled over its N = B·P entries (so each draw
-    has mean 0 and mean square 1, the finite-N law: at one position the sphere of Yang et al.
-    2019), cut into pairs of examples (each pair has the exact joint law; B/2 of them per
-    draw, so the numbers drawn do not grow with B)."""
+    whole batches of :func:`batchnorm_batches` cut into pairs of examples (each pair has the
+    exact joint law; B/2 of them per draw, so the numbers drawn do not grow with B)."""
+    return pairs(batchnorm_batches(cov, cross, batch, seed))
+
+
+def pairs(z: FloatArray) -> FloatArray:
+    """(M·⌊B/2⌋, 2, P): draws of whole batches (M, B, P) cut into pairs of examples."""
+    _, b, p = z.shape
+    return np.ascontiguousarray(z[:, : b - b % 2]).reshape(-1, 2, p)
+
+
+def batchnorm_batches(
+    cov: FloatArray, cross: FloatArray | None, batch: int, seed: int = 0
+) -> FloatArray:
+    """(M, B, P) draws of a batch norm's output for a whole batch: the pre-norm field of all
+    ``batch`` examples, Gaussian with covariance I_B ⊗ (K − C) + J_B ⊗ C (``cov`` = K,
+    ``cross`` = C), centred and scaled over its N = B·P entries (so each draw has mean 0 and
+    mean square 1, the finite-N law: at one position the sphere of Yang et al. 2019);
+    M = count(P)/(B/2) draws."""
     p = cov.shape[0]
     c = np.zeros_like(cov) if cross is None else cross
 
@@ -95,7 +111,7 @@ def batchnorm(cov: FloatArray, cross: FloatArray | None, batch: int, seed: int =
     z += rng.standard_normal((m, 1, p)) @ root(c).T
     z -= z.mean(axis=(1, 2), keepdims=True)
     z /= np.sqrt(np.mean(z * z, axis=(1, 2), keepdims=True))
-    return np.ascontiguousarray(z[:, : batch - batch % 2]).reshape(-1, 2, p)
+    return z
 
 
 def moments(d: FloatArray) -> tuple[float, FloatArray, FloatArray]:

@@ -227,7 +227,7 @@ class Elementwise(Layer):
             def drawn(i: int) -> tuple[Any, Any, Any, Any]:
                 return self._side_kernels(x, i)
 
-            tied = Tied(of, g.log_g, g.spatial, g.cross, drawn)
+            tied = Tied(of, g.log_g, g.spatial, g.cross, drawn, self.activation.deriv)
             return Grad(g.log_g + log_mean, spatial=gn, cross=cross, tied=tied)
         if g.cov != "iid":
             raise GradmathError(
@@ -256,7 +256,7 @@ class Elementwise(Layer):
             return self._side_kernels(x, i)
 
         of = (sp.cov,) if parts is None else (sp.cov, *parts.covs)
-        tied = Tied(of, g.log_g, g.spatial, g.cross, kernels)
+        tied = Tied(of, g.log_g, g.spatial, g.cross, kernels, self.activation.deriv)
         return Grad(g.log_g + log_mean, spatial=gn, cross=cross, tied=tied)
 
     @staticmethod
