@@ -85,7 +85,7 @@ def batchnorm(cov: FloatArray, cross: FloatArray | None, batch: int, seed: int =
 
 
 def pairs(z: FloatArray) -> FloatArray:
-    """(M·⌊B/2⌋, 2, P): draws of whole batches (M, B, P) cut into pairs of examples."""
+    """(M·(B // 2), 2, P): draws of whole batches (M, B, P) cut into pairs of examples."""
     _, b, p = z.shape
     return np.ascontiguousarray(z[:, : b - b % 2]).reshape(-1, 2, p)
 
