@@ -15,6 +15,7 @@ __all__ = [
     "check_positive",
     "check_positive_int",
     "check_seed",
+    "physical_memory",
     "suggest",
 ]
 
@@ -73,8 +74,9 @@ def broadcast(**arrays: Any) -> list[Any]:
 
 
 @functools.cache
-def _physical_memory() -> int | None:
-    # asked before every weight a simulation draws: once per process (RAM does not change)
+def physical_memory() -> int | None:
+    """This machine's physical memory in bytes (``None`` where the OS does not say: not
+    POSIX). Asked once per process (RAM does not change)."""
     import os
 
     try:
@@ -89,7 +91,7 @@ def check_memory(what: str, nbytes: float) -> None:
     The message gives the estimate and the machine's physical memory; allocations below that
     still fail with MemoryError when memory is short, which callers also turn into this error.
     """
-    total = _physical_memory()
+    total = physical_memory()
     if total is not None and nbytes > total:
         raise GradmathError(
             f"{what} needs about {_bytes(nbytes)}, more than this machine's "

@@ -110,7 +110,8 @@ def limit(threads: int = 1) -> Iterator[None]:
 def pool(tasks: int) -> Iterator[ThreadPoolExecutor | None]:
     """A pool of min(``tasks``, :func:`cores`) threads for independent work, or ``None`` when
     one thread would do (run the tasks inline then). ``tasks`` counts the tasks (an integer
-    >= 0; 0 or 1 gives ``None``).
+    >= 0; 0 or 1 gives ``None``, as does a budget of one thread, under which BLAS runs
+    :func:`cores` threads too).
 
     While the pool is open BLAS runs one thread per call and each pool thread has a gradmath
     budget of one, so the pool never keeps more threads busy than cores. Work split this way
@@ -123,7 +124,14 @@ def pool(tasks: int) -> Iterator[ThreadPoolExecutor | None]:
     n = min(check_positive_int("tasks", tasks, minimum=0,
                                what="an integer >= 0 (the number of tasks)"), cores())  # fmt: skip
     if n < 2:
-        yield None
+        cap = cores()
+        if cap < _machine_cores():
+            # GRADMATH_NUM_THREADS (or an enclosing limit) caps BLAS as well: the tasks run
+            # inline, and their matmuls must not start a thread per core
+            with _blas_limit(cap):
+                yield None
+        else:
+            yield None
         return
     with (
         _blas_limit(1),

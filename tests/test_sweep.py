@@ -162,6 +162,25 @@ def test_pool_threads_run_with_one_blas_thread_and_a_budget_of_one() -> None:
             assert budget == 1 and set(blas) == {1}
 
 
+def test_environment_caps_blas_too_when_the_tasks_run_inline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GRADMATH_NUM_THREADS=1 runs a pool's tasks inline, and their matmuls on one BLAS
+    thread: OpenBLAS's own pool (a thread per core) spinning beside them made a simulate call
+    under load take 20 s instead of 1.3 s."""
+    from threadpoolctl import threadpool_info
+
+    def blas() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas()
+    monkeypatch.setenv(threads.ENV, "1")
+    with threads.pool(4) as ex:
+        assert ex is None
+        assert set(blas()) == {1}
+    assert blas() == before
+
+
 @pytest.mark.parametrize("tasks", [-1, 2.5, True, "4", None])
 def test_pool_refuses_a_task_count_that_is_not_a_count(tasks: object) -> None:
     with pytest.raises(GradmathError, match=r"`tasks` .*integer >= 0"), threads.pool(tasks):  # type: ignore[arg-type]

@@ -39,7 +39,6 @@ generators, so the numbers do not depend on the threads or the grouping.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -52,7 +51,13 @@ from numpy.typing import NDArray
 
 from gradmath import threads
 from gradmath.conditions import Conditions
-from gradmath.errors import GradmathError, check_positive, check_positive_int, check_seed
+from gradmath.errors import (
+    GradmathError,
+    check_positive,
+    check_positive_int,
+    check_seed,
+    physical_memory,
+)
 from gradmath.initializers import Initializer
 from gradmath.network import Network
 from gradmath.network.base import Layer, RowCounter, Scaled, numel, per_network
@@ -230,13 +235,6 @@ def _step_costs(network: Network, batch: int) -> tuple[FloatArray, float]:
     return np.asarray(costs), float(batch * max([*widths, numel(network.input_width)]))
 
 
-def _physical_memory() -> float:
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # not on Linux
-        return math.inf
-
-
 def memory_plan(
     net: object,
     *,
@@ -283,12 +281,13 @@ def _plan(
     per_layer = float(costs.mean()) * itemsize
     state_bytes = state * itemsize
     least = (float(costs.max()) * itemsize + 2 * state_bytes) * 1.5
-    limit = MEMORY_FRACTION * _physical_memory()
+    ram = physical_memory()
+    limit = MEMORY_FRACTION * (math.inf if ram is None else ram)
     if least > limit:
         raise GradmathError(
             f"Simulating one network of this size needs at least {least / 2**30:.3g} GiB "
             f"(one layer's parameters and activations, batch {batch}), more than "
-            f"{MEMORY_FRACTION:.0%} of this machine's {_physical_memory() / 2**30:.3g} GiB; "
+            f"{MEMORY_FRACTION:.0%} of this machine's {limit / MEMORY_FRACTION / 2**30:.3g} GiB; "
             "use smaller widths or batch."
         )
     # n_threads groups of K networks run at once and share the budget. Fewer networks per
