@@ -179,7 +179,7 @@ def backward(
             "The batch norm's backward keeps no gradient here (the projection off the mean and "
             "the output removes all of it)."
         )
-    m = (np.eye(p), -np.ones((p, p)) / n)
+    m = _centring(p, n)
     mxm = _prod(_prod(m, xbar, b), m, b)
     mxy = _prod(_prod(m, xbar, b), y, b)
     yxm = _prod(_prod(y, xbar, b), m, b)
@@ -196,6 +196,11 @@ def backward(
 def _normalised(m: FloatArray) -> tuple[float, FloatArray]:
     mean = float(np.mean(np.diagonal(m)))
     return math.log(mean), m / mean
+
+
+def _centring(p: int, n: float) -> tuple[FloatArray, FloatArray]:
+    """M = I − 11ᵀ/N over the N = B·p entries of a channel, as a block form (I_p, −J_p/N)."""
+    return np.eye(p), -np.ones((p, p)) / n
 
 
 def _prod(x: tuple[Any, Any], y: tuple[Any, Any], b: float) -> tuple[Any, Any]:
@@ -238,7 +243,7 @@ def weight_gradient(
     b = float(batch) if batch is not None else 1e12  # the limit, numerically
     n = b * p
     o = np.zeros_like(g) if o is None else o
-    m = (np.eye(p), -np.ones((p, p)) / n)
+    m = _centring(p, n)
     gf = (g - o, o)
     x = (a - ac, ac)
     y = (k_y - c_y, c_y)
@@ -291,7 +296,7 @@ def tied_weight_gradient(
     f = np.asarray(deriv(y), dtype=np.float64)
     yf = y * f
     # Hadamard product of two block forms: diagonal blocks (A₁ + D₁)∘(A₂ + D₂), others D₁∘D₂
-    centre = (np.eye(p), -np.ones((p, p)) / n)
+    centre = _centring(p, n)
     mxm = _prod(_prod(centre, x, b), centre, b)
     h_off = gam[1] * mxm[1]
     h = ((gam[0] + gam[1]) * (mxm[0] + mxm[1]) - h_off, h_off)

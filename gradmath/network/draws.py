@@ -64,12 +64,16 @@ def gaussian(cov: FloatArray, cross: FloatArray | None, seed: int = 0) -> FloatA
     ``cross`` between two (0 when ``None``)."""
     p = cov.shape[0]
     c = np.zeros_like(cov) if cross is None else cross
-    joint = np.block([[cov, c], [c, cov]])
-    w, v = np.linalg.eigh(0.5 * (joint + joint.T))
-    root = v * np.sqrt(np.clip(w, 0.0, None))
+    root = _root(np.block([[cov, c], [c, cov]]))
     m = count(p)
     z = np.random.default_rng(seed).standard_normal((m, 2 * p))
     return (z @ root.T).reshape(m, 2, p)
+
+
+def _root(m: FloatArray) -> FloatArray:
+    """R with R Rᵀ = m for a covariance m (eigenvalues rounded below 0 clipped to 0)."""
+    w, v = np.linalg.eigh(0.5 * (m + m.T))
+    return np.asarray(v * np.sqrt(np.clip(w, 0.0, None)))
 
 
 #: Largest N = B·P (numbers a batch norm normalises per channel) whose output is drawn exactly
@@ -100,15 +104,10 @@ def batchnorm_batches(
     M = count(P)/(B/2) draws."""
     p = cov.shape[0]
     c = np.zeros_like(cov) if cross is None else cross
-
-    def root(m: FloatArray) -> FloatArray:
-        w, v = np.linalg.eigh(0.5 * (m + m.T))
-        return v * np.sqrt(np.clip(w, 0.0, None))
-
     rng = np.random.default_rng(seed)
     m = -(-count(p) // (batch // 2))
-    z = rng.standard_normal((m, batch, p)) @ root(cov - c).T
-    z += rng.standard_normal((m, 1, p)) @ root(c).T
+    z = rng.standard_normal((m, batch, p)) @ _root(cov - c).T
+    z += rng.standard_normal((m, 1, p)) @ _root(c).T
     z -= z.mean(axis=(1, 2), keepdims=True)
     z /= np.sqrt(np.mean(z * z, axis=(1, 2), keepdims=True))
     return z
