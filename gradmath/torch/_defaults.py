@@ -10,25 +10,35 @@ entry, on one thread). For the modules whose ``reset_parameters`` *is* PyTorch's
   (a=√5)``, i.e. bound = 1/√fan_in), bias ~ U(±1/√fan_in) (0 when fan_in = 0)
   (torch/nn/modules/linear.py and conv.py, ``reset_parameters``; torch 2.x),
 
-this module draws the same distribution from NumPy's SFC64 generator, written straight into
-the parameter's memory, with as many threads as ``torch.get_num_threads()``.
+this module draws the same distribution from AES-128 in counter mode (a counter-based
+generator: Salmon, Moraes, Dror & Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC 2011,
+whose AES generator passes TestU01's BigCrush; OpenSSL's AES-NI kernel through the
+``cryptography`` package), written straight into the parameter's memory, with as many threads
+as ``torch.get_num_threads()``.
 
 The law. ``uniform_(−b, b)`` (b in the tensor's dtype) takes k uniform on [0, 2^p), p = 24 in
 float32 and 53 in float64, and returns k·2^−p·(b − (−b)) + (−b), i.e. j·b·2^(1−p) with
-j = k − 2^(p−1) uniform on [−2^(p−1), 2^(p−1)). Here j is the top p bits of a raw generator word
-read as a signed integer (two j per 64-bit word in float32, one in float64) and the value is
-j·(b·2^(1−p)) rounded once to the dtype: bit for bit the values torch's AVX2/AVX-512 CPU kernels
-produce (they fuse the multiply-add; tests/torch/test_defaults.py checks torch's own draws
-against this formula); torch's ``ATEN_CPU_CAPABILITY=default`` kernel rounds the product before
-adding −b, which moves some values by up to one grid step b·2^(1−p).
+j = k − 2^(p−1) uniform on [−2^(p−1), 2^(p−1)). Here j is the top p bits of a little-endian
+word of the key stream (32 bits in float32, 64 in float64) read as a signed integer, and the
+value is j·(b·2^(1−p)) rounded once to the dtype: bit for bit the values torch's AVX2/AVX-512
+CPU kernels produce (they fuse the multiply-add; tests/torch/test_defaults.py checks torch's
+own draws against this formula); torch's ``ATEN_CPU_CAPABILITY=default`` kernel rounds the
+product before adding −b, which moves some values by up to one grid step b·2^(1−p).
 
-The cost. The bits come in blocks of 2¹⁵ words, so the shift and the multiply run on data in
-the core's cache and the weight's memory is written once (~1.4 ns per float32 weight on the
-CI machine, against ~3.6 ns for ``Generator.random`` followed by torch's ``mul_`` and ``sub_``
-over the whole tensor). Each tensor has its own stream (child i of ``SeedSequence(seed)`` for
-the i-th tensor drawn), read in order whatever the block size, so the values depend on the seed
-and the tensor's place only, not on the thread count (the two halves of a word are taken in
-memory order: a big-endian machine draws the same law, other values).
+The streams. Tensor i of a draw with seed s uses the key ``SeedSequence(s, spawn_key=(i,))
+.generate_state(4)`` (128 bits) and the counter blocks 0, 1, 2, ... (16 bytes each, big-endian,
+the CTR mode of NIST SP 800-38A): its values depend on the seed and the tensor's place only,
+not on the thread count or the block size, on any machine (the words are read little-endian
+whatever the machine's byte order).
+
+The cost. The key stream comes in blocks of 2¹⁷ 64-bit words (1 MiB, the core's L2 cache),
+so the shift and the multiply run on data in cache and the weight's memory is written once;
+the threads take pieces of two blocks from a common queue (OpenSSL and NumPy release the GIL;
+smaller blocks lose the second thread's gain to GIL hand-overs). On ResNet-18's 11.2 M weights
+(README): ~6 ms of AES and ~6 ms of shift and multiply on one core, ~11 ms on two threads,
+against ~18 ms for NumPy's SFC64 ``random_raw`` alone (3.3 ns per 64-bit word, the former
+generator here) and ~3.6 ns per weight for ``Generator.random`` followed by torch's ``mul_``
+and ``sub_`` over the whole tensor.
 
 Anything else (another class, a subclass that overrides ``reset_parameters``, parametrized or
 lazy weights, a tensor subclass, a non-CPU device, a dtype other than float32/float64, a
@@ -38,14 +48,18 @@ non-contiguous or empty weight) keeps its own ``reset_parameters``.
 from __future__ import annotations
 
 import math
+import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from torch import nn
 from torch.nn import init as nn_init
 
-__all__ = ["UniformDraw", "default_draws", "draw", "touches_only_itself"]
+__all__ = ["Draw", "UniformDraw", "default_draws", "draw", "touches_only_itself"]
 
 #: ``reset_parameters`` functions known to be PyTorch's default uniform init (module docstring).
 #: nn.Linear's is the same draw but keeps torch's generator for now: switching its stream
@@ -114,57 +128,100 @@ def touches_only_itself(module: nn.Module) -> bool:
     return getattr(type(module), "reset_parameters", None) in _LOCAL
 
 
-def _fill(jobs: list[tuple[UniformDraw, np.random.SeedSequence]]) -> None:
-    for (p, bound), seq in jobs:
-        _fill_uniform(p.detach().numpy().reshape(-1), bound, seq)  # the parameter's own memory
-        # as an in-place torch op would: autograd then refuses a graph that saved the old values
-        torch.autograd.graph.increment_version(p)
+#: 64-bit key-stream words per block: 1 MiB of bits (2¹⁸ float32 values), which the shift and
+#: the multiply find in the core's L2 cache (module docstring). A tensor is drawn in pieces of
+#: ``PIECE`` blocks (the unit of work a thread takes), each from its own place in its stream.
+BLOCK = 1 << 17
+PIECE = 2
+
+#: The zeros AES-CTR encrypts: their cipher text is the key stream (read only, shared).
+_ZEROS = memoryview(bytes(8 * BLOCK))
+_buffers = threading.local()  # each thread's key-stream buffer
 
 
-#: 64-bit generator words per block: 256 KiB of bits (2¹⁶ float32 values), which the shift and
-#: the multiply find in the core's L2 cache.
-BLOCK = 1 << 15
+def _key(seq: np.random.SeedSequence) -> bytes:
+    # AES-128's key for one tensor's stream (module docstring: Salmon et al. 2011)
+    return seq.generate_state(4, np.uint32).astype("<u4").tobytes()
 
 
-def _fill_uniform(a: np.ndarray, bound: float, seq: np.random.SeedSequence) -> None:
-    # a = j·(b·2^(1−p)), j the top p bits of each word (float32: each 32-bit half) as a signed
-    # integer, uniform on [−2^(p−1), 2^(p−1)) (module docstring). b·2^(1−p) is exact in the dtype, j
-    # converts exactly, so np.multiply rounds once: the value of torch's fused u·2b − b.
-    words = np.random.SFC64(seq)
+#: A piece of a draw: the tensor's memory (flat), its bound, its AES key, the first value and
+#: the end.
+Piece = tuple[np.ndarray, float, bytes, int, int]
+
+
+def _fill(a: np.ndarray, bound: float, key: bytes, start: int, stop: int) -> None:
+    # a[i] = j·(b·2^(1−p)), j the top p bits of the i-th little-endian key-stream word (float32:
+    # 32-bit words) as a signed integer, uniform on [−2^(p−1), 2^(p−1)) (module docstring).
+    # b·2^(1−p) is exact in the dtype, j converts exactly, so np.multiply rounds once: the value
+    # of torch's fused u·2b − b. ``start``·word size is a whole number of AES blocks.
+    word: np.dtype[Any]
     if a.dtype == np.float32:
-        per, shift, signed = 2, 8, np.int32
+        word, shift = np.dtype("<i4"), 8
         step = np.float32(np.float32(bound) * np.float32(2.0**-23))
     else:
-        per, shift, signed = 1, 11, np.int64
+        word, shift = np.dtype("<i8"), 11
         step = np.float64(bound) * 2.0**-52
-    n = a.size
-    for start in range(0, n, BLOCK * per):
-        m = min(BLOCK * per, n - start)
-        j = words.random_raw(-(-m // per)).view(signed)[:m]
+    per = BLOCK * 8 // word.itemsize  # values per block
+    counter = start * word.itemsize // 16
+    aes = Cipher(algorithms.AES(key), modes.CTR(counter.to_bytes(16, "big"))).encryptor()
+    buf = getattr(_buffers, "buf", None)
+    if buf is None or buf.size != BLOCK * 8 + 15:  # update_into wants room for an AES block more
+        # one per thread, kept: a fresh 1 MiB would be mapped anew (page faults) every piece
+        buf = _buffers.buf = np.empty(BLOCK * 8 + 15, np.uint8)
+    out = buf.data
+    zeros = _ZEROS if len(_ZEROS) >= buf.size else memoryview(bytes(buf.size))  # BLOCK changed
+    for i in range(start, stop, per):
+        m = min(per, stop - i)
+        nbytes = m * word.itemsize
+        aes.update_into(zeros[:nbytes], out)  # the GIL is released meanwhile
+        j = buf[:nbytes].view(word)
         np.right_shift(j, shift, out=j)  # arithmetic: the sign stays
-        np.multiply(j, step, out=a[start : start + m], dtype=a.dtype, casting="unsafe")
+        np.multiply(j, step, out=a[i : i + m], dtype=a.dtype, casting="unsafe")
+
+
+class Draw:
+    """The pieces of one :func:`draw`, done by whichever threads call :meth:`run` (each piece by
+    one of them): the values do not depend on which thread draws what."""
+
+    def __init__(self, draws: list[UniformDraw], seed: int, start: int = 0) -> None:
+        self.tensors = [p for p, _ in draws]
+        todo: list[Piece] = []
+        for i, (p, bound) in enumerate(draws):
+            a = p.detach().numpy().reshape(-1)  # the parameter's own memory
+            key = _key(np.random.SeedSequence(seed, spawn_key=(start + i,)))
+            per = max(1, PIECE * BLOCK * 8 // 16) * 16 // a.itemsize  # whole AES blocks
+            todo += [(a, bound, key, j, min(j + per, a.size)) for j in range(0, a.size, per)]
+        self.todo = deque(todo)
+
+    def run(self) -> None:
+        """Draw pieces until none is left (call from any number of threads)."""
+        while True:
+            try:
+                piece = self.todo.popleft()  # atomic: no two threads take the same piece
+            except IndexError:
+                return
+            _fill(*piece)
+
+    def done(self) -> None:
+        """After every :meth:`run` has returned: as an in-place torch op would, so that autograd
+        refuses a graph that saved the old values."""
+        for p in self.tensors:
+            torch.autograd.graph.increment_version(p)
 
 
 def draw(draws: list[UniformDraw], seed: int, threads: int | None = None, start: int = 0) -> None:
-    """Fill each parameter with U(−b, b) (module docstring). Tensor i draws from the stream
+    """Fill each parameter with U(−b, b) (module docstring). Tensor i draws from the key
     ``SeedSequence(seed, spawn_key=(start + i,))`` (child ``start + i`` of ``SeedSequence(seed)``),
     so the values depend on the seed and the tensor's place only, not on the thread count or on
     how the draws are split into calls. ``threads``: ``torch.get_num_threads()`` unless given."""
-    if not draws:
-        return
-    seqs = [np.random.SeedSequence(seed, spawn_key=(start + i,)) for i in range(len(draws))]
-    jobs = list(zip(draws, seqs, strict=True))
-    n = max(1, min(threads or torch.get_num_threads(), len(jobs)))
-    if n == 1:
-        _fill(jobs)
-        return
-    # Longest first onto the least loaded worker: the halves take about the same time.
-    parts: list[list[tuple[UniformDraw, np.random.SeedSequence]]] = [[] for _ in range(n)]
-    loads = [0] * n
-    for job in sorted(jobs, key=lambda j: -j[0][0].numel()):
-        i = loads.index(min(loads))
-        parts[i].append(job)
-        loads[i] += job[0][0].numel()
-    with ThreadPoolExecutor(n) as pool:  # NumPy's generator and ufuncs release the GIL
-        for f in [pool.submit(_fill, part) for part in parts]:
-            f.result()
+    job = Draw(draws, seed, start)
+    n = max(1, min(threads or torch.get_num_threads(), len(job.todo)))
+    if n > 1:
+        with ThreadPoolExecutor(n - 1) as pool:  # AES and NumPy's ufuncs release the GIL
+            helpers = [pool.submit(job.run) for _ in range(n - 1)]
+            job.run()
+            for f in helpers:
+                f.result()
+    else:
+        job.run()
+    job.done()

@@ -7,6 +7,7 @@ Private to :mod:`gradmath.torch`. Nothing here knows about theory or profiles.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from gradmath.errors import GradmathError
-from gradmath.torch._defaults import UniformDraw, default_draws, draw, touches_only_itself
+from gradmath.torch._defaults import Draw, UniformDraw, default_draws, draw, touches_only_itself
 
 Inputs = Any  # a tensor, a tuple of positional tensors, or a dict of keyword tensors
 InitFn = Callable[[nn.Module], object]
@@ -241,6 +242,14 @@ def reinitialise(
         )
 
 
+def _idle() -> None:
+    # The worker runs only on a core nothing else wants (Linux SCHED_IDLE): the passes keep
+    # both cores when torch uses both, the worker takes what their gaps leave (README).
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 class DrawAhead:
     """Draws init k + 1's default convolution weights (:mod:`gradmath.torch._defaults`) on a
     worker thread while init k's passes run, into a second set of buffers that the parameters
@@ -271,8 +280,8 @@ class DrawAhead:
             spare.append(flats[p.dtype][o : o + n].view(p.shape))
             offsets[p.dtype] = o + n
         self.sets = [[p.data for p in self.params], spare]
-        self.pool = ThreadPoolExecutor(1)
-        self.next: Future[None] | None = None
+        self.pool = ThreadPoolExecutor(1, initializer=_idle)
+        self.next: tuple[Draw, Future[None]] | None = None
 
     @classmethod
     def plan(cls, model: nn.Module, init: InitFn | None, seeds: list[int]) -> DrawAhead | None:
@@ -303,19 +312,26 @@ class DrawAhead:
             return None
         return cls(draws, seeds)
 
-    def _draw(self, k: int) -> None:
-        draw(list(zip(self.sets[k % 2], self.bounds, strict=True)), self.seeds[k], threads=1)
+    def _job(self, k: int) -> Draw:
+        return Draw(list(zip(self.sets[k % 2], self.bounds, strict=True)), self.seeds[k])
 
     def swap_in(self, k: int) -> None:
         """Init k's draws (seed ``seeds[k]``) become the parameters' values; the worker starts
-        on init k + 1's. Call for k = 0, 1, ... in order, before the other initialisers."""
+        on init k + 1's. Call for k = 0, 1, ... in order, before the other initialisers. What
+        the worker has not drawn yet, this thread draws beside it."""
         if self.next is None:
-            self._draw(k)
-        else:
-            self.next.result()
+            first = self._job(k)
+            self.next = first, self.pool.submit(first.run)
+        job, pending = self.next
+        job.run()
+        pending.result()
+        job.done()
         for p, t in zip(self.params, self.sets[k % 2], strict=True):
             p.data = t
-        self.next = self.pool.submit(self._draw, k + 1) if k + 1 < len(self.seeds) else None
+        self.next = None
+        if k + 1 < len(self.seeds):
+            ahead = self._job(k + 1)
+            self.next = ahead, self.pool.submit(ahead.run)
 
     def __enter__(self) -> DrawAhead:
         return self
@@ -325,9 +341,11 @@ class DrawAhead:
     ) -> None:
         # The worker writes into the parameters' own memory every other init: it must be done
         # before the caller restores them.
+        if self.next is not None and kind is not None:
+            self.next[0].todo.clear()  # an error: no need to finish the draw ahead
         self.pool.shutdown(wait=True)
         if self.next is not None and kind is None:
-            self.next.result()  # an error in the last draw ahead is still an error
+            self.next[1].result()  # an error in the last draw ahead is still an error
 
 
 def check_init(init: object) -> InitFn | None:

@@ -131,11 +131,41 @@ def test_values_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch)
     m = nn.Conv2d(3, 700, 5).double()  # 52 500 weights: several blocks of 2¹⁰ words
     m32 = nn.Conv2d(3, 700, 5)
     runs = []
-    for block in (1 << 15, 1 << 10, 777):
+    for block, piece in ((1 << 17, 2), (1 << 10, 1), (777, 3), (777, 1), (5, 2)):
         monkeypatch.setattr(_defaults, "BLOCK", block)
-        draw([d for mod in (m, m32) for d in default_draws(mod) or []], seed=4)
+        monkeypatch.setattr(_defaults, "PIECE", piece)
+        draw([d for mod in (m, m32) for d in default_draws(mod) or []], seed=4, threads=2)
         runs.append([p.detach().clone() for p in (*m.parameters(), *m32.parameters())])
     assert all(torch.equal(a, c) for r in runs[1:] for a, c in zip(runs[0], r, strict=True))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_values_are_the_aes_counter_stream(dtype: torch.dtype) -> None:
+    # Independent of the CTR-mode code: AES-128 in ECB mode applied to the counter blocks
+    # 0, 1, 2, ... (16-byte big-endian integers) is the key stream of NIST SP 800-38A's CTR
+    # mode; its little-endian 32-bit (float32) or 64-bit (float64) words, top 24 or 53 bits
+    # as a signed j, give j·b·2^(1−p) in the dtype.
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    m = nn.Conv1d(7, 300, 3).to(dtype)  # 6300 weights, 300 biases (not whole AES blocks)
+    draws = default_draws(m)
+    assert draws is not None
+    draw(draws, seed=9)
+    for i, (p, b) in enumerate(draws):
+        key = np.random.SeedSequence(9, spawn_key=(i,)).generate_state(4, np.uint32)
+        size = p.element_size()
+        counters = b"".join(c.to_bytes(16, "big") for c in range(-(-p.numel() * size // 16)))
+        ecb = Cipher(algorithms.AES(key.astype("<u4").tobytes()), modes.ECB()).encryptor()
+        stream = ecb.update(counters) + ecb.finalize()
+        words = np.frombuffer(stream, dtype="<i4" if size == 4 else "<i8")[: p.numel()]
+        p_bits = 24 if size == 4 else 53
+        j = words.astype(np.int64) >> (8 * size - p_bits)
+        expected = torch.from_numpy(j.astype(np.float64)) * (float(torch.tensor(b, dtype=dtype))
+                                                             * 2.0 ** (1 - p_bits))  # fmt: skip
+        if size == 4:  # j·step exact in float64 (at most 48 bits): one rounding to float32
+            assert torch.equal(p.detach().reshape(-1), expected.to(dtype))
+        else:  # float64: the product in float64 is the one rounding
+            assert torch.equal(p.detach().reshape(-1), expected)
 
 
 def test_float64_parameters_are_drawn_in_float64() -> None:
@@ -154,11 +184,12 @@ def test_same_seed_same_values_whatever_the_thread_count() -> None:
     m = nn.Sequential(nn.Conv2d(3, 64, 3), nn.Conv2d(64, 64, 3), nn.Conv1d(64, 10, 1))
     draws = [d for mod in m for d in default_draws(mod) or []]
     runs = []
-    for seed, threads in ((7, 1), (7, 2), (7, 3), (8, 2)):
+    for seed, threads in ((7, 1), (7, 2), (7, 3), (8, 2), (7, 64)):
         draw(draws, seed, threads=threads)  # outside no_grad: the workers turn it on themselves
         runs.append([p.detach().clone() for p in m.parameters()])
     assert all(torch.equal(a, c) for a, c in zip(runs[0], runs[1], strict=True))
     assert all(torch.equal(a, c) for a, c in zip(runs[0], runs[2], strict=True))
+    assert all(torch.equal(a, c) for a, c in zip(runs[0], runs[4], strict=True))
     assert not any(torch.equal(a, c) for a, c in zip(runs[0], runs[3], strict=True))
     # independent streams per tensor: two same-shape weights never share values
     assert not torch.equal(m[1].weight[:, :3], m[0].weight[:, :3].expand(64, 3, 3, 3))
