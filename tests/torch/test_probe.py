@@ -166,3 +166,33 @@ def test_a_module_without_an_initialiser_is_named() -> None:
     model = nn.Sequential(nn.Linear(4, 4), Scale())
     with pytest.raises(GradmathError, match=r"reset_parameters.*init="):
         measure(model, torch.randn(2, 4), n_inits=2)
+
+
+@pytest.mark.parametrize("later", ["other", "shorter", "longer"])
+def test_a_data_flow_that_changes_between_inits_is_refused(later: str) -> None:
+    # Passes after the first are replayed against the first one's record (Trace.replaying):
+    # another layer, a missing one or an extra one is named, never measured as if the same.
+    class Changing(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(4, 4)
+            self.b = nn.Linear(4, 4)
+            self.passes = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.passes += 1
+            h = torch.tanh(self.a(x))
+            if self.passes == 1:
+                return self.b(h)
+            if later == "other":
+                return torch.relu(h) + 0.0 * self.b.weight.sum()
+            if later == "longer":
+                return self.b(h) + h
+            return h
+
+    ran = {"other": "'model.relu' where the first pass had 'b'",
+           "shorter": "the end of the pass where the first pass had 'b'",
+           "longer": "'model.add' where the first pass had the end of the pass"}[later]  # fmt: skip
+    with pytest.raises(GradmathError, match=r"different layers on this pass than on the first "
+                       rf"\(event [23]: {ran}\)"):  # fmt: skip
+        measure(Changing(), torch.randn(2, 4), n_inits=2)
