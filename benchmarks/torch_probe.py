@@ -6,7 +6,7 @@ Six timings in one run, interleaved and repeated ``--reps`` times so that load h
 - ``bare + reset_parameters``: the same with every module's ``reset_parameters()`` before each
   pass (torch's generator), what a hand-written probe loop costs;
 - ``bare + probe's redraw``: the same with the probe's redraw of those defaults
-  (``gradmath.torch._defaults``: NumPy SFC64, the same U(±1/√fan_in)): the floor of any probe
+  (``gradmath.torch._defaults``: AES-128-CTR, the same U(±1/√fan_in)): the floor of any probe
   that draws 11.2 M fresh weights per init;
 - ``probe, same weights``: ``gradmath.torch.measure`` with an init that draws nothing: the
   probe's own cost (tracing, hooks, statistics, restoring the model) over 16 bare passes;

@@ -196,7 +196,7 @@ def reinitialise(
     parameters and has no initialiser at all is refused by name: its weights would stay the
     same across the "independent" draws and the standard errors would be wrong. With a
     ``seed``, modules whose ``reset_parameters`` is PyTorch's default for nn.ConvNd
-    are drawn from that same distribution by :mod:`gradmath.torch._defaults` (NumPy's SFC64
+    are drawn from that same distribution by :mod:`gradmath.torch._defaults` (AES-128-CTR
     streams of ``seed``, threaded) and the others by their own initialiser (torch's global
     generator, which the caller seeds). ``predrawn``: those draws are in place already
     (:class:`DrawAhead`); only the other initialisers run.
