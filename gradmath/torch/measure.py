@@ -396,10 +396,11 @@ def measure(
         init: ``None`` (every module's ``reset_parameters``; a Hugging Face model's
             ``_init_weights``) or a function ``model -> None`` that redraws every parameter.
             With ``None``, nn.ConvNd layers whose ``reset_parameters`` is PyTorch's default
-            are redrawn from that same U(±1/√fan_in) by NumPy's SFC64 generator (streams of
-            init k's seed; threads: ``torch.get_num_threads()``), in half the time of torch's
-            mt19937 on ResNet-18 (``gradmath.torch._defaults``), and, when torch's threads
-            leave a core idle, during the previous init's passes (``DRAW_AHEAD``).
+            are redrawn from that same U(±1/√fan_in) by AES-128 in counter mode (one key per
+            tensor from init k's seed; threads: ``torch.get_num_threads()``), in about a quarter of
+            the time of torch's mt19937 on ResNet-18 (``gradmath.torch._defaults``), and, when
+            torch's threads leave a core idle, during the previous init's passes
+            (``DRAW_AHEAD``).
         dtype: ``torch.float32`` or ``torch.float64`` to run in (``None``: the model's own).
         output_grad_q: E[δ²] of the output gradient (``loss=None``) or the target variance.
     """
