@@ -18,7 +18,7 @@ is resolved, which is what a per-input profile wants. The same tracer runs insid
 :func:`gradmath.torch.measure`, so the sites it measures are the sites the translation
 predicts. A later pass of the same data flow can be *replayed* (:meth:`Trace.replaying`):
 every call is checked against the recorded pass and only chosen events are reported, without
-building events (a recorded pass costs ~6 % of a ResNet-18 pass in bookkeeping, a replayed one
+building events (a recorded pass costs ~5 % of a ResNet-18 pass in bookkeeping, a replayed one
 a fraction of that).
 """
 
