@@ -131,6 +131,12 @@ def func_name(func: Any) -> str:
     return str(name) if name is not None else repr(func)
 
 
+def _call_name(func: Any, scope: str) -> str:
+    """A function event's name: the container it ran in (``model`` at the top), then the
+    function's (``layer1.0.__iadd__``)."""
+    return f"{scope or 'model'}.{func_name(func)}"
+
+
 class Trace:
     """The events of one forward pass, and the tensors behind their ids (kept alive, so that an
     id is never reused during the pass)."""
@@ -215,8 +221,7 @@ class Trace:
         i = self._n
         self._n += 1
         if i >= len(self._idents) or (self._idents[i] is not ident and self._idents[i] != ident):
-            ran = self._names[ident] if isinstance(ident, nn.Module) else (
-                f"{ident[1] or 'model'}.{func_name(ident[0])}")  # fmt: skip
+            ran = self._names[ident] if isinstance(ident, nn.Module) else _call_name(*ident)
             self._departed(i, repr(ran))
         assert self._replay is not None and self._on_site is not None
         j = self._replay.get(i)
@@ -281,6 +286,12 @@ class Trace:
         self._idents = []
         self._calls.clear()
         self.inputs = self._ids(inputs)
+        with self._pass():
+            yield
+
+    @contextmanager
+    def _pass(self) -> Iterator[None]:
+        # One forward pass with the hooks live and the function mode on; a clean state after.
         self._on = True
         try:
             with _Mode(self):
@@ -305,18 +316,14 @@ class Trace:
         self._replay = {i: j for j, i in enumerate(sites)}
         self._on_site = on_site
         self._n = 0
-        self._on = True
         try:
-            with _Mode(self):
+            with self._pass():
                 yield
             if self._n != len(self._idents):
                 self._departed(self._n, "the end of the pass")
         finally:
-            self._on = False
             self._replay = None
             self._on_site = None
-            self._depth = 0
-            self._scope.clear()
 
     def tensor(self, ident: int) -> torch.Tensor | None:
         """The tensor behind an id seen in this pass (until :meth:`forget_tensors`)."""
@@ -341,8 +348,8 @@ class _Mode(TorchFunctionMode):
             if tr._replay is not None:
                 tr._step((func, tr._scope[-1]), (args, kwargs), out)
             else:
-                tr.record("function", f"{tr._scope[-1] or 'model'}.{func_name(func)}", None,
-                          func, (args, kwargs), out)  # fmt: skip
+                tr.record("function", _call_name(func, tr._scope[-1]), None, func, (args, kwargs),
+                          out)  # fmt: skip
         return out
 
 
