@@ -5,8 +5,12 @@ thread count, and never used where reset_parameters is anything else."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import math
+import os
+import select
+import signal
 
 import numpy as np
 import pytest
@@ -194,6 +198,33 @@ def test_same_seed_same_values_whatever_the_thread_count() -> None:
     # independent streams per tensor: two same-shape weights never share values
     assert not torch.equal(m[1].weight[:, :3], m[0].weight[:, :3].expand(64, 3, 3, 3))
     assert all(p.requires_grad and p.grad is None for p in m.parameters())
+
+
+def test_a_forked_child_draws_with_threads_of_its_own() -> None:
+    # the helper threads are kept between draws; a fork copies the pool but not its threads
+    m = nn.Conv2d(512, 256, 3)  # 1.2 M weights: several pieces, so the helpers take part
+    draws = default_draws(m) or []
+    draw(draws, 3, threads=2)
+    want = hashlib.sha256(m.weight.detach().numpy().tobytes()).digest()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest from here on
+        try:
+            m.weight.data.zero_()
+            draw(draws, 3, threads=2)
+            os.write(write, hashlib.sha256(m.weight.detach().numpy().tobytes()).digest())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 60)
+        got = os.read(read, 64) if ready else b""
+    finally:
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(read)
+    assert got == want, "the child hung (no reply in 60 s)" if not got else "other values"
 
 
 class OwnInit(nn.Conv1d):
