@@ -8,6 +8,11 @@ Six timings in one run, interleaved and repeated ``--reps`` times so that load h
 - ``bare + probe's redraw``: the same with the probe's redraw of those defaults
   (``gradmath.torch._defaults``: AES-128-CTR, the same U(±1/√fan_in)): the floor of any probe
   that draws 11.2 M fresh weights per init;
+- ``floor (redraw + norms)``: the redraw and, by plain hooks registered once, one norm of
+  every leaf module's output, of its gradient and of every conv weight's gradient, brought to
+  the host once per init: the least any probe that measures these statistics on fresh weights
+  must do (no tracing, no checks, no restoring; the residual sums' outputs, which the probe
+  also measures, are left out, so it is a little below the true floor);
 - ``probe, same weights``: ``gradmath.torch.measure`` with an init that draws nothing: the
   probe's own cost (tracing, hooks, statistics, restoring the model) over 16 bare passes;
 - ``probe``: ``gradmath.torch.measure(model, x, n_inits=16)``, the default (16 redraws, 16
@@ -52,6 +57,7 @@ REPS = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 
 THREADS = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1
 N = 16
 REDRAW = "bare + probe's redraw"
+FLOOR = "floor (redraw + norms)"
 
 
 def main() -> None:
@@ -65,13 +71,44 @@ def main() -> None:
             if hasattr(mod, "reset_parameters"):
                 mod.reset_parameters()
 
-    def bare(init: Callable[[int], object] | None) -> None:
+    def bare(
+        init: Callable[[int], object] | None, after: Callable[[], object] | None = None
+    ) -> None:
         for k in range(N):
             if init is not None:
                 with torch.no_grad():
                     init(k)
             model.zero_grad(set_to_none=True)
             (model(x) * torch.randn(8, 10)).sum().backward()
+            if after is not None:
+                after()
+
+    def floor() -> None:
+        norms: list[torch.Tensor] = []
+
+        def output(m: torch.nn.Module, args: object, out: torch.Tensor) -> None:
+            norms.append(torch.linalg.vector_norm(out.detach()))
+            if out.requires_grad:
+                out.register_hook(lambda g: norms.append(torch.linalg.vector_norm(g)))
+
+        def collect() -> None:
+            torch.stack(norms).tolist()
+            norms.clear()
+
+        leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+        handles = [m.register_forward_hook(output) for m in leaves]
+        handles += [
+            m.weight.register_post_accumulate_grad_hook(
+                lambda w: norms.append(torch.linalg.vector_norm(w.grad))
+            )
+            for m in model.modules()
+            if isinstance(m, torch.nn.Conv2d)
+        ]
+        try:
+            bare(lambda k: reinitialise(model, None, seed=k), collect)
+        finally:
+            for h in handles:
+                h.remove()
 
     def same_weights(m: torch.nn.Module) -> None:
         pass
@@ -80,6 +117,7 @@ def main() -> None:
         "bare": lambda: bare(None),
         "bare + reset_parameters": lambda: bare(lambda k: reset(model)),
         REDRAW: lambda: bare(lambda k: reinitialise(model, None, seed=k)),
+        FLOOR: floor,
         "probe, same weights": lambda: measure(model, x, n_inits=N, init=same_weights),
         "probe": lambda: measure(model, x, n_inits=N),
         "probe, torchvision init": lambda: measure(model, x, n_inits=N, init=resnet_init),
@@ -117,7 +155,9 @@ def main() -> None:
         print(
             f"  {label}: probe overhead vs bare {over['probe']:+.0%} (target < 30 %); "
             f"probe's own (same weights) {over['probe, same weights']:+.0%}; redraw "
-            f"{over[REDRAW]:+.0%} (torch's reset_parameters {over['bare + reset_parameters']:+.0%})"
+            f"{over[REDRAW]:+.0%} (torch's reset_parameters "
+            f"{over['bare + reset_parameters']:+.0%}); "
+            f"floor {over[FLOOR]:+.0%}, probe / floor {min(t['probe']) / min(t[FLOOR]):.2f}x"
         )
 
 
