@@ -33,7 +33,7 @@ from the same run.
 
 The issue's target: probe overhead under 30 % of ``bare``.
 
-Run: python benchmarks/torch_probe.py [--reps 5] [--threads 1]
+Run: python benchmarks/torch_probe.py [--reps 5] [--threads 1] [--batch 8]
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from gradmath.torch._model import reinitialise
 
 REPS = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 5
 THREADS = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1
+BATCH = int(sys.argv[sys.argv.index("--batch") + 1]) if "--batch" in sys.argv else 8
 N = 16
 REDRAW = "bare + probe's redraw"
 FLOOR = "floor (redraw + norms)"
@@ -64,7 +65,7 @@ def main() -> None:
     torch.set_num_threads(THREADS)  # 1: see benchmarks/torch_nonfinite.py
     torch.manual_seed(0)
     model = ResNet18()
-    x = torch.randn(8, 3, 32, 32)
+    x = torch.randn(BATCH, 3, 32, 32)
 
     def reset(m: torch.nn.Module) -> None:
         for mod in m.modules():
@@ -79,7 +80,7 @@ def main() -> None:
                 with torch.no_grad():
                     init(k)
             model.zero_grad(set_to_none=True)
-            (model(x) * torch.randn(8, 10)).sum().backward()
+            (model(x) * torch.randn(BATCH, 10)).sum().backward()
             if after is not None:
                 after()
 
@@ -139,9 +140,9 @@ def main() -> None:
             user[name].append(r1.ru_utime - r0.ru_utime)
             faults[name].append(r1.ru_minflt - r0.ru_minflt)
     load = max(load, os.getloadavg()[0])
-    print(f"ResNet-18, batch 8, 32x32, {N} inits, torch {torch.__version__}, {THREADS} thread(s), "
-          f"min of {REPS} interleaved runs, load average up to {load:.1f} on {os.cpu_count()} "
-          "cores")  # fmt: skip
+    print(f"ResNet-18, batch {BATCH}, 32x32, {N} inits, torch {torch.__version__}, "
+          f"{THREADS} thread(s), min of {REPS} interleaved runs, load average up to {load:.1f} "
+          f"on {os.cpu_count()} cores")  # fmt: skip
     print(f"  {'':<26} {'wall':>8} {'ratio':>6}   {'CPU':>8} {'ratio':>6}   {'user':>8} "
           f"{'ratio':>6}   page faults")  # fmt: skip
     w0, c0, u0 = min(wall["bare"]), min(cpu["bare"]), min(user["bare"])
