@@ -1,6 +1,6 @@
 """Benchmark: gradmath.torch.probe on ResNet-18 (batch 8, 32×32, 16 inits) against bare passes.
 
-Six timings in one run, interleaved and repeated ``--reps`` times so that load hits all alike:
+Seven timings in one run, interleaved and repeated ``--reps`` times so that load hits all alike:
 
 - ``bare``: 16 forward + backward passes of the model (no re-initialisation);
 - ``bare + reset_parameters``: the same with every module's ``reset_parameters()`` before each

@@ -219,6 +219,7 @@ def test_a_forked_child_draws_with_threads_of_its_own() -> None:
         finally:
             os._exit(0)
     os.close(write)
+    ready: list[int] = []
     try:
         ready, _, _ = select.select([read], [], [], 60)
         got = os.read(read, 64) if ready else b""
