@@ -172,7 +172,7 @@ def _fill(a: np.ndarray, bound: float, key: bytes, start: int, stop: int) -> Non
         # one per thread, kept: a fresh 1 MiB would be mapped anew (page faults) every piece
         buf = _buffers.buf = np.empty(BLOCK * 8 + 15, np.uint8)
     out = buf.data
-    zeros = _ZEROS if len(_ZEROS) >= buf.size else memoryview(bytes(buf.size))  # BLOCK changed
+    zeros = _ZEROS if len(_ZEROS) >= 8 * BLOCK else memoryview(bytes(8 * BLOCK))  # BLOCK changed
     for i in range(start, stop, per):
         m = min(per, stop - i)
         nbytes = m * word.itemsize
