@@ -439,7 +439,6 @@ def _run(
 ) -> list[list[tuple[float, float, float, float]]]:
     """The n re-initialised, traced forward and backward passes; the model is restored."""
     per_init: list[list[tuple[float, float, float, float]]] = []
-    seeded = _seeded(device)
     hooked = _measured_modules(model)
     # register_full_backward_hook marks a module for good (a later register_backward_hook on it
     # would be refused): the marks are put back with the hooks.
@@ -461,7 +460,7 @@ def _run(
             handles += [w.register_post_accumulate_grad_hook(rec.weight_hook)
                         for w in convs.values()]  # fmt: skip
             with ahead or contextlib.nullcontext():
-                _passes(model, x, rec, seeds, init, ahead, params, loss, oq, seeded, B, per_init)
+                _passes(model, x, rec, seeds, init, ahead, params, loss, oq, device, B, per_init)
         finally:
             for h in handles:
                 h.remove()
@@ -473,22 +472,18 @@ def _run(
     return per_init
 
 
-def _seeded(device: torch.device) -> Callable[[int], contextlib.AbstractContextManager[None]]:
+@contextlib.contextmanager
+def _seeded(device: torch.device, s: int) -> Iterator[None]:
     """Init k's RNG context for a model on ``device``: torch's generators seeded with ``s``
     inside, the caller's states restored after."""
-
-    @contextlib.contextmanager
-    def seeded(s: int) -> Iterator[None]:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            if device.type == "cpu":
-                # torch.manual_seed would also queue the seed, with a Python stack trace, for
-                # every accelerator not yet initialised (~0.2 ms per init)
-                torch.default_generator.manual_seed(s)
-            else:
-                torch.manual_seed(s)
-            yield
-
-    return seeded
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        if device.type == "cpu":
+            # torch.manual_seed would also queue the seed, with a Python stack trace, for
+            # every accelerator not yet initialised (~0.2 ms per init)
+            torch.default_generator.manual_seed(s)
+        else:
+            torch.manual_seed(s)
+        yield
 
 
 def _passes(
@@ -501,7 +496,7 @@ def _passes(
     params: list[nn.Parameter],
     loss: Loss,
     oq: float,
-    seeded: Callable[[int], contextlib.AbstractContextManager[None]],
+    device: torch.device,
     B: int,
     per_init: list[list[tuple[float, float, float, float]]],
 ) -> None:
@@ -512,7 +507,7 @@ def _passes(
     trace = Trace(model, rec.on_event)
     with trace.hooked():
         for k, s in enumerate(seeds):
-            with seeded(s):
+            with _seeded(device, s):
                 if ahead is not None:
                     ahead.swap_in(k)
                 reinitialise(model, init, s, predrawn=ahead is not None)
