@@ -35,9 +35,10 @@ The cost. The key stream comes in blocks of 2¹⁷ 64-bit words (1 MiB, the core
 so the shift and the multiply run on data in cache and the weight's memory is written once;
 the threads take pieces of two blocks from a common queue (OpenSSL and NumPy release the GIL;
 smaller blocks lose the second thread's gain to GIL hand-overs) and are kept between draws
-(:class:`_Helpers`). On ResNet-18's 11.2 M weights (README): ~6 ms of AES and ~8 ms of shift
-and multiply on one core; on two threads right after a pass 10.6–11 ms (the second core is
-shared with torch's spinning OpenMP worker for its first ~6 ms), 9 ms on an idle machine;
+(:class:`_Helpers`). On ResNet-18's 11.2 M weights (README): ~13 ms on one core (about half
+of it AES, the rest the shift and the multiply); on two threads right after a pass 10.6–11 ms
+(the second core is shared with torch's spinning OpenMP worker for its first ~6 ms), 9 ms on
+an idle machine;
 against ~18 ms for NumPy's SFC64 ``random_raw`` alone (3.3 ns per 64-bit word, the former
 generator here) and ~3.6 ns per weight for ``Generator.random`` followed by torch's ``mul_``
 and ``sub_`` over the whole tensor.
