@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,8 @@ def test_full_quick_build(build: tuple[Path, str]) -> None:
     log = (out / "notes.log").read_text(errors="replace")
     assert "undefined references" not in log, re.findall(r"Reference `[^']*'", log)
     assert "undefined citations" not in log, re.findall(r"Citation `[^']*'", log)
+    # Settled: the last run asked for no other (a reference, a citation, a table's widths).
+    assert not re.search(r"Rerun (to get|LaTeX)", log), "LaTeX stopped a run short"
 
 
 def _tex_only(build: tuple[Path, str]) -> Path:
@@ -114,7 +117,9 @@ def test_no_mostly_blank_pages(build: tuple[Path, str], tmp_path: Path) -> None:
     assert not short, f"pages (number, fraction printed): {short}"
 
 
-def test_pdf_is_byte_reproducible(build: tuple[Path, str], tmp_path: Path) -> None:
+def test_pdf_is_byte_reproducible(
+    build: tuple[Path, str], tmp_path: Path, same_bytes: Callable[[Path, Path], None]
+) -> None:
     # TeX again on the same sources, in another directory: the same bytes.
     out = _tex_only(build)
     again = tmp_path / "again"
@@ -122,7 +127,7 @@ def test_pdf_is_byte_reproducible(build: tuple[Path, str], tmp_path: Path) -> No
     for name in ("notes.tex", "references.bib"):
         shutil.copy2(out / name, again / name)
     pdf, _ = notes.compile_pdf(again / "notes.tex", epoch=notes.source_date(ROOT))
-    assert pdf.read_bytes() == (out / "notes.pdf").read_bytes()
+    same_bytes(pdf, out / "notes.pdf")
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
@@ -150,7 +155,7 @@ def test_figure_script_follows_the_contract(path: Path) -> None:
 
 
 def test_a_figure_run_alone_matches_the_build_byte_for_byte(
-    tmp_path: Path, build: tuple[Path, str]
+    tmp_path: Path, build: tuple[Path, str], same_bytes: Callable[[Path, Path], None]
 ) -> None:
     # Another process, the script's own __main__, the same bytes: output is deterministic.
     path = ROOT / "figures" / "clipping_geometry.py"
@@ -160,18 +165,18 @@ def test_a_figure_run_alone_matches_the_build_byte_for_byte(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     for ext in ("pdf", "png"):
-        alone = (tmp_path / f"{path.stem}.{ext}").read_bytes()
-        assert alone == (build[0] / "figures" / f"{path.stem}.{ext}").read_bytes(), ext
+        same_bytes(tmp_path / f"{path.stem}.{ext}", build[0] / "figures" / f"{path.stem}.{ext}")
 
 
-def test_simulated_figure_is_deterministic(tmp_path: Path, build: tuple[Path, str]) -> None:
+def test_simulated_figure_is_deterministic(
+    tmp_path: Path, build: tuple[Path, str], same_bytes: Callable[[Path, Path], None]
+) -> None:
     # Seeded Monte Carlo too: the residual figure (theory and simulated networks) again, in
     # this process, gives the build's bytes.
     path = ROOT / "figures" / "residual_alpha.py"
     notes.run_figure(path, tmp_path, quick=True)
     for ext in ("pdf", "png"):
-        again = (tmp_path / f"{path.stem}.{ext}").read_bytes()
-        assert again == (build[0] / "figures" / f"{path.stem}.{ext}").read_bytes(), ext
+        same_bytes(tmp_path / f"{path.stem}.{ext}", build[0] / "figures" / f"{path.stem}.{ext}")
 
 
 @pytest.mark.slow

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import gradmath
-from gradmath.render import latex
+from gradmath.errors import GradmathError
+from gradmath.render import latex, notes
 from gradmath.render.notes import compile_pdf, tex_engine
 
 needs_tex = pytest.mark.skipif(tex_engine() is None, reason="no latexmk/pdflatex on PATH")
@@ -105,6 +108,62 @@ def test_fragments_compile(tmp_path) -> None:  # type: ignore[no-untyped-def]
     tex.write_text(latex.document(body, title="T"), encoding="utf-8")
     pdf, pages = compile_pdf(tex)
     assert pdf.exists() and pages == 1
+
+
+# More than one run of pdflatex, and BibTeX between the first two: a page reference to a
+# later section, a table of contents and a citation.
+_NEEDS_RERUNS = r"""\documentclass{article}
+\begin{document}
+\tableofcontents
+See page~\pageref{s:last} and \cite{k}.
+\newpage
+\section{First}\newpage
+\section{Last}\label{s:last}
+\bibliographystyle{plain}\bibliography{refs}
+\end{document}
+"""
+
+# A label whose number is the previous run's plus one: the log asks for a rerun forever.
+_NEVER_SETTLES = r"""\documentclass{article}
+\newcounter{c}
+\begin{document}
+\makeatletter
+\@ifundefined{r@x}{}{\setcounter{c}{\expandafter\expandafter\expandafter\@car
+  \csname r@x\endcsname\@nil}}
+\makeatother
+\refstepcounter{c}\label{x}Run \ref{x}.
+\end{document}
+"""
+
+
+@pytest.fixture
+def plain_pdflatex(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compile with pdflatex alone, as where latexmk is not installed."""
+    if shutil.which("pdflatex") is None:
+        pytest.skip("no pdflatex on PATH")
+    monkeypatch.setattr(notes, "tex_engine", lambda: ["pdflatex", "-interaction=nonstopmode"])
+
+
+@pytest.mark.usefixtures("plain_pdflatex")
+def test_plain_pdflatex_reruns_until_references_settle(tmp_path: Path) -> None:
+    (tmp_path / "refs.bib").write_text("@book{k, author={A. Author}, title={T}, year={2000}}\n")
+    tex = tmp_path / "doc.tex"
+    tex.write_text(_NEEDS_RERUNS)
+    pdf, pages = compile_pdf(tex)
+    log = tex.with_suffix(".log").read_text()
+    assert pdf.exists()
+    assert pages == 3 and "Rerun" not in log and "undefined" not in log
+    assert r"\newlabel{s:last}{{2}{3}" in tex.with_suffix(".aux").read_text()  # section 2, page 3
+
+
+@pytest.mark.usefixtures("plain_pdflatex")
+def test_a_document_that_never_settles_is_refused(tmp_path: Path) -> None:
+    tex = tmp_path / "doc.tex"
+    tex.write_text(_NEVER_SETTLES)
+    with pytest.raises(GradmathError, match=r"did not settle .* after 5 more runs"):
+        compile_pdf(tex)
+    # The first run and five more: the label's number counts the runs.
+    assert r"\newlabel{x}{{6}" in tex.with_suffix(".aux").read_text()
 
 
 def test_every_non_ascii_character_in_the_package_compiles_or_is_mapped() -> None:
