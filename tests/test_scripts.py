@@ -62,6 +62,7 @@ def test_full_quick_build(build: tuple[Path, str]) -> None:
     assert "undefined references" not in log, re.findall(r"Reference `[^']*'", log)
     assert "undefined citations" not in log, re.findall(r"Citation `[^']*'", log)
     # Settled: the last run asked for no other (a reference, a citation, a table's widths).
+    # (not just "Rerun": rerunfilecheck's banner says "Rerun checks for auxiliary files")
     assert not re.search(r"Rerun (to get|LaTeX)", log), "LaTeX stopped a run short"
 
 
